@@ -1,0 +1,65 @@
+// The record of one HTTP request/response exchange, as the tracker saw it on the wire.
+// It is the contract between the HTTP tracker (which fills it) and everything that counts
+// or shows exchanges (stats store, tap). Views point into tracker-owned memory and are only
+// valid during the ExchangeSink call.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace netprof {
+
+// Nanoseconds of CLOCK_MONOTONIC. Never wall time: it does not jump.
+using MonoNanos = int64_t;
+
+enum class ExchangeOutcome : uint8_t {
+  kCompleted,            // a full response was paired with the request
+  kClosedBeforeResponse, // the connection closed (FIN) before the response was complete
+  kResetBeforeResponse,  // the connection was reset before the response was complete
+  kUpstreamFailed,       // the upstream could not be reached at all
+  kParseError,           // the response could not be parsed; the connection went opaque
+};
+
+struct Exchange {
+  uint32_t scope = 0;                 // which listener / pod the connection belongs to
+  uint8_t method = 0;                 // llhttp_method_t value
+  uint8_t http_major = 1, http_minor = 1;
+  bool path_truncated = false;        // path longer than the tracker's limit
+  std::string_view path;              // request-target as sent, query string included
+  uint16_t status = 0;                // 0 when there was no response
+  std::string_view reason;            // reason phrase ("OK"); the origin's "state"
+
+  MonoNanos request_first_byte = 0;
+  MonoNanos request_headers_done = 0;
+  MonoNanos request_done = 0;         // 0 if the request body never completed
+  MonoNanos response_headers_done = 0;// 0 if no response headers
+  MonoNanos response_done = 0;        // 0 if the response never completed
+
+  uint64_t request_bytes = 0;         // wire bytes: request line + headers + body
+  uint64_t request_body_bytes = 0;    // decoded body bytes (chunk framing excluded)
+  uint64_t response_bytes = 0;        // wire bytes of the final response, plus any 1xx before it
+  uint64_t response_body_bytes = 0;
+
+  ExchangeOutcome outcome = ExchangeOutcome::kCompleted;
+
+  // The origin's latency: request headers seen -> response headers seen.
+  MonoNanos latency() const {
+    return response_headers_done ? response_headers_done - request_headers_done : 0;
+  }
+  // Time to the last response byte.
+  MonoNanos total_time() const {
+    return response_done ? response_done - request_headers_done : 0;
+  }
+};
+
+// Receives what trackers observe. Implemented by the stats store (and the tap).
+class ExchangeSink {
+ public:
+  virtual ~ExchangeSink() = default;
+  virtual void on_exchange(const Exchange& exchange) = 0;
+  // A connection whose bytes were not HTTP/1.x (or became unparseable): still relayed,
+  // counted once per connection.
+  virtual void on_unparsed_connection(uint32_t scope) = 0;
+};
+
+}  // namespace netprof

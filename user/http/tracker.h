@@ -1,0 +1,53 @@
+// Follows the HTTP/1.x conversation of one relayed connection, both directions, and emits one
+// Exchange per request. Pure: it sees bytes and timestamps, never sockets, so it can be tested
+// on literal byte streams split anywhere.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "http/exchange.h"
+
+namespace netprof {
+
+struct TrackerLimits {
+  size_t max_path_bytes = 2048;        // longer paths are truncated (flagged in the Exchange)
+  size_t max_pipelined = 64;           // pending requests beyond this are counted as errors
+  size_t max_upgrade_hold_bytes = 64 * 1024;  // client bytes held while an Upgrade is answered
+};
+
+enum class TrackerMode : uint8_t {
+  kHttp,         // parsing both directions
+  kPassthrough,  // after a successful Upgrade or CONNECT: bytes are opaque, by design
+  kUnparsed,     // not HTTP, or a parse error: bytes are opaque, connection counted unparsed
+};
+
+class HttpTracker {
+ public:
+  HttpTracker(ExchangeSink& sink, uint32_t scope, const TrackerLimits& limits = {});
+  ~HttpTracker();
+  HttpTracker(const HttpTracker&) = delete;
+  HttpTracker& operator=(const HttpTracker&) = delete;
+
+  // Bytes the client sent towards the server (requests), in order.
+  void on_client_bytes(std::span<const char> bytes, MonoNanos now);
+  // Bytes the server sent towards the client (responses), in order.
+  void on_server_bytes(std::span<const char> bytes, MonoNanos now);
+  // The server closed its side: completes a response delimited by connection close.
+  void on_server_eof(MonoNanos now);
+  // The client closed its sending side (half-close). Pending requests still await answers.
+  void on_client_eof(MonoNanos now);
+  // The connection is gone. Requests still without a complete response are emitted as errors.
+  void on_connection_closed(MonoNanos now, bool reset);
+
+  TrackerMode mode() const;
+  size_t pending_requests() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace netprof

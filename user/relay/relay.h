@@ -1,0 +1,56 @@
+// The man in the middle: one epoll loop that accepts client connections, opens one upstream
+// connection for each, and copies bytes both ways unchanged while feeding them to an
+// HttpTracker. Back-pressure per direction; half-close and resets propagate.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "http/exchange.h"
+#include "http/tracker.h"
+#include "relay/upstream_dialer.h"
+#include "stats/connection_counters.h"
+
+namespace netprof {
+
+struct RelayOptions {
+  size_t buffer_bytes = 64 * 1024;    // max bytes held per direction before the reader pauses
+  size_t max_connections = 100000;    // relayed connections at once; more are refused at accept
+  int drain_timeout_ms = 5000;        // on stop: how long open exchanges may finish
+  int connect_timeout_ms = 10000;     // upstream connect timeout
+  TrackerLimits tracker;
+};
+
+struct ListenerSpec {
+  int fd = -1;                          // a listening TCP socket; the relay takes ownership
+  uint32_t scope = 0;                   // stamped on every Exchange from this listener
+  std::shared_ptr<UpstreamDialer> dialer;
+};
+
+class Relay {
+ public:
+  Relay(RelayOptions options, ExchangeSink& sink, ConnectionCounters& counters);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // Call before run() or from the loop thread.
+  void add_listener(ListenerSpec spec);
+  // Runs the loop until request_stop(); then stops accepting, drains for up to
+  // drain_timeout_ms and closes what is left. Returns 0, or an errno on a fatal loop error.
+  int run();
+  // Safe from any thread and from signal handlers.
+  void request_stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A non-blocking listening socket on `address` (SO_REUSEADDR). Returns -1 with errno set.
+int listen_tcp(const SocketAddress& address, int backlog = 4096);
+
+}  // namespace netprof

@@ -1,0 +1,20 @@
+// Connection-level counters, written by the relay loop and read by reporters on other
+// threads; relaxed atomics are enough because each counter is independent.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace netprof {
+
+struct ConnectionCounters {
+  std::atomic<uint64_t> accepted{0};         // client connections accepted
+  std::atomic<uint64_t> active{0};           // relayed connections open now
+  std::atomic<uint64_t> unparsed{0};         // connections whose bytes were not HTTP/1.x
+  std::atomic<uint64_t> upstream_failed{0};  // upstream connect refused / timed out / unreachable
+  std::atomic<uint64_t> rejected{0};         // accepted but closed at once (fd or connection limit)
+  std::atomic<uint64_t> bytes_client_to_server{0};
+  std::atomic<uint64_t> bytes_server_to_client{0};
+};
+
+}  // namespace netprof
