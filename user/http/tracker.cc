@@ -1,0 +1,446 @@
+#include "http/tracker.h"
+
+#include <llhttp.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include "http/pending_queue.h"
+
+namespace netprof {
+namespace {
+
+// Reason phrases are informational; a server sending a huge one must not cost memory.
+constexpr size_t kMaxReasonBytes = 64;
+
+bool is_interim(uint16_t status) { return status >= 100 && status < 200 && status != 101; }
+
+}  // namespace
+
+// How the pieces fit:
+// - Each direction has its own llhttp parser. on_message_complete pauses the parser, so that
+//   llhttp_execute returns at the exact message boundary: bytes are attributed to messages
+//   precisely however the stream is split, and completions are handled outside callbacks.
+// - A request is pushed to `pending` when its first byte is parsed; the response parser always
+//   works for pending.front(). A final response completes and emits the front request.
+// - After a request that asks to switch protocols (Upgrade, CONNECT) the client parser stops
+//   and later client bytes are held until the answer says whether they are still HTTP.
+struct HttpTracker::Impl {
+  enum class Client : uint8_t {
+    kIdle,       // between requests
+    kInRequest,  // parsing pending.back()
+    kOrphan,     // parsing a request that was already answered and emitted (early response)
+  };
+
+  Impl(ExchangeSink& s, uint32_t sc, const TrackerLimits& l) : sink(s), scope(sc), limits(l) {
+    llhttp_init(&req_parser, HTTP_REQUEST, &request_settings());
+    llhttp_init(&resp_parser, HTTP_RESPONSE, &response_settings());
+    req_parser.data = this;
+    resp_parser.data = this;
+  }
+
+  ExchangeSink& sink;
+  const uint32_t scope;
+  const TrackerLimits limits;
+  llhttp_t req_parser{};
+  llhttp_t resp_parser{};
+  http_detail::PendingQueue pending;
+  std::string reason;  // reason phrase of the response being parsed
+  std::string held;    // client bytes after an Upgrade/CONNECT request, until it is answered
+  MonoNanos held_at = 0;
+  MonoNanos now = 0;   // timestamp of the chunk being parsed, for callbacks
+
+  // Wire bytes parsed since the last message boundary of each direction.
+  uint64_t req_unattributed = 0;
+  uint64_t resp_unattributed = 0;
+
+  TrackerMode mode = TrackerMode::kHttp;
+  Client client = Client::kIdle;
+  bool holding = false;        // client parser stopped until an upgrade is answered
+  bool req_complete = false;   // set by the request parser's on_message_complete
+  bool resp_complete = false;  // set by the response parser's on_message_complete
+  bool resp_paired = false;    // the response being parsed belongs to pending.front()
+  bool resp_in_message = false;
+  bool switching = false;      // the response being parsed switches protocols (101, CONNECT 2xx)
+  uint16_t resp_status = 0;
+  bool server_eof = false;
+  bool closed = false;
+
+  // ---- feeding -------------------------------------------------------------------------
+
+  void feed_client(const char* data, size_t len, MonoNanos at) {
+    int stalls = 0;
+    while (len > 0 && mode == TrackerMode::kHttp) {
+      if (holding) {
+        hold(data, len, at);
+        return;
+      }
+      now = at;
+      const llhttp_errno_t err = llhttp_execute(&req_parser, data, len);
+      const size_t used = consumed(req_parser, err, data, len);
+      req_unattributed += used;
+      data += used;
+      len -= used;
+      stalls = used == 0 ? stalls + 1 : 0;
+      if (err == HPE_OK) return;
+      if (err == HPE_PAUSED && req_complete) {
+        llhttp_resume(&req_parser);
+        finish_request();
+      } else if (err == HPE_PAUSED_UPGRADE) {
+        // Comes right after the Upgrade/CONNECT request completed. Whether the next bytes are
+        // parsed is decided by `holding`; the parser itself is made ready for a next request.
+        llhttp_resume_after_upgrade(&req_parser);
+      } else {
+        go_opaque(/*response_failed=*/false);
+        return;
+      }
+      if (stalls > 2) {  // cannot happen with llhttp as documented; never spin on it
+        go_opaque(false);
+        return;
+      }
+    }
+  }
+
+  void feed_server(const char* data, size_t len, MonoNanos at) {
+    int stalls = 0;
+    while (len > 0 && mode == TrackerMode::kHttp && !server_eof) {
+      now = at;
+      const llhttp_errno_t err = llhttp_execute(&resp_parser, data, len);
+      const size_t used = consumed(resp_parser, err, data, len);
+      resp_unattributed += used;
+      data += used;
+      len -= used;
+      stalls = used == 0 ? stalls + 1 : 0;
+      if (err == HPE_OK) return;
+      if (err == HPE_PAUSED && resp_complete) {
+        llhttp_resume(&resp_parser);
+        finish_response(at);
+      } else if (err == HPE_PAUSED_UPGRADE) {
+        llhttp_resume_after_upgrade(&resp_parser);  // passthrough already stops us if it was 101
+      } else {
+        go_opaque(/*response_failed=*/true);
+        return;
+      }
+      if (stalls > 2) {
+        go_opaque(true);
+        return;
+      }
+    }
+  }
+
+  static size_t consumed(const llhttp_t& parser, llhttp_errno_t err, const char* data,
+                         size_t len) {
+    if (err == HPE_OK) return len;
+    const char* pos = llhttp_get_error_pos(&parser);
+    // Not expected from llhttp; report no progress and let the stall guard end it.
+    if (pos == nullptr || pos < data || pos > data + len) return 0;
+    return static_cast<size_t>(pos - data);
+  }
+
+  void hold(const char* data, size_t len, MonoNanos at) {
+    if (held.size() + len > limits.max_upgrade_hold_bytes) {
+      go_opaque(false);
+      return;
+    }
+    if (held.empty()) held_at = at;
+    held.append(data, len);
+  }
+
+  // ---- message boundaries --------------------------------------------------------------
+
+  void finish_request() {
+    req_complete = false;
+    if (client == Client::kInRequest) {
+      http_detail::PendingRequest& r = pending.back();
+      r.ex.request_bytes += req_unattributed;
+      // The client parser stops here until the server says whether the protocol switches.
+      if (r.upgrade) holding = true;
+    }
+    req_unattributed = 0;
+    client = Client::kIdle;
+  }
+
+  void finish_response(MonoNanos at) {
+    resp_complete = false;
+    resp_in_message = false;
+    const uint64_t bytes = resp_unattributed;
+    resp_unattributed = 0;
+    if (!resp_paired) {
+      if (switching) enter_passthrough();
+      return;  // unsolicited (e.g. 408 on an idle connection): nothing to pair it with
+    }
+    http_detail::PendingRequest& r = pending.front();
+    r.ex.response_bytes += bytes;
+    if (is_interim(resp_status)) return;  // 100, 103: the final response is still to come
+
+    r.ex.response_done = at;
+    emit_front(ExchangeOutcome::kCompleted);
+    if (switching) {
+      enter_passthrough();
+    } else if (holding && pending.empty()) {
+      release_held();
+    }
+  }
+
+  // The upgrade was refused: the held client bytes are HTTP after all.
+  void release_held() {
+    holding = false;
+    std::string replay;
+    replay.swap(held);  // frees `held` for good: refused upgrades are rare
+    feed_client(replay.data(), replay.size(), held_at);
+  }
+
+  void enter_passthrough() {
+    mode = TrackerMode::kPassthrough;
+    std::string().swap(held);
+    holding = false;
+  }
+
+  // ---- emitting ------------------------------------------------------------------------
+
+  // Emits and removes pending.front(). The client may still be sending that very request (the
+  // server answered early); the rest of it is then parsed but no longer recorded.
+  void emit_front(ExchangeOutcome outcome) {
+    http_detail::PendingRequest& r = pending.front();
+    const bool client_inside = client == Client::kInRequest && pending.size() == 1;
+    if (client_inside) r.ex.request_bytes += req_unattributed;
+    Exchange& ex = r.ex;
+    ex.outcome = outcome;
+    ex.path = r.path;
+    if (outcome == ExchangeOutcome::kCompleted) {
+      ex.reason = reason;
+    } else {
+      ex.status = 0;  // no complete response; what was seen of it stays in the other fields
+      ex.reason = {};
+    }
+    sink.on_exchange(ex);
+    pending.pop_front();
+    if (client_inside) client = Client::kOrphan;
+  }
+
+  // Emits every pending request that got as far as complete headers; partial request heads are
+  // not requests anyone could name.
+  void flush_pending(ExchangeOutcome outcome) {
+    if (resp_in_message && resp_paired && !pending.empty()) {
+      pending.front().ex.response_bytes += resp_unattributed;
+    }
+    resp_unattributed = 0;
+    resp_in_message = false;
+    while (!pending.empty()) {
+      if (pending.front().headers_done) {
+        emit_front(outcome);
+      } else {
+        pending.pop_front();
+      }
+    }
+    client = Client::kIdle;
+    req_unattributed = 0;
+  }
+
+  void go_opaque(bool response_failed) {
+    (void)response_failed;  // both directions end the same way; kept for the call sites' sake
+    if (mode != TrackerMode::kHttp) return;
+    mode = TrackerMode::kUnparsed;
+    sink.on_unparsed_connection(scope);
+    flush_pending(ExchangeOutcome::kParseError);
+    std::string().swap(held);
+    holding = false;
+  }
+
+  // ---- request callbacks -------------------------------------------------------------------
+
+  http_detail::PendingRequest* current_request() {
+    return client == Client::kInRequest ? &pending.back() : nullptr;
+  }
+
+  static Impl& of(llhttp_t* p) { return *static_cast<Impl*>(p->data); }
+
+  static int req_begin(llhttp_t* p) {
+    Impl& t = of(p);
+    if (t.pending.size() >= t.limits.max_pipelined) return -1;  // see tracker.h: goes opaque
+    http_detail::PendingRequest& r = t.pending.push(t.scope);
+    r.ex.request_first_byte = t.now;
+    t.client = Client::kInRequest;
+    return 0;
+  }
+
+  static int req_url(llhttp_t* p, const char* at, size_t len) {
+    Impl& t = of(p);
+    if (auto* r = t.current_request()) {
+      const size_t room = t.limits.max_path_bytes - std::min(r->path.size(), t.limits.max_path_bytes);
+      if (len > room) r->ex.path_truncated = true;
+      r->path.append(at, std::min(len, room));
+    }
+    return 0;
+  }
+
+  static int req_method_complete(llhttp_t* p) {
+    Impl& t = of(p);
+    if (auto* r = t.current_request()) r->ex.method = p->method;
+    return 0;
+  }
+
+  static int req_headers_complete(llhttp_t* p) {
+    Impl& t = of(p);
+    if (auto* r = t.current_request()) {
+      r->ex.method = p->method;
+      r->ex.http_major = p->http_major;
+      r->ex.http_minor = p->http_minor;
+      r->ex.request_headers_done = t.now;
+      r->headers_done = true;
+      r->upgrade = p->upgrade != 0;  // llhttp sets it for CONNECT and for Upgrade+Connection
+    }
+    return 0;
+  }
+
+  static int req_body(llhttp_t* p, const char*, size_t len) {
+    Impl& t = of(p);
+    if (auto* r = t.current_request()) r->ex.request_body_bytes += len;
+    return 0;
+  }
+
+  static int req_message_complete(llhttp_t* p) {
+    Impl& t = of(p);
+    if (auto* r = t.current_request()) r->ex.request_done = t.now;
+    t.req_complete = true;
+    return HPE_PAUSED;
+  }
+
+  // ---- response callbacks ------------------------------------------------------------------
+
+  static int resp_begin(llhttp_t* p) {
+    Impl& t = of(p);
+    t.reason.clear();
+    t.resp_in_message = true;
+    t.resp_paired = !t.pending.empty();
+    t.resp_status = 0;
+    t.switching = false;
+    return 0;
+  }
+
+  static int resp_status_text(llhttp_t* p, const char* at, size_t len) {
+    Impl& t = of(p);
+    const size_t room = kMaxReasonBytes - std::min(t.reason.size(), kMaxReasonBytes);
+    t.reason.append(at, std::min(len, room));
+    return 0;
+  }
+
+  // Return 1 tells llhttp the response has no body whatever its headers say; 2 additionally
+  // stops the parser (protocol switch).
+  static int resp_headers_complete(llhttp_t* p) {
+    Impl& t = of(p);
+    const uint16_t status = p->status_code;
+    t.resp_status = status;
+    http_detail::PendingRequest* r = t.resp_paired ? &t.pending.front() : nullptr;
+    if (status == 101) {
+      t.switching = true;
+    } else if (r != nullptr && r->ex.method == HTTP_CONNECT && status >= 200 && status < 300) {
+      t.switching = true;
+    }
+    if (r != nullptr && !is_interim(status)) {
+      r->ex.status = status;
+      r->ex.response_headers_done = t.now;
+      r->final_headers = true;
+    }
+    if (t.switching) return 2;
+    if (status < 200 || status == 204 || status == 304) return 1;
+    if (r != nullptr && r->ex.method == HTTP_HEAD) return 1;
+    return 0;
+  }
+
+  static int resp_body(llhttp_t* p, const char*, size_t len) {
+    Impl& t = of(p);
+    if (t.resp_paired && t.pending.front().final_headers) {
+      t.pending.front().ex.response_body_bytes += len;
+    }
+    return 0;
+  }
+
+  static int resp_message_complete(llhttp_t* p) {
+    of(p).resp_complete = true;
+    return HPE_PAUSED;
+  }
+
+  static const llhttp_settings_t& request_settings() {
+    static const llhttp_settings_t settings = [] {
+      llhttp_settings_t s;
+      llhttp_settings_init(&s);
+      s.on_message_begin = req_begin;
+      s.on_url = req_url;
+      s.on_method_complete = req_method_complete;
+      s.on_headers_complete = req_headers_complete;
+      s.on_body = req_body;
+      s.on_message_complete = req_message_complete;
+      return s;
+    }();
+    return settings;
+  }
+
+  static const llhttp_settings_t& response_settings() {
+    static const llhttp_settings_t settings = [] {
+      llhttp_settings_t s;
+      llhttp_settings_init(&s);
+      s.on_message_begin = resp_begin;
+      s.on_status = resp_status_text;
+      s.on_headers_complete = resp_headers_complete;
+      s.on_body = resp_body;
+      s.on_message_complete = resp_message_complete;
+      return s;
+    }();
+    return settings;
+  }
+
+  // ---- connection end ----------------------------------------------------------------------
+
+  void server_eof_at(MonoNanos at) {
+    if (mode != TrackerMode::kHttp || server_eof) return;
+    server_eof = true;
+    if (!resp_in_message) return;
+    now = at;
+    // Completes a response delimited by the connection close (HTTP/1.0 style); a response cut
+    // short stays pending and is reported when the connection goes away.
+    llhttp_finish(&resp_parser);
+    if (resp_complete) finish_response(at);
+  }
+};
+
+HttpTracker::HttpTracker(ExchangeSink& sink, uint32_t scope, const TrackerLimits& limits)
+    : impl_(std::make_unique<Impl>(sink, scope, limits)) {}
+
+HttpTracker::~HttpTracker() = default;
+
+void HttpTracker::on_client_bytes(std::span<const char> bytes, MonoNanos now) {
+  if (impl_->closed) return;
+  impl_->feed_client(bytes.data(), bytes.size(), now);
+}
+
+void HttpTracker::on_server_bytes(std::span<const char> bytes, MonoNanos now) {
+  if (impl_->closed) return;
+  impl_->feed_server(bytes.data(), bytes.size(), now);
+}
+
+void HttpTracker::on_server_eof(MonoNanos now) {
+  if (impl_->closed) return;
+  impl_->server_eof_at(now);
+}
+
+void HttpTracker::on_client_eof(MonoNanos) {
+  // Nothing to finish: a request never ends by EOF, and pending requests still await answers.
+}
+
+void HttpTracker::on_connection_closed(MonoNanos now, bool reset) {
+  Impl& t = *impl_;
+  if (t.closed) return;
+  if (!reset) t.server_eof_at(now);
+  t.closed = true;
+  t.flush_pending(reset ? ExchangeOutcome::kResetBeforeResponse
+                        : ExchangeOutcome::kClosedBeforeResponse);
+  std::string().swap(t.held);
+}
+
+TrackerMode HttpTracker::mode() const { return impl_->mode; }
+
+size_t HttpTracker::pending_requests() const { return impl_->pending.size(); }
+
+}  // namespace netprof
