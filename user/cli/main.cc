@@ -1,0 +1,16 @@
+// netprof: which URLs of this service are slow, failing or hot?
+#include <CLI/CLI.hpp>
+
+#include "cli/demo_command.h"
+#include "cli/proxy_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"netprof: a node-local HTTP profiler. Relays a service's TCP traffic unchanged "
+               "and keeps per-URL stats (counts, statuses, latency, bytes)."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "netprof 0.1.0");
+  netprof::register_proxy_command(app);
+  netprof::register_demo_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,76 @@
+#include "cli/proxy_command.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "cli/session.h"
+#include "relay/upstream_dialer.h"
+
+namespace netprof {
+namespace {
+
+struct ProxyOptions {
+  std::string listen;
+  std::string target;
+  ProfileOptions profile;
+};
+
+// The origin's environment: PORT is where the ambassador listens, TARGET_PORT where the
+// service listens. Flags win over the environment.
+std::string from_env(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+int run_proxy(const ProxyOptions& o) {
+  SocketAddress listen_at, target;
+  std::string error;
+  const std::string listen_text = o.listen.empty() ? from_env("PORT", "8080") : o.listen;
+  const std::string target_text = o.target.empty() ? from_env("TARGET_PORT", "8087") : o.target;
+  if (!parse_socket_address(listen_text, "0.0.0.0", listen_at, error)) {
+    std::cerr << "netprof proxy: bad listen address " << error
+              << " (set --listen ADDR:PORT or PORT)\n";
+    return 2;
+  }
+  if (!parse_socket_address(target_text, "127.0.0.1", target, error)) {
+    std::cerr << "netprof proxy: bad target address " << error
+              << " (set --target ADDR:PORT or TARGET_PORT)\n";
+    return 2;
+  }
+  const int fd = listen_tcp(listen_at);
+  if (fd < 0) {
+    std::cerr << "netprof proxy: cannot listen on " << listen_at.to_string() << ": "
+              << std::strerror(errno) << " (pick another --listen port)\n";
+    return 1;
+  }
+  // Report the real port: with :0 the kernel picked it.
+  SocketAddress bound;
+  bound.length = sizeof bound.storage;
+  getsockname(fd, bound.get(), &bound.length);
+  if (!o.profile.quiet) {
+    std::cerr << "netprof: relaying " << bound.to_string() << " -> " << target.to_string()
+              << std::endl;
+  }
+  std::vector<ListenerSpec> listeners;
+  listeners.push_back({fd, 0, std::make_shared<FixedTargetDialer>(target)});
+  return run_profile_session(o.profile, std::move(listeners));
+}
+
+}  // namespace
+
+void register_proxy_command(CLI::App& app) {
+  auto options = std::make_shared<ProxyOptions>();
+  auto* cmd = app.add_subcommand(
+      "proxy", "Relay a TCP port to a target port and profile its HTTP traffic (no privileges)");
+  cmd->add_option("-l,--listen", options->listen,
+                  "ADDR:PORT to listen on (default: 0.0.0.0:$PORT, PORT defaults to 8080)");
+  cmd->add_option("-t,--target", options->target,
+                  "ADDR:PORT of the service (default: 127.0.0.1:$TARGET_PORT, "
+                  "TARGET_PORT defaults to 8087)");
+  add_profile_options(*cmd, options->profile);
+  cmd->callback([options] { std::exit(run_proxy(*options)); });
+}
+
+}  // namespace netprof

@@ -1,0 +1,126 @@
+#include "cli/session.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <thread>
+
+#include "report/periodic_reporter.h"
+#include "report/report_writer.h"
+#include "routes/route_namer.h"
+#include "stats/asset_classifier.h"
+#include "stats/route_store.h"
+
+namespace netprof {
+
+void add_profile_options(CLI::App& app, ProfileOptions& o) {
+  app.add_option("--report-interval", o.report_interval_s,
+                 "Seconds between JSON reports (0 = only the final report)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--report-file", o.report_file,
+                 "Write each report to this file, replaced atomically (default: stdout)");
+  app.add_option("--max-routes", o.max_routes,
+                 "Most (method, route) entries kept; later ones are counted in one overflow entry")
+      ->check(CLI::Range(size_t{1}, size_t{10'000'000}))
+      ->capture_default_str();
+  app.add_flag("--keep-query", o.keep_query,
+               "Keep query strings in routes (off by default: they may carry secrets)");
+  app.add_option("--asset-ext", o.asset_extensions,
+                 "Extensions that mark a route as a static asset, comma separated "
+                 "(default: images, fonts, css, js, maps, media, archives, documents)")
+      ->delimiter(',');
+  app.add_option("--drain-timeout", o.drain_timeout_s,
+                 "Seconds open exchanges may take to finish after SIGINT/SIGTERM")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the upstream")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  app.add_option("--buffer-kib", o.buffer_kib,
+                 "KiB buffered per direction of a connection before reading pauses")
+      ->check(CLI::Range(size_t{4}, size_t{16384}))
+      ->capture_default_str();
+  app.add_option("--max-connections", o.max_connections,
+                 "Relayed connections at once; more are accepted and closed (counted as rejected)")
+      ->check(CLI::Range(size_t{1}, size_t{10'000'000}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", o.quiet, "No startup messages on stderr");
+}
+
+namespace {
+
+// Waits for SIGINT/SIGTERM (blocked in every thread, so only this one sees them) or for
+// `stop_when`, then asks the relay to stop. A second signal ends the process at once.
+void supervise(Relay& relay, const std::function<bool()>& stop_when, std::atomic<bool>& done,
+               const sigset_t& signals) {
+  const timespec tick{0, 100'000'000};
+  bool stopping = false;
+  while (!done.load()) {
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig > 0) {
+      if (stopping) _exit(128 + sig);
+      stopping = true;
+      relay.request_stop();
+    } else if (!stopping && stop_when && stop_when()) {
+      stopping = true;
+      relay.request_stop();
+    }
+  }
+}
+
+}  // namespace
+
+int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> listeners,
+                        const std::function<bool()>& stop_when) {
+  auto namer = std::make_shared<RouteNamer>(RouteNamerOptions{.keep_query = o.keep_query});
+  auto assets = o.asset_extensions.empty()
+                    ? std::make_shared<AssetClassifier>()
+                    : std::make_shared<AssetClassifier>(o.asset_extensions);
+  RouteStore store(StoreLimits{.max_routes = o.max_routes}, namer, assets);
+
+  RelayOptions relay_options;
+  relay_options.buffer_bytes = o.buffer_kib * 1024;
+  relay_options.max_connections = o.max_connections;
+  relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
+  relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
+  Relay relay(relay_options, store, store.connections());
+  for (auto& l : listeners) relay.add_listener(std::move(l));
+
+  // Block the stop signals before any thread starts so that they all inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ReporterOptions reporter_options;
+  reporter_options.interval =
+      std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
+  PeriodicReporter reporter(store,
+                            o.report_file.empty() ? ReportWriter::to_stdout()
+                                                  : ReportWriter::to_file(o.report_file),
+                            reporter_options);
+  reporter.start();
+
+  std::atomic<bool> done{false};
+  std::thread supervisor(supervise, std::ref(relay), std::cref(stop_when), std::ref(done),
+                         std::cref(signals));
+  const int loop_error = relay.run();
+  done.store(true);
+  supervisor.join();
+  reporter.stop();  // writes the final report
+  if (loop_error != 0) {
+    std::fprintf(stderr, "netprof: event loop failed: %s\n", std::strerror(loop_error));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace netprof

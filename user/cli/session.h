@@ -1,0 +1,37 @@
+// A profiling session: the stats store, the reporters and the relay, run until SIGINT or
+// SIGTERM. Every mode (proxy, attach, node, demo) builds its listeners and calls this.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "relay/relay.h"
+
+namespace netprof {
+
+struct ProfileOptions {
+  double report_interval_s = 5.0;  // 0 = no periodic report (the final one is still printed)
+  std::string report_file;         // empty = stdout
+  size_t max_routes = 10000;
+  bool keep_query = false;
+  std::vector<std::string> asset_extensions;  // empty = the built-in list
+  double drain_timeout_s = 5.0;
+  double connect_timeout_s = 10.0;
+  size_t buffer_kib = 64;
+  size_t max_connections = 100000;
+  bool quiet = false;              // no startup lines on stderr
+};
+
+// Adds the flags every profiling mode shares (stats, report, relay limits).
+void add_profile_options(CLI::App& app, ProfileOptions& options);
+
+// Runs the relay over `listeners` until SIGINT/SIGTERM (or until `stop_when` returns true,
+// polled every 100 ms), then drains, prints the final report and returns the exit code.
+// `on_started` runs once the relay is about to serve (used to print where it listens).
+int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec> listeners,
+                        const std::function<bool()>& stop_when = {});
+
+}  // namespace netprof

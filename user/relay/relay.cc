@@ -1,0 +1,431 @@
+#include "relay/relay.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+
+#include "relay/buffer_pool.h"
+
+namespace netprof {
+namespace {
+
+MonoNanos mono_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return MonoNanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool is_transient(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+// What an epoll event points at.
+enum class TagKind : uint8_t { kWakeup, kListener, kClient, kUpstream };
+struct Connection;
+struct Listener;
+struct Tag {
+  TagKind kind;
+  Connection* connection = nullptr;
+  Listener* listener = nullptr;
+};
+
+struct Listener {
+  ListenerSpec spec;
+  Tag tag{TagKind::kListener};
+};
+
+struct Endpoint {
+  int fd = -1;
+  uint32_t registered = 0;  // events currently registered with epoll; 0 = not in the set
+  Tag tag;
+};
+
+// One direction of a relayed connection: bytes read from `from` and owed to `to`.
+struct Pipe {
+  PooledBuffer pending;  // read but not yet written; non-empty => reading `from` is paused
+  bool eof = false;      // `from` sent FIN
+  bool shut = false;     // FIN forwarded with shutdown(to, SHUT_WR)
+  bool done() const { return eof && shut && pending.empty(); }
+};
+
+struct Connection {
+  Connection(uint64_t id_, uint32_t scope, ExchangeSink& sink, const TrackerLimits& limits)
+      : id(id_), tracker(sink, scope, limits) {
+    client.tag = {TagKind::kClient, this};
+    upstream.tag = {TagKind::kUpstream, this};
+  }
+  uint64_t id;
+  Endpoint client, upstream;
+  Pipe to_upstream, to_client;
+  bool connecting = true;
+  bool closed = false;
+  HttpTracker tracker;
+};
+
+}  // namespace
+
+struct Relay::Impl {
+  Impl(RelayOptions o, ExchangeSink& s, ConnectionCounters& c)
+      : options(o), sink(s), counters(c), pool(o.buffer_bytes), scratch(o.buffer_bytes) {}
+
+  RelayOptions options;
+  ExchangeSink& sink;
+  ConnectionCounters& counters;
+  BufferPool pool;
+  std::vector<char> scratch;  // every read lands here first; copied only under back-pressure
+
+  int epoll_fd = -1;
+  int wakeup_fd = -1;
+  Tag wakeup_tag{TagKind::kWakeup};
+  int spare_fd = -1;  // released to accept-and-close when the process runs out of fds
+  std::atomic<bool> stop_requested{false};
+  bool draining = false;
+
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
+  std::vector<std::unique_ptr<Connection>> graveyard;  // freed after the current event batch
+  std::deque<std::pair<MonoNanos, uint64_t>> connect_deadlines;  // FIFO: one timeout for all
+  uint64_t next_id = 1;
+
+  // ---- epoll interest --------------------------------------------------------------
+
+  void set_interest(Endpoint& ep, uint32_t events) {
+    if (ep.fd < 0 || ep.registered == events) return;
+    // An fd we do not want to hear from is removed altogether: EPOLLHUP/EPOLLERR would
+    // otherwise wake a level-triggered loop forever while that side is paused.
+    if (events == 0) {
+      epoll_ctl(epoll_fd, EPOLL_CTL_DEL, ep.fd, nullptr);
+    } else {
+      epoll_event ev{};
+      ev.events = events;
+      ev.data.ptr = &ep.tag;
+      epoll_ctl(epoll_fd, ep.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, ep.fd, &ev);
+    }
+    ep.registered = events;
+  }
+
+  void update_interest(Connection& c) {
+    if (c.closed) return;
+    uint32_t client_events = 0, upstream_events = 0;
+    if (!c.to_upstream.eof && c.to_upstream.pending.empty()) client_events |= EPOLLIN;
+    if (!c.to_client.pending.empty()) client_events |= EPOLLOUT;
+    if (c.connecting) {
+      upstream_events = EPOLLOUT;
+    } else {
+      if (!c.to_client.eof && c.to_client.pending.empty()) upstream_events |= EPOLLIN;
+      if (!c.to_upstream.pending.empty()) upstream_events |= EPOLLOUT;
+    }
+    set_interest(c.client, client_events);
+    set_interest(c.upstream, upstream_events);
+  }
+
+  // ---- connection lifecycle ------------------------------------------------------------
+
+  void accept_from(Listener& listener) {
+    for (int i = 0; i < 64; ++i) {  // bounded so one busy listener cannot starve the loop
+      const int fd = accept4(listener.spec.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) shed_one_pending(listener.spec.fd);
+        return;  // EAGAIN, or a transient error the next wakeup retries
+      }
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      if (connections.size() >= options.max_connections) {
+        counters.rejected.fetch_add(1, std::memory_order_relaxed);
+        close(fd);
+        continue;
+      }
+      start_connection(listener, fd);
+    }
+  }
+
+  // Out of fds: the pending connection would keep the level-triggered listener readable
+  // forever. Give up the spare fd, accept and close the connection, take the spare back.
+  void shed_one_pending(int listen_fd) {
+    if (spare_fd < 0) return;
+    close(spare_fd);
+    if (const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC); fd >= 0) {
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      counters.rejected.fetch_add(1, std::memory_order_relaxed);
+      close(fd);
+    }
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
+  void start_connection(Listener& listener, int client_fd) {
+    const int one = 1;
+    setsockopt(client_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const DialResult dial = listener.spec.dialer->dial(client_fd);
+    if (dial.fd < 0) {
+      counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
+      close(client_fd);
+      return;
+    }
+    setsockopt(dial.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const uint64_t id = next_id++;
+    auto conn = std::make_unique<Connection>(id, listener.spec.scope, sink, options.tracker);
+    conn->client.fd = client_fd;
+    conn->upstream.fd = dial.fd;
+    counters.active.fetch_add(1, std::memory_order_relaxed);
+    connect_deadlines.emplace_back(
+        mono_now() + MonoNanos{options.connect_timeout_ms} * 1'000'000, id);
+    update_interest(*conn);
+    connections.emplace(id, std::move(conn));
+  }
+
+  void finish_connect(Connection& c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c.upstream.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+      counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
+      close_connection(c, /*reset=*/false);
+      return;
+    }
+    c.connecting = false;
+    flush(c, c.to_upstream, c.upstream);
+  }
+
+  // Closes both sockets. With `reset`, the surviving side gets an RST (SO_LINGER 0), as it
+  // would have seen one without the relay.
+  void close_connection(Connection& c, bool reset) {
+    if (c.closed) return;
+    c.closed = true;
+    c.tracker.on_connection_closed(mono_now(), reset);
+    for (Endpoint* ep : {&c.client, &c.upstream}) {
+      if (ep->fd < 0) continue;
+      if (reset) {
+        const linger abort_on_close{1, 0};
+        setsockopt(ep->fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+      }
+      close(ep->fd);  // also leaves the epoll set
+      ep->fd = -1;
+    }
+    c.to_upstream.pending.release(pool);
+    c.to_client.pending.release(pool);
+    counters.active.fetch_sub(1, std::memory_order_relaxed);
+    auto it = connections.find(c.id);
+    graveyard.push_back(std::move(it->second));
+    connections.erase(it);
+  }
+
+  void close_if_finished(Connection& c) {
+    if (!c.closed && c.to_upstream.done() && c.to_client.done()) close_connection(c, false);
+  }
+
+  // ---- data path -----------------------------------------------------------------------
+
+  // Reads once from `from` and forwards to `to`. Returns false if the connection is gone.
+  void pump(Connection& c, Endpoint& from, Endpoint& to, Pipe& pipe, bool client_side) {
+    const ssize_t n = recv(from.fd, scratch.data(), scratch.size(), 0);
+    const MonoNanos now = mono_now();
+    if (n > 0) {
+      const std::span<const char> bytes(scratch.data(), static_cast<size_t>(n));
+      if (client_side) {
+        counters.bytes_client_to_server.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        c.tracker.on_client_bytes(bytes, now);
+      } else {
+        counters.bytes_server_to_client.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        c.tracker.on_server_bytes(bytes, now);
+      }
+      size_t written = 0;
+      const bool can_write = client_side ? !c.connecting : true;
+      if (can_write) {
+        const ssize_t w = send(to.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (w < 0 && !is_transient(errno)) {
+          close_connection(c, /*reset=*/true);
+          return;
+        }
+        if (w > 0) written = static_cast<size_t>(w);
+      }
+      if (written < bytes.size()) pipe.pending.assign(pool, bytes.subspan(written));
+    } else if (n == 0) {
+      pipe.eof = true;
+      if (client_side) {
+        c.tracker.on_client_eof(now);
+      } else {
+        c.tracker.on_server_eof(now);
+      }
+      forward_fin(c, to, pipe, client_side);
+    } else if (!is_transient(errno)) {
+      close_connection(c, /*reset=*/true);
+      return;
+    }
+    update_interest(c);
+    close_if_finished(c);
+  }
+
+  void forward_fin(Connection& c, Endpoint& to, Pipe& pipe, bool client_side) {
+    if (!pipe.eof || pipe.shut || !pipe.pending.empty()) return;
+    if (client_side && c.connecting) return;  // sent once the upstream is connected
+    shutdown(to.fd, SHUT_WR);
+    pipe.shut = true;
+  }
+
+  // Writes what is pending towards `to`.
+  void flush(Connection& c, Pipe& pipe, Endpoint& to) {
+    while (!pipe.pending.empty()) {
+      const auto bytes = pipe.pending.view();
+      const ssize_t w = send(to.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (w < 0) {
+        if (is_transient(errno)) break;
+        close_connection(c, /*reset=*/true);
+        return;
+      }
+      pipe.pending.consume(pool, static_cast<size_t>(w));
+    }
+    forward_fin(c, to, pipe, &pipe == &c.to_upstream);
+    update_interest(c);
+    close_if_finished(c);
+  }
+
+  void on_endpoint_event(Connection& c, bool is_client, uint32_t events) {
+    Endpoint& self = is_client ? c.client : c.upstream;
+    Endpoint& peer = is_client ? c.upstream : c.client;
+    if (!is_client && c.connecting) {
+      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) finish_connect(c);
+      return;
+    }
+    if ((events & EPOLLERR) && !(events & EPOLLIN)) {
+      close_connection(c, /*reset=*/true);
+      return;
+    }
+    // Writable first: draining the pending bytes of this side may let the other side read.
+    if (events & EPOLLOUT) {
+      flush(c, is_client ? c.to_client : c.to_upstream, self);
+      if (c.closed) return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      Pipe& pipe = is_client ? c.to_upstream : c.to_client;
+      if (pipe.pending.empty() && !pipe.eof) pump(c, self, peer, pipe, is_client);
+    }
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+
+  void expire_connects(MonoNanos now) {
+    while (!connect_deadlines.empty() && connect_deadlines.front().first <= now) {
+      const uint64_t id = connect_deadlines.front().second;
+      connect_deadlines.pop_front();
+      auto it = connections.find(id);
+      if (it != connections.end() && it->second->connecting) {
+        counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
+        close_connection(*it->second, /*reset=*/false);
+      }
+    }
+  }
+
+  void begin_drain() {
+    draining = true;
+    for (auto& l : listeners) {
+      close(l->spec.fd);  // stop accepting; queued but unaccepted connections are refused
+      l->spec.fd = -1;
+    }
+  }
+
+  int run() {
+    MonoNanos drain_deadline = 0;
+    std::vector<epoll_event> events(256);
+    while (true) {
+      if (stop_requested.load() && !draining) {
+        begin_drain();
+        drain_deadline = mono_now() + MonoNanos{options.drain_timeout_ms} * 1'000'000;
+      }
+      if (draining && (connections.empty() || mono_now() >= drain_deadline)) break;
+
+      const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 100);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      for (int i = 0; i < n; ++i) {
+        auto* tag = static_cast<Tag*>(events[i].data.ptr);
+        switch (tag->kind) {
+          case TagKind::kWakeup: {
+            uint64_t value = 0;
+            [[maybe_unused]] ssize_t r = read(wakeup_fd, &value, sizeof value);
+            break;
+          }
+          case TagKind::kListener:
+            if (!draining) accept_from(*tag->listener);
+            break;
+          case TagKind::kClient:
+          case TagKind::kUpstream:
+            if (!tag->connection->closed)
+              on_endpoint_event(*tag->connection, tag->kind == TagKind::kClient, events[i].events);
+            break;
+        }
+      }
+      graveyard.clear();
+      expire_connects(mono_now());
+    }
+    // Whatever did not finish in time is closed; its pending requests count as errors.
+    while (!connections.empty()) close_connection(*connections.begin()->second, false);
+    graveyard.clear();
+    return 0;
+  }
+};
+
+Relay::Relay(RelayOptions options, ExchangeSink& sink, ConnectionCounters& counters)
+    : impl_(std::make_unique<Impl>(options, sink, counters)) {
+  impl_->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  impl_->wakeup_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  impl_->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &impl_->wakeup_tag;
+  epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, impl_->wakeup_fd, &ev);
+}
+
+Relay::~Relay() {
+  for (auto& [id, conn] : impl_->connections) {
+    close(conn->client.fd);
+    close(conn->upstream.fd);
+  }
+  for (auto& l : impl_->listeners)
+    if (l->spec.fd >= 0) close(l->spec.fd);
+  for (int fd : {impl_->epoll_fd, impl_->wakeup_fd, impl_->spare_fd})
+    if (fd >= 0) close(fd);
+}
+
+void Relay::add_listener(ListenerSpec spec) {
+  auto listener = std::make_unique<Listener>();
+  listener->spec = std::move(spec);
+  listener->tag.listener = listener.get();
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &listener->tag;
+  epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, listener->spec.fd, &ev);
+  impl_->listeners.push_back(std::move(listener));
+}
+
+int Relay::run() { return impl_->run(); }
+
+void Relay::request_stop() {
+  impl_->stop_requested.store(true);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(impl_->wakeup_fd, &one, sizeof one);
+}
+
+int listen_tcp(const SocketAddress& address, int backlog) {
+  const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) return -1;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, address.get(), address.length) != 0 || listen(fd, backlog) != 0) {
+    const int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace netprof
