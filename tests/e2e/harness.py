@@ -1,0 +1,168 @@
+"""Shared pieces for netprof's end-to-end tests: real processes on loopback.
+
+Every process started here is stopped by the test's cleanup, also when the test fails.
+"""
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+NETPROF = os.environ.get("NETPROF_BIN", "netprof")
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Netprof:
+    """`netprof proxy` (or another mode) with its report written to a file."""
+
+    def __init__(self, test, args, env=None):
+        self.dir = tempfile.mkdtemp(prefix="netprof-e2e-")
+        self.report_path = os.path.join(self.dir, "report.json")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.args = [NETPROF] + args
+        if "--report-file" not in args:
+            self.args += ["--report-file", self.report_path, "--report-interval", "0"]
+        self._stderr_file = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self._stderr_file,
+                                     env={**os.environ, **(env or {})})
+        test.addCleanup(self.kill)
+        self.port = None
+
+    def stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def wait_listening(self):
+        def relaying():
+            m = re.search(r"relaying [^ ]*:(\d+) ->", self.stderr())
+            if self.proc.poll() is not None:
+                raise AssertionError(f"netprof exited {self.proc.returncode}: {self.stderr()}")
+            return int(m.group(1)) if m else None
+        self.port = wait_for(relaying, what="netprof to listen")
+        return self.port
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops netprof as a user would and returns its final report."""
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=timeout)
+        if rc != 0:
+            raise AssertionError(f"netprof exited {rc}: {self.stderr()}")
+        with open(self.report_path) as f:
+            return json.load(f)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr_file.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def route(report, path, method="GET"):
+    for r in report["routes"]:
+        if r["route"] == path and r["method"] == method:
+            return r
+    raise AssertionError(f"no route {method} {path} in {[(r['method'], r['route']) for r in report['routes']]}")
+
+
+class Backend(http.server.ThreadingHTTPServer):
+    """A real HTTP/1.1 server with keep-alive and routes that exercise the tracker."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.port = self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body=b"", headers=(), head=False):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        if status not in (204, 304):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and not head:
+            self.wfile.write(body)
+
+    def _route(self, head=False):
+        path = self.path.split("?")[0]
+        if path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"hello ", b"chunked ", b"world"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        elif path == "/nocontent":
+            self._send(204)
+        elif path == "/notmodified":
+            self._send(304)
+        elif path == "/fail":
+            self._send(500, b"boom", head=head)
+        elif path.startswith("/status/"):
+            self._send(int(path.rsplit("/", 1)[1]), b"status", head=head)
+        elif path.startswith("/bytes/"):
+            self._send(200, b"x" * int(path.rsplit("/", 1)[1]), head=head)
+        elif path == "/missing" or path == "/favicon.ico":
+            self._send(404, b"not found", head=head)
+        else:
+            self._send(200, f"you asked for {self.path}".encode(), head=head)
+
+    def do_GET(self):
+        self._route()
+
+    def do_HEAD(self):
+        self._route(head=True)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._send(201, hashlib.sha256(body).hexdigest().encode())
+
+
+class E2ETest(unittest.TestCase):
+    def start_backend(self):
+        backend = Backend()
+        self.addCleanup(backend.close)
+        return backend
+
+    def start_proxy(self, target_port, extra=(), env=None):
+        np = Netprof(self, ["proxy", "--listen", "127.0.0.1:0",
+                            "--target", f"127.0.0.1:{target_port}", *extra], env=env)
+        np.wait_listening()
+        return np

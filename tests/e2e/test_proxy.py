@@ -1,0 +1,273 @@
+"""`netprof proxy` in front of real servers, driven by real clients (curl, wrk, raw sockets)."""
+import hashlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import unittest
+
+from harness import E2ETest, Netprof, NETPROF, free_port, route, wait_for
+
+
+def recv_until_closed(sock, limit=1 << 26):
+    chunks = []
+    total = 0
+    while total < limit:
+        data = sock.recv(65536)
+        if not data:
+            break
+        chunks.append(data)
+        total += len(data)
+    return b"".join(chunks)
+
+
+class ProxyWithCurl(E2ETest):
+    def test_keepalive_over_several_urls_counts_every_request(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)
+        base = f"http://127.0.0.1:{np.port}"
+        urls = [f"{base}/home", f"{base}/home?user=secret", f"{base}/logo.png",
+                f"{base}/missing", f"{base}/fail", f"{base}/home"]
+        # One curl process, one connection reused for every URL (keep-alive).
+        args = [a for u in urls for a in ("-o", "/dev/null", u)]
+        out = subprocess.run(["curl", "-s", "-w", "%{http_code} %{num_connects}\n", *args],
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+        codes = [line.split()[0] for line in out if line]
+        self.assertEqual(codes, ["200", "200", "200", "404", "500", "200"])
+        self.assertEqual(sum(int(line.split()[1]) for line in out if line), 1, "curl reused one connection")
+
+        report = np.stop()
+        self.assertEqual(report["netprof"], 1)
+        home = route(report, "/home")
+        self.assertEqual(home["count"], 3, "query string is dropped, so /home?user=secret is /home")
+        self.assertEqual(home["status"], {"200": 3})
+        self.assertEqual(home["errors"], 0)
+        self.assertFalse(home["file"])
+        self.assertGreater(home["latency_ms"]["max"], 0)
+        self.assertLessEqual(home["latency_ms"]["min"], home["latency_ms"]["p50"])
+        self.assertLessEqual(home["latency_ms"]["p50"], home["latency_ms"]["max"])
+        self.assertEqual(home["last"]["status"], 200)
+        self.assertEqual(home["last"]["state"], "OK")
+        self.assertNotIn("secret", str(report), "query values are never stored by default")
+
+        self.assertTrue(route(report, "/logo.png")["file"])
+        self.assertEqual(route(report, "/missing")["status"], {"404": 1})
+        fail = route(report, "/fail")
+        self.assertEqual(fail["status"], {"500": 1})
+        self.assertEqual(fail["errors"], 1, "a 5xx counts as an error")
+        self.assertEqual(report["connections"]["accepted"], 1)
+        self.assertEqual(report["connections"]["active"], 0)
+        self.assertEqual(report["connections"]["unparsed"], 0)
+
+    def test_post_body_arrives_unchanged_and_bytes_are_counted(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)
+        body = os.urandom(300_000)
+        path = os.path.join(np.dir, "body")
+        with open(path, "wb") as f:
+            f.write(body)
+        out = subprocess.run(["curl", "-s", "--data-binary", f"@{path}", "-H", "Content-Type: application/octet-stream",
+                              f"http://127.0.0.1:{np.port}/upload"], capture_output=True, check=True).stdout
+        self.assertEqual(out.decode(), hashlib.sha256(body).hexdigest(), "the backend got every byte")
+        report = np.stop()
+        upload = route(report, "/upload", "POST")
+        self.assertEqual(upload["status"], {"201": 1})
+        self.assertEqual(upload["request_body_bytes"], len(body))
+        self.assertGreater(upload["request_bytes"], len(body))
+
+    def test_head_204_304_and_chunked_responses_keep_the_connection_in_step(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)
+        base = f"http://127.0.0.1:{np.port}"
+        subprocess.run(["curl", "-s", "-o", "/dev/null", "-I", f"{base}/bytes/5000"], check=True)
+        out = subprocess.run(["curl", "-s", f"{base}/chunked", f"{base}/nocontent", f"{base}/notmodified",
+                              f"{base}/chunked"], capture_output=True, check=True).stdout
+        self.assertEqual(out, b"hello chunked world" * 2)
+        report = np.stop()
+        self.assertEqual(route(report, "/bytes/5000", "HEAD")["status"], {"200": 1})
+        chunked = route(report, "/chunked")
+        self.assertEqual(chunked["status"], {"200": 2})
+        self.assertEqual(chunked["response_body_bytes"], 2 * len(b"hello chunked world"))
+        self.assertEqual(route(report, "/nocontent")["status"], {"204": 1})
+        self.assertEqual(route(report, "/notmodified")["status"], {"304": 1})
+
+
+class ProxyWithRawSockets(E2ETest):
+    def test_pipelined_requests_are_paired_in_order(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)
+        requests = b"".join(
+            f"GET /p/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(5))
+        requests += b"GET /p/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(requests)  # all six in one write: pipelining
+            response = recv_until_closed(s)
+        self.assertEqual(response.count(b"HTTP/1.1 200"), 6)
+        for i in range(5):
+            self.assertIn(f"you asked for /p/{i}".encode(), response)
+        report = np.stop()
+        for i in range(5):
+            self.assertEqual(route(report, f"/p/{i}")["count"], 1)
+        self.assertEqual(route(report, "/p/last")["count"], 1)
+
+    def test_non_http_bytes_are_relayed_exactly_and_counted_unparsed(self):
+        echo = EchoServer(self)
+        np = self.start_proxy(echo.port)
+        payload = bytes(random.Random(7).getrandbits(8) for _ in range(200_000))
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            sender = threading.Thread(target=lambda: (s.sendall(payload), s.shutdown(socket.SHUT_WR)))
+            sender.start()
+            echoed = recv_until_closed(s)
+            sender.join()
+        self.assertEqual(hashlib.sha256(echoed).hexdigest(), hashlib.sha256(payload).hexdigest())
+        self.assertEqual(hashlib.sha256(echo.received()).hexdigest(), hashlib.sha256(payload).hexdigest())
+        report = np.stop()
+        self.assertEqual(report["connections"]["unparsed"], 1)
+        self.assertEqual(report["routes"], [])
+
+    def test_half_close_is_propagated(self):
+        # An HTTP/1.0-style exchange: the client half-closes after its request; the server
+        # answers only once it saw EOF, then closes. Needs FIN forwarding both ways.
+        echo = EchoServer(self, reply_on_eof=b"HTTP/1.0 200 OK\r\n\r\ndone after eof")
+        np = self.start_proxy(echo.port)
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(b"GET /eof HTTP/1.0\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)
+            response = recv_until_closed(s)
+        self.assertEqual(response, b"HTTP/1.0 200 OK\r\n\r\ndone after eof")
+        report = np.stop()
+        eof = route(report, "/eof")
+        self.assertEqual(eof["status"], {"200": 1})
+        self.assertEqual(eof["response_body_bytes"], len(b"done after eof"), "body delimited by close")
+
+    def test_connection_closed_before_response_is_an_error_on_that_route(self):
+        echo = EchoServer(self, close_without_reply=True)
+        np = self.start_proxy(echo.port)
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(b"GET /hangs-up HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(recv_until_closed(s), b"")
+        report = np.stop()
+        r = route(report, "/hangs-up")
+        self.assertEqual(r["count"], 1)
+        self.assertEqual(r["errors"], 1)
+        self.assertEqual(r["last"]["status"], 0)
+
+    def test_upstream_refused_is_counted_and_client_sees_close(self):
+        np = self.start_proxy(free_port())  # nothing listens there
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.settimeout(10)
+            s.sendall(b"GET /nobody HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                data = s.recv(100)
+            except ConnectionResetError:
+                data = b""
+            self.assertEqual(data, b"")
+        report = np.stop()
+        self.assertEqual(report["connections"]["upstream_failed"], 1)
+
+
+class ProxyWithWrk(E2ETest):
+    @unittest.skipUnless(shutil.which("wrk"), "wrk is not installed (apt-get install wrk)")
+    def test_counts_match_what_wrk_completed(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)
+        out = subprocess.run(["wrk", "-t1", "-c4", "-d2s", f"http://127.0.0.1:{np.port}/wrk"],
+                             capture_output=True, text=True, check=True).stdout
+        completed = int(out.split(" requests in ")[0].split()[-1])
+        self.assertGreater(completed, 0)
+        report = np.stop()
+        r = route(report, "/wrk")
+        ok = r["status"].get("200", 0)
+        # wrk counts responses it read fully before its deadline; a response in flight on
+        # each of its 4 connections at that moment was still seen by netprof.
+        self.assertGreaterEqual(ok, completed)
+        self.assertLessEqual(ok, completed + 4)
+        self.assertEqual(r["count"], ok + r["status"].get("0", 0))
+
+
+class ProxyCommandLine(E2ETest):
+    def test_environment_ports_of_the_origin(self):
+        backend = self.start_backend()
+        port = free_port()
+        np = Netprof(self, ["proxy"], env={"PORT": str(port), "TARGET_PORT": str(backend.port)})
+        self.assertEqual(np.wait_listening(), port)
+        out = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/env"], capture_output=True, check=True).stdout
+        self.assertEqual(out, b"you asked for /env")
+        self.assertEqual(route(np.stop(), "/env")["count"], 1)
+
+    def test_bad_flags_stop_with_a_message_saying_what_to_change(self):
+        for args, expect in [
+            (["proxy", "--target", "127.0.0.1:99999"], "port must be a number from 0 to 65535"),
+            (["proxy", "--target", "::1:80"], "brackets"),
+            (["proxy", "--report-interval", "-1"], "--report-interval"),
+            (["proxy", "--no-such-flag"], "--no-such-flag"),
+        ]:
+            p = subprocess.run([NETPROF, *args], capture_output=True, text=True, timeout=10)
+            self.assertNotEqual(p.returncode, 0, args)
+            self.assertIn(expect, p.stderr, args)
+
+    def test_sigterm_drains_open_exchanges_then_reports(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port, extra=["--drain-timeout", "10"])
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(b"GET /before-stop HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: b"before-stop" in s.recv(4096), what="first response")
+            np.proc.send_signal(signal.SIGTERM)
+            # The open connection is still relayed while draining.
+            s.sendall(b"GET /during-drain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertIn(b"you asked for /during-drain", recv_until_closed(s))
+        report = np.stop(sig=0)
+        self.assertEqual(route(report, "/before-stop")["count"], 1)
+        self.assertEqual(route(report, "/during-drain")["count"], 1)
+        with socket.socket() as s2:
+            self.assertNotEqual(s2.connect_ex(("127.0.0.1", np.port)), 0, "listener closed after stop")
+
+
+class EchoServer:
+    """A raw TCP server: echoes bytes back (or answers once on EOF), recording what it got."""
+
+    def __init__(self, test, reply_on_eof=None, close_without_reply=False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.reply_on_eof = reply_on_eof
+        self.close_without_reply = close_without_reply
+        self._received = bytearray()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+        test.addCleanup(self.sock.close)
+
+    def received(self):
+        with self._lock:
+            return bytes(self._received)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if self.close_without_reply and data:
+                    return
+                if not data:
+                    if self.reply_on_eof:
+                        conn.sendall(self.reply_on_eof)
+                    return
+                with self._lock:
+                    self._received += data
+                if not self.reply_on_eof:
+                    conn.sendall(data)
+
+
+if __name__ == "__main__":
+    unittest.main()
