@@ -1,0 +1,68 @@
+/* The one contract between netprof's BPF programs (bpf/netprof_intercept.bpf.c) and user
+ * space (user/intercept/). Plain C, included by both sides: every key, value and constant the
+ * two sides exchange is declared here once, so nothing is hand-synced.
+ *
+ * Conventions for every struct below:
+ *   - IP addresses are in network byte order, IPv4 in ip[0] with ip[1..3] = 0;
+ *   - ports are in HOST byte order (each BPF context stores them differently; the programs
+ *     normalise, so user space can build keys from getsockname()/getpeername() directly);
+ *   - family is AF_INET (2) or AF_INET6 (10);
+ *   - structs are zero-initialised before being filled, padding included, because they are
+ *     hashed as raw bytes.
+ */
+#ifndef NETPROF_SHARED_H
+#define NETPROF_SHARED_H
+
+#include <linux/types.h>
+
+/* Most ports one direction can target (size of the port maps). */
+#define NETPROF_MAX_PORTS 64
+/* Entries of the LRU maps that track connections in flight (handshakes, not lifetimes). */
+#define NETPROF_MAX_PENDING 65536
+/* Local sockets the sk_msg fast path can hold at once (two per relayed local hop). */
+#define NETPROF_MAX_LOCAL_PEERS 65536
+
+/* One TCP connection as seen from one of its two sockets. */
+struct netprof_tuple {
+  __u32 local_ip[4];
+  __u32 remote_ip[4];
+  __u16 local_port;
+  __u16 remote_port;
+  __u16 family;
+  __u16 pad; /* always 0 */
+};
+
+/* One side of a connection: where a client originally wanted to go. */
+struct netprof_endpoint {
+  __u32 ip[4];
+  __u16 port;
+  __u16 family;
+};
+
+/* Slots of the relay_listeners SOCKMAP. The inbound listeners are per family because a
+ * socket can only be assigned to a lookup of its own family (or a dual-stack v6 one, which
+ * would make getsockname() return v4-mapped addresses). */
+enum netprof_listener_slot {
+  NETPROF_SLOT_INBOUND_V4 = 0,
+  NETPROF_SLOT_INBOUND_V6 = 1,
+  NETPROF_SLOT_COUNT = 2,
+};
+
+/* Indexes of the counters PERCPU_ARRAY. User space sums the per-CPU values. */
+enum netprof_counter {
+  NETPROF_CNT_LOOKUP_STEERED = 0,   /* sk_lookup assigned the relay listener */
+  NETPROF_CNT_LOOKUP_GUARDED,       /* sk_lookup let a relay upstream SYN reach the app */
+  NETPROF_CNT_LOOKUP_FAIL_OPEN,     /* target port but no listener / assign failed */
+  NETPROF_CNT_CONNECT_REWRITTEN,    /* connect4/6 sent a connection to the relay */
+  NETPROF_CNT_CONNECT_GUARDED,      /* connect4/6 let a relay upstream socket through */
+  NETPROF_CNT_ORIG_DST_RECORDED,    /* sock_ops moved an original destination cookie->tuple */
+  NETPROF_CNT_ORIG_DST_MISSING,     /* sock_ops saw a relay-bound connect without a record */
+  NETPROF_CNT_PEER_ADDED,           /* sock_ops put a local socket in local_peers */
+  NETPROF_CNT_PEER_ADD_FAILED,      /* bpf_sock_hash_update refused a socket */
+  NETPROF_CNT_MSG_REDIRECTED,       /* sk_msg redirected a message to its local peer */
+  NETPROF_CNT_MSG_REDIRECTED_BYTES, /* bytes in those messages */
+  NETPROF_CNT_MSG_PASSED,           /* sk_msg found no peer: the message took the TCP stack */
+  NETPROF_CNT_COUNT,
+};
+
+#endif /* NETPROF_SHARED_H */
