@@ -1,22 +1,137 @@
 #include "routes/route_namer.h"
 
-namespace netprof {
+#include <unordered_map>
+#include <unordered_set>
 
-RouteNamer::RouteNamer(RouteNamerOptions options) : options_(options) {}
+#include "routes/id_like.h"
+
+namespace netprof {
+namespace {
+
+// Heterogeneous lookup: probing with a string_view allocates nothing.
+struct ViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct Position {
+  bool collapsed = false;
+  std::unordered_set<std::string, ViewHash, std::equal_to<>> values;
+};
+
+constexpr std::string_view kIdPlaceholder = "{id}";
+constexpr std::string_view kCappedPlaceholder = "{*}";
+
+void bump(std::atomic<uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
+
+}  // namespace
+
+// Keyed by the templated prefix before the segment ("" for the first segment).
+struct RouteNamer::Positions {
+  std::unordered_map<std::string, Position, ViewHash, std::equal_to<>> by_prefix;
+};
+
+RouteNamer::RouteNamer(RouteNamerOptions options)
+    : options_(std::move(options)), positions_(std::make_unique<Positions>()) {}
+
+RouteNamer::~RouteNamer() = default;
 
 void RouteNamer::name(std::string_view target, std::string& out) {
+  last_target_.assign(target);
   // Absolute-form targets (proxies, "GET http://host/path") are reduced to their path.
-  if (const auto scheme = target.find("://"); scheme != std::string_view::npos && target.front() != '/') {
+  if (const auto scheme = target.find("://");
+      scheme != std::string_view::npos && !target.empty() && target.front() != '/') {
     const auto path = target.find('/', scheme + 3);
     target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
   }
   // The fragment never reaches servers in practice; drop it if a client sent one anyway.
   if (const auto hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
-  if (!options_.keep_query) {
-    if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  std::string_view query;
+  if (const auto q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q);
+    target = target.substr(0, q);
   }
   if (target.empty()) target = "/";
-  out.assign(target);
+
+  out.clear();
+  bool named = false;
+  for (const RoutePattern& pattern : options_.patterns) {
+    if (pattern.matches(target)) {
+      out.assign(pattern.text());
+      bump(pattern_matches_);
+      named = true;
+      break;
+    }
+  }
+  if (!named) template_path(target, out);
+  if (options_.keep_query) out.append(query);
+  last_route_.assign(out);
+}
+
+void RouteNamer::template_path(std::string_view path, std::string& out) {
+  if (path.front() != '/') {  // "*" (OPTIONS) or an authority (CONNECT): nothing to template
+    out.assign(path);
+    return;
+  }
+  size_t start = 1;
+  while (true) {
+    const auto slash = path.find('/', start);
+    const std::string_view segment =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view stem, ext;
+    split_extension(segment, stem, ext);
+    const size_t prefix_len = out.size();
+    out.push_back('/');
+
+    if (options_.collapse_ids && !stem.empty() && is_id_like(stem)) {
+      out.append(kIdPlaceholder).append(ext);
+      bump(id_segments_);
+    } else if (options_.max_segment_values == 0 || segment.empty()) {
+      out.append(segment);
+    } else {
+      const std::string_view prefix(out.data(), prefix_len);
+      auto it = positions_->by_prefix.find(prefix);
+      if (it == positions_->by_prefix.end()) {
+        if (positions_->by_prefix.size() < options_.max_positions) {
+          it = positions_->by_prefix.try_emplace(std::string(prefix)).first;
+        }
+      }
+      bool collapse = it == positions_->by_prefix.end();  // untracked: bounded, so collapse
+      if (!collapse) {
+        Position& position = it->second;
+        if (position.collapsed) {
+          collapse = true;
+        } else if (!position.values.contains(segment)) {
+          if (position.values.size() < options_.max_segment_values) {
+            position.values.emplace(segment);
+          } else {
+            position.collapsed = true;
+            position.values = {};  // release the memory; the position is a parameter now
+            bump(collapsed_positions_);
+            collapse = true;
+          }
+        }
+      }
+      if (collapse) {
+        out.append(kCappedPlaceholder).append(ext);
+        bump(capped_segments_);
+      } else {
+        out.append(segment);
+      }
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+}
+
+std::string_view RouteNamer::last_route_for(std::string_view target) const {
+  return target == last_target_ ? std::string_view(last_route_) : std::string_view();
+}
+
+RouteNamerCounters RouteNamer::counters() const {
+  auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  return {load(pattern_matches_), load(id_segments_), load(capped_segments_),
+          load(collapsed_positions_)};
 }
 
 }  // namespace netprof

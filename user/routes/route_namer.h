@@ -1,27 +1,69 @@
-// Turns a raw request-target into the route that stats are keyed by. By default the query
-// string and fragment are dropped (they may carry secrets). Templating (user patterns, ID
-// collapse, cardinality caps) lives here too.
+// Turns a raw request-target into the route that stats are keyed by, bounding cardinality:
+//  1. the query string and fragment are dropped (they may carry secrets) unless keep_query;
+//  2. the first user pattern that matches names the route ("/users/{id}");
+//  3. otherwise ID-like segments (numbers, UUIDs, long hex, tokens) become "{id}";
+//  4. and a position (the templated prefix before a segment) that has seen more than
+//     max_segment_values distinct literals is collapsed for good: its segment becomes "{*}"
+//     (Beyla's low-cardinality idea: a segment with that many values is a parameter).
+// A file extension survives collapsing ("/img/{id}.jpg") so assets stay recognisable.
+// Everything collapsed is counted (counters()), never lost silently.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "routes/route_pattern.h"
 
 namespace netprof {
 
 struct RouteNamerOptions {
-  bool keep_query = false;  // store the query string too (off by default: privacy)
+  bool keep_query = false;           // store the query string too (off by default: privacy)
+  std::vector<RoutePattern> patterns;  // tried in order; the first match wins
+  bool collapse_ids = true;
+  size_t max_segment_values = 100;   // distinct literals per position before it collapses; 0 = off
+  size_t max_positions = 10000;      // positions tracked; segments at untracked ones collapse
+};
+
+// Monotonic totals, readable from any thread.
+struct RouteNamerCounters {
+  uint64_t pattern_matches = 0;      // requests named by a user pattern
+  uint64_t id_segments = 0;          // segments replaced by {id}
+  uint64_t capped_segments = 0;      // segments replaced by {*} (position over its value cap)
+  uint64_t collapsed_positions = 0;  // positions that went over the cap (or were untracked)
 };
 
 class RouteNamer {
  public:
   explicit RouteNamer(RouteNamerOptions options = {});
-  virtual ~RouteNamer() = default;
-  // Writes the route for `target` into `out` (reusing its capacity: no allocation once warm).
-  // Not const: templating keeps per-segment cardinality state. Callers serialise calls.
+  virtual ~RouteNamer();
+  RouteNamer(const RouteNamer&) = delete;
+  RouteNamer& operator=(const RouteNamer&) = delete;
+
+  // Writes the route for `target` into `out` (reusing its capacity: no allocation once warm,
+  // except the first time a position sees a new value). Not const: templating keeps
+  // per-position cardinality state. Callers serialise calls (the relay thread does).
   virtual void name(std::string_view target, std::string& out);
 
+  // The route of the most recent name() call, if it was for `target`; else an empty view.
+  // Lets later sinks on the same thread reuse the store's naming instead of redoing it.
+  std::string_view last_route_for(std::string_view target) const;
+
+  RouteNamerCounters counters() const;
+  const RouteNamerOptions& options() const { return options_; }
+
  private:
+  struct Positions;
+  void template_path(std::string_view path, std::string& out);
+
   RouteNamerOptions options_;
+  std::unique_ptr<Positions> positions_;
+  std::string last_target_, last_route_;
+  std::atomic<uint64_t> pattern_matches_{0}, id_segments_{0}, capped_segments_{0},
+      collapsed_positions_{0};
 };
 
 }  // namespace netprof
