@@ -1,0 +1,110 @@
+#include "intercept/cgroup_v2.h"
+
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace netprof {
+namespace {
+
+std::string read_file(const char* path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(const std::string& field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      const std::string octal = field.substr(i + 1, 3);
+      char* end = nullptr;
+      const long value = std::strtol(octal.c_str(), &end, 8);
+      if (end == octal.c_str() + 3) {
+        out.push_back(static_cast<char>(value));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(field[i]);
+  }
+  return out;
+}
+
+Expected<std::string> canonical_dir(const std::string& path) {
+  char resolved[PATH_MAX];
+  if (!realpath(path.c_str(), resolved)) return errno_error("cgroup " + path, errno);
+  struct stat st {};
+  if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return Error{path + " is not a directory"};
+  return std::string(resolved);
+}
+
+}  // namespace
+
+Expected<std::string> find_cgroup2_mount(const std::string& mountinfo_text) {
+  std::istringstream lines(mountinfo_text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS"
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string fstype;
+    tail >> fstype;
+    if (fstype != "cgroup2") continue;
+    std::istringstream head(line.substr(0, dash));
+    std::vector<std::string> fields;
+    for (std::string field; head >> field;) fields.push_back(field);
+    if (fields.size() >= 5) return unescape_mountinfo(fields[4]);
+  }
+  return Error{"no cgroup2 file system is mounted (see /proc/self/mountinfo); "
+               "mount one with: mount -t cgroup2 none /sys/fs/cgroup"};
+}
+
+Expected<std::string> cgroup2_mount_point() {
+  return find_cgroup2_mount(read_file("/proc/self/mountinfo"));
+}
+
+Expected<std::string> own_cgroup_dir() {
+  auto mount = cgroup2_mount_point();
+  if (!mount) return mount.take_error();
+  std::istringstream lines(read_file("/proc/self/cgroup"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("0::", 0) == 0) return canonical_dir(*mount + line.substr(3));
+  }
+  return Error{"this process has no cgroup v2 membership in /proc/self/cgroup"};
+}
+
+Expected<std::string> resolve_cgroup_dir(const std::string& argument) {
+  auto mount = cgroup2_mount_point();
+  if (!mount) return mount.take_error();
+  std::string candidate = argument;
+  struct stat st {};
+  if (argument.empty() || argument[0] != '/' || stat(argument.c_str(), &st) != 0)
+    candidate = *mount + "/" + argument;
+  auto dir = canonical_dir(candidate);
+  if (!dir) return dir.take_error();
+  struct statfs fs {};
+  if (statfs(dir->c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+    return Error{*dir + " is not in a cgroup v2 hierarchy (cgroup2 is mounted at " + *mount + ")"};
+  return dir;
+}
+
+bool cgroup_is_within(const std::string& dir, const std::string& ancestor) {
+  if (dir == ancestor) return true;
+  if (ancestor == "/") return true;
+  return dir.size() > ancestor.size() && dir.compare(0, ancestor.size(), ancestor) == 0 &&
+         dir[ancestor.size()] == '/';
+}
+
+}  // namespace netprof

@@ -1,0 +1,26 @@
+// Where cgroup v2 lives on this host and which cgroup a path or this process means. The
+// mount point is read from /proc/self/mountinfo, never assumed (/sys/fs/cgroup on most
+// Kubernetes nodes, /sys/fs/cgroup/unified on hybrid hosts).
+#pragma once
+
+#include <string>
+
+#include "intercept/expected.h"
+
+namespace netprof {
+
+// The first cgroup2 mount in `mountinfo_text` (the contents of /proc/self/mountinfo).
+Expected<std::string> find_cgroup2_mount(const std::string& mountinfo_text);
+Expected<std::string> cgroup2_mount_point();
+
+// The cgroup v2 directory of this process (mount point + the "0::" line of /proc/self/cgroup).
+Expected<std::string> own_cgroup_dir();
+
+// A user's --cgroup argument as a canonical directory: an existing directory under the
+// cgroup2 mount, or a path relative to that mount ("kubepods/pod123/...").
+Expected<std::string> resolve_cgroup_dir(const std::string& argument);
+
+// True if `dir` is `ancestor` or below it (both canonical).
+bool cgroup_is_within(const std::string& dir, const std::string& ancestor);
+
+}  // namespace netprof

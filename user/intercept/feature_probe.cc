@@ -1,0 +1,174 @@
+#include "intercept/feature_probe.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "intercept/cgroup_v2.h"
+#include "intercept/netns.h"
+#include "intercept/unique_fd.h"
+
+namespace netprof {
+namespace {
+
+constexpr unsigned kIn = static_cast<unsigned>(Need::kInbound);
+constexpr unsigned kOut = static_cast<unsigned>(Need::kOutbound);
+constexpr unsigned kMsg = static_cast<unsigned>(Need::kSkMsg);
+
+std::string errno_text(int err) { return err ? std::strerror(err) : "not supported"; }
+
+// Effective capabilities from /proc/self/status (no libcap dependency).
+unsigned long long effective_caps() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  return 0;
+}
+
+Feature prog_type(const char* name, bpf_prog_type type, const char* min, unsigned needed,
+                  const char* use) {
+  const int result = libbpf_probe_bpf_prog_type(type, nullptr);
+  return {name, min, needed, result == 1, result == 1 ? use : errno_text(-result)};
+}
+
+Feature map_type(const char* name, bpf_map_type type, const char* min, unsigned needed,
+                 const char* use) {
+  const int result = libbpf_probe_bpf_map_type(type, nullptr);
+  return {name, min, needed, result == 1, result == 1 ? use : errno_text(-result)};
+}
+
+Feature helper(const char* name, bpf_prog_type type, bpf_func_id id, const char* min,
+               unsigned needed, const char* use) {
+  const int result = libbpf_probe_bpf_helper(type, id, nullptr);
+  return {name, min, needed, result == 1,
+          result == 1 ? use : "missing for this program type (" + errno_text(-result) + ")"};
+}
+
+// Loads "return 1" of `type` and creates a bpf_link to `target_fd`, then drops both.
+// The momentary program allows everything, so attaching it changes nothing.
+int try_link(bpf_prog_type type, bpf_attach_type attach, int target_fd) {
+  const bpf_insn code[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, options, .expected_attach_type = attach);
+  UniqueFd prog(bpf_prog_load(type, "netprof_probe", "GPL", code, 2, &options));
+  if (!prog.valid()) return errno;
+  UniqueFd link(bpf_link_create(prog.get(), target_fd, attach, nullptr));
+  return link.valid() ? 0 : errno;
+}
+
+}  // namespace
+
+FeatureReport probe_features() {
+  FeatureReport report;
+  utsname name{};
+  if (uname(&name) == 0) report.kernel = name.release;
+  auto& f = report.features;
+
+  const unsigned long long caps = effective_caps();
+  const bool sys_admin = caps & (1ull << 21);
+  const bool net_admin = caps & (1ull << 12);
+  const bool cap_bpf = caps & (1ull << 39);
+  f.push_back({"privileges (CAP_SYS_ADMIN, or CAP_BPF+CAP_NET_ADMIN; setns needs CAP_SYS_ADMIN)",
+               "-", kIn | kOut | kMsg, sys_admin || (cap_bpf && net_admin),
+               sys_admin ? "CAP_SYS_ADMIN" : (cap_bpf && net_admin ? "CAP_BPF+CAP_NET_ADMIN"
+                                                                   : "run as root")});
+
+  struct stat st {};
+  f.push_back({"BTF (/sys/kernel/btf/vmlinux)", "5.4", 0,
+               stat("/sys/kernel/btf/vmlinux", &st) == 0,
+               "not required: netprof's programs use the stable uapi context structs"});
+
+  f.push_back(prog_type("sk_lookup program", BPF_PROG_TYPE_SK_LOOKUP, "5.9", kIn,
+                        "steers inbound connections to the relay"));
+  f.push_back(helper("bpf_sk_assign in sk_lookup", BPF_PROG_TYPE_SK_LOOKUP, BPF_FUNC_sk_assign,
+                     "5.9", kIn, "hands a connection to the relay listener"));
+  f.push_back(map_type("SOCKMAP", BPF_MAP_TYPE_SOCKMAP, "4.14", kIn,
+                       "holds the relay listeners for sk_lookup"));
+  f.push_back(prog_type("cgroup sock_addr (connect4/connect6)",
+                        BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "4.17", kOut,
+                        "rewrites outbound connects to the relay"));
+  f.push_back(helper("bpf_get_netns_cookie in cgroup sock_addr",
+                     BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_netns_cookie, "5.7", kOut,
+                     "limits connect rewriting to the pod's netns"));
+  f.push_back(prog_type("sock_ops program", BPF_PROG_TYPE_SOCK_OPS, "4.13", kOut | kMsg,
+                        "records original destinations; fills the sk_msg peer table"));
+  f.push_back(helper("bpf_get_netns_cookie in sock_ops", BPF_PROG_TYPE_SOCK_OPS,
+                     BPF_FUNC_get_netns_cookie, "5.15", kOut | kMsg,
+                     "limits sock_ops to the pod's netns"));
+  f.push_back(helper("bpf_get_socket_cookie in sock_ops", BPF_PROG_TYPE_SOCK_OPS,
+                     BPF_FUNC_get_socket_cookie, "5.0", kOut,
+                     "joins a connect to its established socket"));
+  f.push_back(map_type("SOCKHASH", BPF_MAP_TYPE_SOCKHASH, "4.18", kMsg,
+                       "holds local peer sockets for sk_msg"));
+  f.push_back(prog_type("sk_msg program", BPF_PROG_TYPE_SK_MSG, "4.17", kMsg,
+                        "redirects payload between local peers"));
+  f.push_back(helper("bpf_msg_redirect_hash", BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_redirect_hash,
+                     "4.18", kMsg, "the sk_msg redirect itself"));
+  f.push_back(prog_type("cgroup getsockopt program", BPF_PROG_TYPE_CGROUP_SOCKOPT, "5.3", 0,
+                        "not used: netprof hands original destinations over a map"));
+
+  // bpf_link attachments: what makes kill -9 fail open.
+  {
+    Feature link{"bpf_link for netns (sk_lookup)", "5.9", kIn, false, ""};
+    auto netns = Netns::open("");
+    const int err = netns ? try_link(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP, netns->fd()) : EBADF;
+    link.available = err == 0;
+    link.detail = err == 0 ? "sk_lookup detaches when netprof exits" : errno_text(err);
+    f.push_back(link);
+  }
+  auto mount = cgroup2_mount_point();
+  f.push_back({"cgroup v2 mount (/proc/self/mountinfo)", "4.5", kOut | kMsg, mount.ok(),
+               mount ? "mounted at " + *mount : mount.error()});
+  {
+    Feature link{"bpf_link for cgroups", "5.7", kOut | kMsg, false, "no cgroup v2 mount"};
+    auto own = own_cgroup_dir();
+    if (own) {
+      UniqueFd dir(open(own->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      const int err = dir.valid() ? try_link(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                                             BPF_CGROUP_INET4_CONNECT, dir.get())
+                                  : errno;
+      link.available = err == 0;
+      link.detail = err == 0 ? "cgroup programs detach when netprof exits" : errno_text(err);
+    }
+    f.push_back(link);
+  }
+  {
+    UniqueFd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const bool cookie = probe.valid() && socket_netns_cookie(probe.get()) != 0;
+    f.push_back({"SO_NETNS_COOKIE", "5.14", 0, cookie,
+                 cookie ? "tells the programs which netns is the pod's"
+                        : "without it cgroup programs cannot be limited to the pod's netns"});
+  }
+  {
+    struct statfs fs {};
+    const bool bpffs = statfs("/sys/fs/bpf", &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+    f.push_back({"bpffs at /sys/fs/bpf", "4.4", 0, bpffs,
+                 "not required: netprof pins nothing, so a crash leaves nothing behind"});
+  }
+
+  auto all_there = [&](unsigned need) {
+    for (const Feature& feature : f)
+      if ((feature.needed_by & need) && !feature.available) return false;
+    return true;
+  };
+  report.inbound = all_there(kIn);
+  report.outbound = all_there(kOut);
+  report.skmsg = all_there(kMsg);
+  return report;
+}
+
+}  // namespace netprof

@@ -1,0 +1,303 @@
+#include "intercept/interception.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "intercept/cgroup_v2.h"
+#include "intercept/pod_dialers.h"
+#include "intercept/socket_keys.h"
+#include "intercept/unique_fd.h"
+
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
+namespace netprof {
+namespace {
+
+SocketAddress loopback(int family) {
+  SocketAddress address;
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(address.get());
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.length = sizeof(sockaddr_in);
+  } else {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(address.get());
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = in6addr_loopback;
+    address.length = sizeof(sockaddr_in6);
+  }
+  return address;
+}
+
+// A listener on loopback:ephemeral in the current netns. `freebind` for the inbound ones:
+// sk_lookup hands them connections whatever they are bound to, so they need no usable
+// address (a pod's lo may even be down), and binding to loopback keeps them unreachable
+// from outside.
+Expected<UniqueFd> make_listener(int family, bool freebind, int backlog) {
+  const char* name = family == AF_INET ? "IPv4" : "IPv6";
+  UniqueFd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return errno_error(std::string("cannot create an ") + name + " listener", errno);
+  const int one = 1;
+  if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (freebind) {
+    if (family == AF_INET)
+      setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+    else
+      setsockopt(fd.get(), IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+  }
+  const SocketAddress address = loopback(family);
+  if (bind(fd.get(), address.get(), address.length) != 0)
+    return errno_error(std::string("cannot bind the ") + name + " listener to " +
+                           address.to_string() + " in the pod",
+                       errno);
+  if (listen(fd.get(), backlog) != 0)
+    return errno_error(std::string("cannot listen on the ") + name + " listener", errno);
+  return fd;
+}
+
+Expected<UniqueFd> open_dir(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return errno_error("cannot open " + path, errno);
+  return fd;
+}
+
+Status fill_ports(int map_fd, const std::vector<uint16_t>& ports) {
+  const __u8 present = 1;
+  for (uint16_t port : ports) {
+    __u16 key = port;
+    if (bpf_map_update_elem(map_fd, &key, &present, BPF_ANY) != 0)
+      return errno_error("cannot add port " + std::to_string(port) + " to a BPF map", errno);
+  }
+  return ok_status();
+}
+
+// The cgroups sock_ops must be attached to: the pod's (its clients and app sockets), and
+// netprof's own when sk_msg is on (the relay's sockets are both ends of the local hops).
+// A cgroup inside another one on the list is dropped: attachments are inherited.
+std::vector<std::string> sock_ops_cgroups(const std::string& pod, const std::string& own) {
+  std::vector<std::string> all;
+  if (!pod.empty()) all.push_back(pod);
+  if (!own.empty()) all.push_back(own);
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < all.size(); ++i) {
+    bool inside_other = false;
+    for (size_t j = 0; j < all.size(); ++j)
+      if (i != j && all[i] != all[j] && cgroup_is_within(all[i], all[j])) inside_other = true;
+    if (!inside_other && std::find(kept.begin(), kept.end(), all[i]) == kept.end())
+      kept.push_back(all[i]);
+  }
+  return kept;
+}
+
+struct PodSockets {
+  UniqueFd inbound4, inbound6, outbound4, outbound6;
+  uint64_t netns_cookie = 0;
+};
+
+Expected<PodSockets> create_pod_sockets(const InterceptOptions& options, const Netns& pod,
+                                        const Netns& home, std::vector<std::string>& notes) {
+  NetnsGuard in_pod(pod, home);
+  if (!in_pod.entered())
+    return errno_error("cannot enter the network namespace " + pod.path(), in_pod.error());
+  PodSockets sockets;
+  const bool inbound = !options.inbound_ports.empty();
+  const bool outbound = !options.outbound_ports.empty();
+  if (inbound && options.ipv4) {
+    auto fd = make_listener(AF_INET, true, options.backlog);
+    if (!fd) return fd.take_error();
+    sockets.inbound4 = std::move(*fd);
+  }
+  if (inbound && options.ipv6) {
+    auto fd = make_listener(AF_INET6, true, options.backlog);
+    if (fd) sockets.inbound6 = std::move(*fd);
+    else notes.push_back("IPv6 inbound off: " + fd.error());
+  }
+  if (outbound && options.ipv4) {
+    auto fd = make_listener(AF_INET, false, options.backlog);
+    if (!fd) return Error{fd.error() + " (is lo up in the pod?)"};
+    sockets.outbound4 = std::move(*fd);
+  }
+  if (outbound && options.ipv6) {
+    auto fd = make_listener(AF_INET6, false, options.backlog);
+    if (fd) sockets.outbound6 = std::move(*fd);
+    else notes.push_back("IPv6 outbound off: " + fd.error());
+  }
+  UniqueFd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (probe.valid()) sockets.netns_cookie = socket_netns_cookie(probe.get());
+  if (sockets.netns_cookie == 0)
+    notes.push_back("no netns cookie (kernel < 5.14): cgroup programs act in every netns");
+  return sockets;
+}
+
+}  // namespace
+
+Expected<std::vector<uint16_t>> parse_port_list(const std::string& text) {
+  std::vector<uint16_t> ports;
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    if (*end != '\0' || value < 1 || value > 65535)
+      return Error{"'" + item + "' is not a TCP port (1-65535)"};
+    ports.push_back(static_cast<uint16_t>(value));
+  }
+  if (ports.size() > NETPROF_MAX_PORTS)
+    return Error{"at most " + std::to_string(NETPROF_MAX_PORTS) + " ports per direction"};
+  return ports;
+}
+
+Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptions& options) {
+  const bool inbound = !options.inbound_ports.empty();
+  const bool outbound = !options.outbound_ports.empty();
+  if (!inbound && !outbound) return Error{"no ports to intercept: give inbound and/or outbound ports"};
+  if (!options.ipv4 && !options.ipv6) return Error{"both IPv4 and IPv6 are off"};
+  if (outbound && options.cgroup_path.empty())
+    return Error{"outbound interception needs the pod's cgroup (--cgroup): connect hooks are per cgroup"};
+
+  std::unique_ptr<Interception> self(new Interception());
+  auto home = Netns::open("");
+  if (!home) return home.take_error();
+  auto pod = Netns::open(options.netns_path);
+  if (!pod) return pod.take_error();
+
+  auto sockets = create_pod_sockets(options, *pod, *home, self->notes_);
+  if (!sockets) return sockets.take_error();
+
+  std::string pod_cgroup, own_cgroup;
+  if (!options.cgroup_path.empty()) {
+    auto dir = resolve_cgroup_dir(options.cgroup_path);
+    if (!dir) return dir.take_error();
+    pod_cgroup = *dir;
+  }
+  if (options.skmsg) {
+    auto dir = own_cgroup_dir();
+    if (dir) own_cgroup = *dir;
+    else self->notes_.push_back("sk_msg only for the pod's own sockets: " + dir.error());
+  }
+
+  ProgramConfig config;
+  config.netns_cookie = sockets->netns_cookie;
+  config.inbound = inbound;
+  config.outbound = outbound;
+  config.skmsg = options.skmsg;
+  config.sock_ops = outbound || options.skmsg;
+  if (sockets->outbound4.valid()) {
+    const SocketAddress address = local_address(sockets->outbound4.get());
+    config.outbound_ip4 = htonl(INADDR_LOOPBACK);
+    config.outbound_port4 = port_of(address);
+    self->outbound_addresses_.push_back(address);
+  }
+  if (sockets->outbound6.valid()) {
+    const SocketAddress address = local_address(sockets->outbound6.get());
+    std::memcpy(config.outbound_ip6.data(), &in6addr_loopback, 16);
+    config.outbound_port6 = port_of(address);
+    self->outbound_addresses_.push_back(address);
+  }
+  auto programs = InterceptPrograms::load(config);
+  if (!programs) return programs.take_error();
+
+  auto state = std::make_shared<InterceptState>(
+      InterceptState{std::move(*programs), std::move(*pod), std::move(*home), outbound});
+  self->state_ = state;
+  const InterceptPrograms& progs = state->programs;
+
+  if (auto status = fill_ports(progs.inbound_ports_fd(), options.inbound_ports); !status)
+    return status.take_error();
+  if (auto status = fill_ports(progs.outbound_ports_fd(), options.outbound_ports); !status)
+    return status.take_error();
+  const std::pair<__u32, int> slots[] = {{NETPROF_SLOT_INBOUND_V4, sockets->inbound4.get()},
+                                         {NETPROF_SLOT_INBOUND_V6, sockets->inbound6.get()}};
+  for (const auto& [slot, fd] : slots) {
+    if (fd < 0) continue;
+    const __u64 value = static_cast<__u64>(fd);
+    if (bpf_map_update_elem(progs.relay_listeners_fd(), &slot, &value, BPF_ANY) != 0)
+      return errno_error("cannot put the relay listener in the SOCKMAP", errno);
+  }
+
+  // Attach order: the fast path and bookkeeping first, steering last, so no connection is
+  // steered before everything it needs is in place.
+  if (options.skmsg) {
+    auto attachment = MapAttachment::attach(bpf_program__fd(progs.redirect_local()),
+                                            progs.local_peers_fd(), BPF_SK_MSG_VERDICT, "sk_msg");
+    if (!attachment) return attachment.take_error();
+    self->skmsg_.emplace(std::move(*attachment));
+  }
+  if (config.sock_ops) {
+    for (const std::string& dir : sock_ops_cgroups(pod_cgroup, own_cgroup)) {
+      auto fd = open_dir(dir);
+      if (!fd) return fd.take_error();
+      auto link = BpfLink::attach_cgroup(progs.sock_ops(), fd->get(), "sock_ops");
+      if (!link) return Error{link.error() + " " + dir};
+      self->links_.push_back(std::move(*link));
+    }
+  }
+  if (outbound) {
+    auto fd = open_dir(pod_cgroup);
+    if (!fd) return fd.take_error();
+    for (auto [program, name] : {std::pair{progs.connect4(), "cgroup/connect4"},
+                                 std::pair{progs.connect6(), "cgroup/connect6"}}) {
+      auto link = BpfLink::attach_cgroup(program, fd->get(), name);
+      if (!link) return Error{link.error() + " " + pod_cgroup};
+      self->links_.push_back(std::move(*link));
+    }
+  }
+  if (inbound) {
+    auto link = BpfLink::attach_netns(progs.steer_inbound(), state->pod.fd(), "sk_lookup");
+    if (!link) return Error{link.error() + " " + state->pod.path()};
+    self->links_.push_back(std::move(*link));
+  }
+
+  auto inbound_dialer = std::make_shared<InboundDialer>(state, options.guard_lifetime);
+  auto outbound_dialer = std::make_shared<OutboundDialer>(state);
+  for (UniqueFd* fd : {&sockets->inbound4, &sockets->inbound6})
+    if (fd->valid())
+      self->listeners_.push_back(ListenerSpec{fd->release(), options.inbound_scope, inbound_dialer});
+  for (UniqueFd* fd : {&sockets->outbound4, &sockets->outbound6})
+    if (fd->valid())
+      self->listeners_.push_back(
+          ListenerSpec{fd->release(), options.outbound_scope, outbound_dialer});
+  return self;
+}
+
+Interception::~Interception() {
+  // Detach first: from here on new connections take the normal path.
+  links_.clear();
+  skmsg_.reset();
+  for (ListenerSpec& spec : listeners_)
+    if (spec.fd >= 0) close(spec.fd);
+}
+
+std::vector<ListenerSpec> Interception::take_listeners() { return std::exchange(listeners_, {}); }
+
+CounterValues Interception::counters() const { return state_->programs.counters(); }
+
+const InterceptPrograms& Interception::programs() const { return state_->programs; }
+
+std::vector<uint32_t> Interception::link_ids() const {
+  std::vector<uint32_t> ids;
+  for (const BpfLink& link : links_) {
+    bpf_link_info info{};
+    __u32 length = sizeof(info);
+    if (bpf_obj_get_info_by_fd(link.fd(), &info, &length) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
+std::vector<SocketAddress> Interception::outbound_listener_addresses() const {
+  return outbound_addresses_;
+}
+
+}  // namespace netprof
