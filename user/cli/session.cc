@@ -51,6 +51,18 @@ void add_profile_options(CLI::App& app, ProfileOptions& o) {
       ->check(CLI::Range(size_t{1}, size_t{10'000'000}))
       ->capture_default_str();
   app.add_flag("-q,--quiet", o.quiet, "No startup messages on stderr");
+  app.add_option("--route", o.route_patterns,
+                 "Route template, repeatable, first match wins: '/users/{id}' ({name} or * is "
+                 "one segment, a last '{name...}' or ** is the rest of the path)")
+      ->check([](const std::string& text) {
+        std::string error;
+        return RoutePattern::parse(text, error) ? std::string() : error;
+      });
+  app.add_flag("!--no-id-collapse", o.collapse_ids,
+               "Keep ID-like path segments (numbers, UUIDs, hex, tokens) instead of {id}");
+  app.add_option("--route-segment-cap", o.route_segment_cap,
+                 "Distinct values a path position may have before it collapses to {*} (0 = no cap)")
+      ->capture_default_str();
 }
 
 namespace {
@@ -78,7 +90,15 @@ void supervise(Relay& relay, const std::function<bool()>& stop_when, std::atomic
 
 int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> listeners,
                         const std::function<bool()>& stop_when) {
-  auto namer = std::make_shared<RouteNamer>(RouteNamerOptions{.keep_query = o.keep_query});
+  RouteNamerOptions naming;
+  naming.keep_query = o.keep_query;
+  naming.collapse_ids = o.collapse_ids;
+  naming.max_segment_values = o.route_segment_cap;
+  std::string pattern_error;
+  for (const auto& text : o.route_patterns) {
+    naming.patterns.push_back(*RoutePattern::parse(text, pattern_error));  // checked by the flag
+  }
+  auto namer = std::make_shared<RouteNamer>(std::move(naming));
   auto assets = o.asset_extensions.empty()
                     ? std::make_shared<AssetClassifier>()
                     : std::make_shared<AssetClassifier>(o.asset_extensions);

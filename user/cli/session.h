@@ -23,6 +23,10 @@ struct ProfileOptions {
   size_t buffer_kib = 64;
   size_t max_connections = 100000;
   bool quiet = false;              // no startup lines on stderr
+  // Route templating (routes/route_namer.h).
+  std::vector<std::string> route_patterns;  // --route, tried in order
+  bool collapse_ids = true;
+  size_t route_segment_cap = 100;  // distinct values per path position before it becomes {*}
 };
 
 // Adds the flags every profiling mode shares (stats, report, relay limits).
