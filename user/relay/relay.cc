@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <unordered_map>
 
 #include "relay/buffer_pool.h"
@@ -87,9 +88,13 @@ struct Relay::Impl {
   Tag wakeup_tag{TagKind::kWakeup};
   int spare_fd = -1;  // released to accept-and-close when the process runs out of fds
   std::atomic<bool> stop_requested{false};
+  std::mutex posted_mu;
+  std::vector<std::function<void()>> posted;  // tasks for the loop thread
   bool draining = false;
 
   std::vector<std::unique_ptr<Listener>> listeners;
+  // Removed listeners live until the end of the event batch that may still point at them.
+  std::vector<std::unique_ptr<Listener>> retired_listeners;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
   std::vector<std::unique_ptr<Connection>> graveyard;  // freed after the current event batch
   std::deque<std::pair<MonoNanos, uint64_t>> connect_deadlines;  // FIFO: one timeout for all
@@ -322,12 +327,24 @@ struct Relay::Impl {
     }
   }
 
+  void run_posted() {
+    std::vector<std::function<void()>> tasks;
+    {
+      std::lock_guard lock(posted_mu);
+      tasks.swap(posted);
+    }
+    for (auto& task : tasks) task();
+  }
+
+  void wake() {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = write(wakeup_fd, &one, sizeof one);
+  }
+
   void begin_drain() {
     draining = true;
-    for (auto& l : listeners) {
-      close(l->spec.fd);  // stop accepting; queued but unaccepted connections are refused
-      l->spec.fd = -1;
-    }
+    for (auto& l : listeners) close(l->spec.fd);  // queued, unaccepted connections are refused
+    listeners.clear();
   }
 
   int run() {
@@ -351,10 +368,11 @@ struct Relay::Impl {
           case TagKind::kWakeup: {
             uint64_t value = 0;
             [[maybe_unused]] ssize_t r = read(wakeup_fd, &value, sizeof value);
+            run_posted();
             break;
           }
           case TagKind::kListener:
-            if (!draining) accept_from(*tag->listener);
+            if (!draining && tag->listener->spec.fd >= 0) accept_from(*tag->listener);
             break;
           case TagKind::kClient:
           case TagKind::kUpstream:
@@ -364,6 +382,7 @@ struct Relay::Impl {
         }
       }
       graveyard.clear();
+      retired_listeners.clear();
       expire_connects(mono_now());
     }
     // Whatever did not finish in time is closed; its pending requests count as errors.
@@ -406,12 +425,33 @@ void Relay::add_listener(ListenerSpec spec) {
   impl_->listeners.push_back(std::move(listener));
 }
 
+bool Relay::remove_listener(int fd) {
+  auto& all = impl_->listeners;
+  for (auto it = all.begin(); it != all.end(); ++it) {
+    if ((*it)->spec.fd != fd) continue;
+    close(fd);
+    (*it)->spec.fd = -1;  // leaves the epoll set; an event already fetched for it is ignored below
+    impl_->retired_listeners.push_back(std::move(*it));
+    all.erase(it);
+    return true;
+  }
+  return false;
+}
+
+void Relay::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(impl_->posted_mu);
+    impl_->posted.push_back(std::move(task));
+  }
+  impl_->wake();
+}
+
 int Relay::run() { return impl_->run(); }
 
 void Relay::request_stop() {
+  // Signal-safe: an atomic store and a write(2).
   impl_->stop_requested.store(true);
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = write(impl_->wakeup_fd, &one, sizeof one);
+  impl_->wake();
 }
 
 int listen_tcp(const SocketAddress& address, int backlog) {

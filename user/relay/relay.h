@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,8 +38,14 @@ class Relay {
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
 
-  // Call before run() or from the loop thread.
+  // Call before run() or from the loop thread (see post()).
   void add_listener(ListenerSpec spec);
+  // Stops accepting on the listener `fd` and closes it; its open connections carry on.
+  // Loop thread only. Returns false if no such listener.
+  bool remove_listener(int fd);
+  // Runs `task` on the loop thread soon. Safe from any thread (not from signal handlers).
+  // This is how node mode adds and removes pods while the relay runs.
+  void post(std::function<void()> task);
   // Runs the loop until request_stop(); then stops accepting, drains for up to
   // drain_timeout_ms and closes what is left. Returns 0, or an errno on a fatal loop error.
   int run();

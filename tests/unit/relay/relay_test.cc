@@ -1,0 +1,183 @@
+// The relay in-process, between real loopback sockets: bytes, back-pressure, listeners
+// added and removed while it runs.
+#include "relay/relay.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <random>
+#include <thread>
+
+namespace netprof {
+namespace {
+
+struct CountingSink : ExchangeSink {
+  std::atomic<int> exchanges{0}, unparsed{0};
+  void on_exchange(const Exchange&) override { exchanges++; }
+  void on_unparsed_connection(uint32_t) override { unparsed++; }
+};
+
+SocketAddress loopback(uint16_t port = 0) {
+  SocketAddress a;
+  std::string error;
+  EXPECT_TRUE(parse_socket_address("127.0.0.1:" + std::to_string(port), "", a, error)) << error;
+  return a;
+}
+
+uint16_t port_of(int fd) {
+  sockaddr_in in{};
+  socklen_t len = sizeof in;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len);
+  return ntohs(in.sin_port);
+}
+
+int connect_to(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const SocketAddress a = loopback(port);
+  if (connect(fd, a.get(), a.length) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A relay on its own thread in front of a listening "upstream" socket the test drives.
+class RelayFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    upstream_listener_ = listen_tcp(loopback(), 16);
+    ASSERT_GE(upstream_listener_, 0);
+    fcntl(upstream_listener_, F_SETFL, 0);  // the test accepts blocking
+    relay_ = std::make_unique<Relay>(options_, sink_, counters_);
+    const int fd = listen_tcp(loopback(), 16);
+    ASSERT_GE(fd, 0);
+    relay_port_ = port_of(fd);
+    relay_fd_ = fd;
+    relay_->add_listener(
+        {fd, 0, std::make_shared<FixedTargetDialer>(loopback(port_of(upstream_listener_)))});
+    loop_ = std::thread([this] { relay_->run(); });
+  }
+  void TearDown() override {
+    relay_->request_stop();
+    loop_.join();
+    close(upstream_listener_);
+  }
+
+  RelayOptions options_;
+  CountingSink sink_;
+  ConnectionCounters counters_;
+  std::unique_ptr<Relay> relay_;
+  std::thread loop_;
+  int upstream_listener_ = -1;
+  int relay_fd_ = -1;
+  uint16_t relay_port_ = 0;
+};
+
+TEST_F(RelayFixture, RelaysBytesBothWaysUnchanged) {
+  const int client = connect_to(relay_port_);
+  ASSERT_GE(client, 0);
+  const int server = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  std::mt19937 rng(1);
+  std::string up(300000, '\0'), down(200000, '\0');
+  for (auto& c : up) c = static_cast<char>(rng());
+  for (auto& c : down) c = static_cast<char>(rng());
+
+  auto send_all = [](int fd, const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) off += static_cast<size_t>(send(fd, s.data() + off, s.size() - off, 0));
+    shutdown(fd, SHUT_WR);
+  };
+  auto recv_all = [](int fd) {
+    std::string got;
+    char buf[65536];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
+    return got;
+  };
+  std::thread t1(send_all, client, up), t2(send_all, server, down);
+  auto at_server = std::async(std::launch::async, recv_all, server);
+  const std::string at_client = recv_all(client);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(at_server.get(), up);
+  EXPECT_EQ(at_client, down);
+  close(client);
+  close(server);
+}
+
+TEST_F(RelayFixture, PausesReadingWhenThePeerDoesNotRead) {
+  const int client = connect_to(relay_port_);
+  const int server = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  fcntl(client, F_SETFL, O_NONBLOCK);
+  // The server never reads. The client can fill kernel buffers and one relay buffer, then
+  // its writes must stop succeeding: the relay stopped reading instead of buffering more.
+  std::vector<char> chunk(65536, 'x');
+  size_t accepted = 0;
+  for (int quiet_rounds = 0; quiet_rounds < 20;) {
+    const ssize_t n = send(client, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      accepted += static_cast<size_t>(n);
+      quiet_rounds = 0;
+      ASSERT_LT(accepted, size_t{256} << 20) << "relay kept reading a peer that cannot write";
+    } else {
+      ASSERT_EQ(errno, EAGAIN);
+      pollfd p{client, POLLOUT, 0};
+      poll(&p, 1, 50);
+      ++quiet_rounds;
+    }
+  }
+  EXPECT_GT(accepted, options_.buffer_bytes);
+  // Once the server reads, everything arrives.
+  size_t drained = 0;
+  char buf[65536];
+  while (drained < accepted) {
+    const ssize_t n = recv(server, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    drained += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(drained, accepted);
+  close(client);
+  close(server);
+}
+
+TEST_F(RelayFixture, RemovedListenerRefusesNewConnectionsButKeepsOpenOnes) {
+  const int client = connect_to(relay_port_);
+  const int server = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  std::promise<bool> removed;
+  relay_->post([&] { removed.set_value(relay_->remove_listener(relay_fd_)); });
+  ASSERT_TRUE(removed.get_future().get());
+  EXPECT_EQ(connect_to(relay_port_), -1);
+
+  ASSERT_EQ(send(client, "ping", 4, 0), 4);
+  char buf[4];
+  ASSERT_EQ(recv(server, buf, 4, MSG_WAITALL), 4);
+  EXPECT_EQ(std::string(buf, 4), "ping");
+  close(client);
+  close(server);
+}
+
+TEST_F(RelayFixture, CountsAcceptedAndActiveConnections) {
+  const int client = connect_to(relay_port_);
+  const int server = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  EXPECT_EQ(counters_.accepted.load(), 1u);
+  EXPECT_EQ(counters_.active.load(), 1u);
+  close(client);
+  char buf[1];
+  EXPECT_EQ(recv(server, buf, 1, 0), 0);  // FIN forwarded
+  close(server);
+  for (int i = 0; i < 500 && counters_.active.load() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(counters_.active.load(), 0u);
+}
+
+}  // namespace
+}  // namespace netprof
