@@ -38,6 +38,13 @@ struct HttpTracker::Impl {
     llhttp_init(&resp_parser, HTTP_RESPONSE, &response_settings());
     req_parser.data = this;
     resp_parser.data = this;
+    // An observer should accept what real peers accept, not judge them: bare LF line ends and
+    // odd header bytes (servers take them; llhttp would reject them); and a response carrying
+    // both Transfer-Encoding: chunked and Content-Length is framed by the chunks (RFC 9112 6.3),
+    // which is how the client reads it.
+    llhttp_set_lenient_headers(&req_parser, 1);
+    llhttp_set_lenient_headers(&resp_parser, 1);
+    llhttp_set_lenient_chunked_length(&resp_parser, 1);
   }
 
   ExchangeSink& sink;
@@ -92,11 +99,11 @@ struct HttpTracker::Impl {
         // parsed is decided by `holding`; the parser itself is made ready for a next request.
         llhttp_resume_after_upgrade(&req_parser);
       } else {
-        go_opaque(/*response_failed=*/false);
+        go_opaque();
         return;
       }
       if (stalls > 2) {  // cannot happen with llhttp as documented; never spin on it
-        go_opaque(false);
+        go_opaque();
         return;
       }
     }
@@ -119,11 +126,11 @@ struct HttpTracker::Impl {
       } else if (err == HPE_PAUSED_UPGRADE) {
         llhttp_resume_after_upgrade(&resp_parser);  // passthrough already stops us if it was 101
       } else {
-        go_opaque(/*response_failed=*/true);
+        go_opaque();
         return;
       }
       if (stalls > 2) {
-        go_opaque(true);
+        go_opaque();
         return;
       }
     }
@@ -140,7 +147,7 @@ struct HttpTracker::Impl {
 
   void hold(const char* data, size_t len, MonoNanos at) {
     if (held.size() + len > limits.max_upgrade_hold_bytes) {
-      go_opaque(false);
+      go_opaque();
       return;
     }
     if (held.empty()) held_at = at;
@@ -238,8 +245,10 @@ struct HttpTracker::Impl {
     req_unattributed = 0;
   }
 
-  void go_opaque(bool response_failed) {
-    (void)response_failed;  // both directions end the same way; kept for the call sites' sake
+  // Either direction failing ends the same way: the requests still pending can no longer be
+  // followed, so they are reported as kParseError (a request whose own bytes failed to parse
+  // never completed its headers and is not reported).
+  void go_opaque() {
     if (mode != TrackerMode::kHttp) return;
     mode = TrackerMode::kUnparsed;
     sink.on_unparsed_connection(scope);

@@ -1,6 +1,16 @@
 // Follows the HTTP/1.x conversation of one relayed connection, both directions, and emits one
 // Exchange per request. Pure: it sees bytes and timestamps, never sockets, so it can be tested
 // on literal byte streams split anywhere.
+//
+// What gets emitted, and when:
+// - kCompleted when the final response is complete (1xx other than 101 are interim; 101, and 2xx
+//   to CONNECT, complete at their headers and switch the connection to kPassthrough). A server
+//   answering before the request body is complete ends the exchange there (request_done = 0).
+// - When the connection ends or goes opaque, every pending request whose headers were complete
+//   is emitted with kClosedBeforeResponse / kResetBeforeResponse / kParseError, status 0 and
+//   reason empty, the other response fields as far as they were seen. A request whose head never
+//   completed is not reported. Responses without a pending request (408 on an idle connection)
+//   are parsed and dropped.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +24,10 @@ namespace netprof {
 
 struct TrackerLimits {
   size_t max_path_bytes = 2048;        // longer paths are truncated (flagged in the Exchange)
-  size_t max_pipelined = 64;           // pending requests beyond this are counted as errors
+  // A request beyond this many pending ones makes the connection opaque (kUnparsed, counted
+  // once); the pending ones are emitted as kParseError. Tracking fewer would misalign every later
+  // response, and a client this far ahead of its server is pathological.
+  size_t max_pipelined = 64;
   size_t max_upgrade_hold_bytes = 64 * 1024;  // client bytes held while an Upgrade is answered
 };
 

@@ -521,5 +521,41 @@ TEST(HttpTracker, NothingHappensAfterClose) {
   EXPECT_EQ(r.unparsed, 0);
 }
 
+TEST(HttpTracker, ChunkedResponseWithContentLengthIsFramedByChunks) {
+  const std::string resp =
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n";
+  const RunResult r = run_all_splits(
+      {client(10, get("/legacy") + get("/next")), server(20, resp + ok("n"))});
+  EXPECT_EQ(r.unparsed, 0);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  EXPECT_EQ(r.exchanges[0].response_body_bytes, 5u);
+  EXPECT_EQ(r.exchanges[0].response_bytes, resp.size());
+  EXPECT_EQ(r.exchanges[1].path, "/next");
+}
+
+TEST(HttpTracker, StatusLineWithoutReasonAndBareLineFeeds) {
+  const std::string resp = "HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx";
+  const std::string lf_req = "GET /lf HTTP/1.1\nHost: svc\n\n";
+  const std::string lf_resp = "HTTP/1.1 404 Not Found\nContent-Length: 0\n\n";
+  const RunResult r = run_all_splits({client(10, get("/noreason")), server(20, resp),
+                                      client(30, lf_req), server(40, lf_resp)});
+  EXPECT_EQ(r.unparsed, 0);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  EXPECT_EQ(r.exchanges[0].status, 200);
+  EXPECT_EQ(r.exchanges[0].reason, "");
+  EXPECT_EQ(r.exchanges[1].path, "/lf");
+  EXPECT_EQ(r.exchanges[1].status, 404);
+  EXPECT_EQ(r.exchanges[1].reason, "Not Found");
+  EXPECT_EQ(r.exchanges[1].request_bytes, lf_req.size());
+}
+
+TEST(HttpTracker, LongReasonPhraseIsCapped) {
+  const std::string reason(500, 'r');
+  const RunResult r = run_all_splits({client(10, get("/")), server(20, ok("", 200, reason))});
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  EXPECT_EQ(r.exchanges[0].reason, reason.substr(0, 64));
+}
+
 }  // namespace
 }  // namespace netprof::testing
