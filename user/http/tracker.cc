@@ -448,6 +448,14 @@ void HttpTracker::on_connection_closed(MonoNanos now, bool reset) {
   std::string().swap(t.held);
 }
 
+void HttpTracker::on_upstream_failed(MonoNanos) {
+  Impl& t = *impl_;
+  if (t.closed) return;
+  t.closed = true;
+  t.flush_pending(ExchangeOutcome::kUpstreamFailed);
+  std::string().swap(t.held);
+}
+
 TrackerMode HttpTracker::mode() const { return impl_->mode; }
 
 size_t HttpTracker::pending_requests() const { return impl_->pending.size(); }

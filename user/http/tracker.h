@@ -54,6 +54,9 @@ class HttpTracker {
   void on_client_eof(MonoNanos now);
   // The connection is gone. Requests still without a complete response are emitted as errors.
   void on_connection_closed(MonoNanos now, bool reset);
+  // The upstream could not be reached: requests already received are emitted as kUpstreamFailed.
+  // Ends the tracker like on_connection_closed (which then does nothing).
+  void on_upstream_failed(MonoNanos now);
 
   TrackerMode mode() const;
   size_t pending_requests() const;

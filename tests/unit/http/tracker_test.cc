@@ -557,5 +557,20 @@ TEST(HttpTracker, LongReasonPhraseIsCapped) {
   EXPECT_EQ(r.exchanges[0].reason, reason.substr(0, 64));
 }
 
+TEST(HttpTracker, UpstreamFailureReportsReceivedRequests) {
+  RecordingSink sink;
+  HttpTracker t(sink, 9);
+  const std::string reqs = get("/a") + "GET /partial HT";
+  t.on_client_bytes(reqs, 10);
+  t.on_upstream_failed(20);
+  t.on_connection_closed(21, false);
+  ASSERT_EQ(sink.exchanges.size(), 1u);
+  EXPECT_EQ(sink.exchanges[0].path, "/a");
+  EXPECT_EQ(sink.exchanges[0].outcome, Outcome::kUpstreamFailed);
+  EXPECT_EQ(sink.exchanges[0].status, 0);
+  EXPECT_EQ(sink.exchanges[0].scope, 9u);
+  EXPECT_EQ(t.pending_requests(), 0u);
+}
+
 }  // namespace
 }  // namespace netprof::testing
