@@ -67,7 +67,8 @@ class RouteStore final : public ExchangeSink {
   ConnectionCounters& connections() { return connections_; }
   const ConnectionCounters& connections() const { return connections_; }
 
-  // Calls fn for every entry under the store's lock; keep fn short.
+  // Calls fn for every entry under the store's lock; keep fn short, and do not call back
+  // into the store from it (the lock is not recursive).
   void for_each(const std::function<void(const RouteStats&)>& fn) const;
   size_t size() const;                  // entries for_each visits, the overflow entry included
   uint64_t overflowed_requests() const;  // exchanges counted in the overflow entry
