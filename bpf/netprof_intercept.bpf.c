@@ -157,6 +157,17 @@ struct {
   __type(value, __u64);
 } local_peers SEC(".maps");
 
+/* Active ends of local hops that just joined local_peers, waiting for their passive peer.
+ * key: the active socket's tuple; value: 1. Written by sock_ops at ACTIVE_ESTABLISHED; read
+ * and deleted by sock_ops at PASSIVE_ESTABLISHED (sock_ops cannot look sockets up in a
+ * SOCKHASH: that needs bpf_sk_release, which it may not call). LRU: unanswered ones age out. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, NETPROF_MAX_PENDING);
+  __type(key, struct netprof_tuple);
+  __type(value, __u8);
+} pending_actives SEC(".maps");
+
 /* Event counters. key: enum netprof_counter; value: count on this CPU.
  * Written by every program; read by user space (tests, check, verbose logs). */
 struct {
@@ -331,9 +342,16 @@ static __always_inline void record_tuple(struct bpf_sock_ops* skops,
   bpf_map_delete_elem(&orig_dst_by_cookie, &cookie);
 }
 
-static __always_inline void add_peer(struct bpf_sock_ops* skops, struct netprof_tuple* t) {
+static __always_inline long add_peer(struct bpf_sock_ops* skops, struct netprof_tuple* t) {
   long err = bpf_sock_hash_update(skops, &local_peers, t, BPF_ANY);
   count(err ? NETPROF_CNT_PEER_ADD_FAILED : NETPROF_CNT_PEER_ADDED, 1);
+  return err;
+}
+
+static __always_inline void add_active_peer(struct bpf_sock_ops* skops,
+                                            struct netprof_tuple* t) {
+  const __u8 present = 1;
+  if (add_peer(skops, t) == 0) bpf_map_update_elem(&pending_actives, t, &present, BPF_ANY);
 }
 
 /* The passive end joins only when its active peer is already there (on a local hop the
@@ -343,9 +361,8 @@ static __always_inline void add_passive_peer(struct bpf_sock_ops* skops,
                                              struct netprof_tuple* t) {
   struct netprof_tuple peer;
   mirror(t, &peer);
-  struct bpf_sock* sk = bpf_map_lookup_elem(&local_peers, &peer);
-  if (!sk) return;
-  bpf_sk_release(sk);
+  if (!bpf_map_lookup_elem(&pending_actives, &peer)) return;
+  bpf_map_delete_elem(&pending_actives, &peer);
   add_peer(skops, t);
 }
 
@@ -381,10 +398,10 @@ int netprof_sock_ops(struct bpf_sock_ops* skops) {
   if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
     if (is_outbound_listener(&t, 1)) {
       record_tuple(skops, &t);
-      if (skmsg_enabled) add_peer(skops, &t);
+      if (skmsg_enabled) add_active_peer(skops, &t);
     } else if (skmsg_enabled && is_port_in(&inbound_ports, t.remote_port) &&
                is_local_hop(&t)) {
-      add_peer(skops, &t);
+      add_active_peer(skops, &t);
     }
   } else if (skmsg_enabled &&
              (is_outbound_listener(&t, 0) || is_port_in(&inbound_ports, t.local_port))) {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -292,6 +293,58 @@ void TestRelay::on_unparsed_connection(uint32_t scope) {
 std::vector<std::string> TestRelay::paths() const {
   std::lock_guard lock(mutex_);
   return paths_;
+}
+
+}  // namespace netprof::test
+
+#include <sched.h>
+#include <sys/wait.h>
+
+namespace netprof::test {
+
+ProcessResult run_in(const Netns& ns, const std::string& cgroup,
+                     const std::vector<std::string>& argv) {
+  // Everything the child needs is prepared before fork(): after it, only async-signal-safe
+  // calls until exec.
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  const std::string procs = cgroup.empty() ? "" : cgroup + "/cgroup.procs";
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!procs.empty()) {
+      const int fd = open(procs.c_str(), O_WRONLY);
+      if (fd < 0 || write(fd, "0", 1) != 1) _exit(120);  // "0" = the writing process
+      close(fd);
+    }
+    if (setns(ns.fd(), CLONE_NEWNET) != 0) _exit(121);
+    dup2(out[1], STDOUT_FILENO);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  ProcessResult result;
+  char buffer[4096];
+  for (ssize_t n; (n = read(out[0], buffer, sizeof(buffer))) > 0;)
+    result.output.append(buffer, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string current_cgroup() {
+  auto dir = own_cgroup_dir();
+  return dir ? *dir : "";
+}
+
+bool move_self_to_cgroup(const std::string& dir) {
+  std::ofstream procs(dir + "/cgroup.procs");
+  procs << getpid() << std::flush;
+  return procs.good();
 }
 
 }  // namespace netprof::test

@@ -123,3 +123,21 @@ class TestRelay : public ExchangeSink {
 };
 
 }  // namespace netprof::test
+
+namespace netprof::test {
+
+struct ProcessResult {
+  int status = -1;     // exit status, -1 if it did not exit normally
+  std::string output;  // stdout
+};
+
+// Runs `argv` as a child process inside `ns` and, unless `cgroup` is empty, inside that
+// cgroup v2 directory (it joins before exec, so every socket it makes belongs there).
+ProcessResult run_in(const Netns& ns, const std::string& cgroup,
+                     const std::vector<std::string>& argv);
+
+// The cgroup v2 directory this process is in, and a way to move it (all threads) there.
+std::string current_cgroup();
+bool move_self_to_cgroup(const std::string& dir);
+
+}  // namespace netprof::test
