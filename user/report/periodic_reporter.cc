@@ -1,0 +1,76 @@
+#include "report/periodic_reporter.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "report/json_report.h"
+
+namespace netprof {
+
+PeriodicReporter::PeriodicReporter(const RouteStore& store, ReportWriter writer,
+                                   ReporterOptions options,
+                                   std::chrono::steady_clock::time_point started)
+    : store_(store), writer_(std::move(writer)), options_(options), started_(started) {}
+
+PeriodicReporter::~PeriodicReporter() { stop(); }
+
+void PeriodicReporter::start() {
+  if (thread_.joinable() || stopped_ || options_.interval.count() <= 0) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void PeriodicReporter::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (options_.final_report) report_now();
+}
+
+void PeriodicReporter::run() {
+  auto next = std::chrono::steady_clock::now() + options_.interval;
+  std::unique_lock lock(mu_);
+  while (!wake_.wait_until(lock, next, [this] { return stopping_; })) {
+    lock.unlock();
+    report_now();
+    lock.lock();
+    // Keep the cadence, but after a stall do not fire a burst of catch-up reports.
+    next += options_.interval;
+    if (const auto now = std::chrono::steady_clock::now(); next <= now) next = now + options_.interval;
+  }
+}
+
+std::string PeriodicReporter::report_now() {
+  using namespace std::chrono;
+  const int64_t now_ms =
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const double uptime_s = duration<double>(steady_clock::now() - started_).count();
+  const nlohmann::json report = build_report(store_, now_ms, uptime_s);
+
+  std::lock_guard lock(write_mu_);
+  std::string error = writer_.write(report);
+  if (error.empty()) {
+    ++written_;
+    if (!last_error_.empty()) {
+      std::fprintf(stderr, "netprof: writing reports to %s works again\n",
+                   writer_.destination().c_str());
+      last_error_.clear();
+    }
+  } else if (error != last_error_) {
+    std::fprintf(stderr, "netprof: %s (still running; will retry at the next report)\n",
+                 error.c_str());
+    last_error_ = error;
+  }
+  return error;
+}
+
+uint64_t PeriodicReporter::reports_written() const {
+  std::lock_guard lock(write_mu_);
+  return written_;
+}
+
+}  // namespace netprof

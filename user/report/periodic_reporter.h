@@ -1,0 +1,60 @@
+// Writes the report every interval on its own thread, and a final one at stop(), so a run
+// that ends between two intervals still reports everything it counted.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "report/report_writer.h"
+
+namespace netprof {
+
+class RouteStore;
+
+struct ReporterOptions {
+  std::chrono::milliseconds interval{5000};  // 0: no periodic reports (and no thread)
+  bool final_report = true;                  // write one more at stop()
+};
+
+class PeriodicReporter {
+ public:
+  // `store` must outlive the reporter. Uptime is measured from `started`.
+  PeriodicReporter(const RouteStore& store, ReportWriter writer, ReporterOptions options,
+                   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
+  ~PeriodicReporter();  // stop()
+  PeriodicReporter(const PeriodicReporter&) = delete;
+  PeriodicReporter& operator=(const PeriodicReporter&) = delete;
+
+  void start();
+  // Wakes the thread at once, joins it and writes the final report. Idempotent.
+  void stop();
+
+  // Builds and writes one report now. A failure is reported on stderr (once per distinct
+  // message, and once more when writing works again) and returned; the caller keeps running.
+  std::string report_now();
+  uint64_t reports_written() const;
+
+ private:
+  void run();
+
+  const RouteStore& store_;
+  const ReportWriter writer_;
+  const ReporterOptions options_;
+  const std::chrono::steady_clock::time_point started_;
+
+  std::mutex mu_;  // guards stopping_
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool stopped_ = false;  // only touched by the thread calling stop()
+  std::thread thread_;
+
+  mutable std::mutex write_mu_;  // serialises report_now(); guards the two below
+  std::string last_error_;
+  uint64_t written_ = 0;
+};
+
+}  // namespace netprof
