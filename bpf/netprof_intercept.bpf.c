@@ -213,6 +213,23 @@ static __always_inline int is_local_hop(const struct netprof_tuple* t) {
          t->remote_ip[3] == bpf_htonl(1);
 }
 
+static __always_inline int is_v4_mapped(const __u32* ip) {
+  return ip[0] == 0 && ip[1] == 0 && ip[2] == bpf_htonl(0xffff);
+}
+
+/* A dual-stack IPv6 socket talking to an IPv4 peer (an app listening on [::]) reports
+ * ::ffff:a.b.c.d addresses; its peer is a plain IPv4 socket. Keys use the IPv4 form so the
+ * two ends of the hop find each other. */
+static __always_inline void normalize_v4_mapped(struct netprof_tuple* t) {
+  if (t->family != AF_INET6 || !is_v4_mapped(t->local_ip) || !is_v4_mapped(t->remote_ip))
+    return;
+  t->family = AF_INET;
+  t->local_ip[0] = t->local_ip[3];
+  t->remote_ip[0] = t->remote_ip[3];
+  t->local_ip[1] = t->local_ip[2] = t->local_ip[3] = 0;
+  t->remote_ip[1] = t->remote_ip[2] = t->remote_ip[3] = 0;
+}
+
 /* ---- inbound: sk_lookup ---- */
 
 SEC("sk_lookup")
@@ -303,7 +320,7 @@ int netprof_connect6(struct bpf_sock_addr* ctx) {
   orig.port = bpf_ntohs((__u16)ctx->user_port);
   /* v4-mapped destinations (::ffff:a.b.c.d) take the IPv4 path inside the kernel without
    * running connect4; rewriting them to a v6 listener would break them, so leave them. */
-  if (orig.ip[0] == 0 && orig.ip[1] == 0 && orig.ip[2] == bpf_htonl(0xffff)) return 1;
+  if (is_v4_mapped(orig.ip)) return 1;
   if (record_outbound(ctx, &orig)) {
     ctx->user_ip6[0] = outbound_listener_ip6[0];
     ctx->user_ip6[1] = outbound_listener_ip6[1];
@@ -394,6 +411,7 @@ int netprof_sock_ops(struct bpf_sock_ops* skops) {
   } else {
     return 1;
   }
+  normalize_v4_mapped(&t);
 
   if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
     if (is_outbound_listener(&t, 1)) {
@@ -431,6 +449,7 @@ int netprof_redirect_local(struct sk_msg_md* msg) {
     peer.remote_ip[1] = msg->local_ip6[1];
     peer.remote_ip[2] = msg->local_ip6[2];
     peer.remote_ip[3] = msg->local_ip6[3];
+    normalize_v4_mapped(&peer);
   }
   __u32 size = msg->size;
   if (bpf_msg_redirect_hash(msg, &local_peers, &peer, BPF_F_INGRESS) == SK_PASS) {

@@ -81,6 +81,8 @@ TEST_F(OutboundTest, CgroupClientIsRelayedToItsOriginalDestinationOverIpv4AndIpv
   const CounterValues counters = interception_->counters();
   EXPECT_EQ(counters[NETPROF_CNT_CONNECT_REWRITTEN], 2u);
   EXPECT_EQ(counters[NETPROF_CNT_ORIG_DST_RECORDED], 2u);
+  // curl <-> relay is a local hop: with sk_msg on, its bytes took the redirect.
+  EXPECT_GT(counters[NETPROF_CNT_MSG_REDIRECTED], 0u);
 }
 
 TEST_F(OutboundTest, OtherCgroupsAndPortsAreUntouched) {

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,8 +181,15 @@ size_t content_length(const std::string& head) {
 
 }  // namespace
 
-TestHttpServer::TestHttpServer(const Netns& ns, const Netns& home, const SocketAddress& at)
-    : listener_(listen_in(ns, home, at)) {
+std::string pattern_bytes(size_t size) {
+  std::string bytes(size, '\0');
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return bytes;
+}
+
+TestHttpServer::TestHttpServer(const Netns& ns, const Netns& home, const SocketAddress& at,
+                               size_t body_size)
+    : listener_(listen_in(ns, home, at)), body_size_(body_size) {
   EXPECT_TRUE(listener_.valid()) << "test server cannot listen on " << at.to_string();
   port_ = port_of(local_address(listener_.get()));
   thread_ = std::thread([this] { serve(); });
@@ -229,6 +238,18 @@ void TestHttpServer::serve() {
       std::lock_guard lock(mutex_);
       requests_.push_back(data);
       peers_.push_back(peer_address(conn.get()).to_string());
+    }
+    if (body_size_ > 0) {
+      send_all(conn.get(), "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_size_) +
+                               "\r\nConnection: close\r\n\r\n");
+      UniqueFd file(memfd_create("netprof-test-body", MFD_CLOEXEC));
+      const std::string body = pattern_bytes(body_size_);
+      if (write(file.get(), body.data(), body.size()) != static_cast<ssize_t>(body.size())) continue;
+      off_t offset = 0;
+      while (static_cast<size_t>(offset) < body_size_)
+        if (sendfile(conn.get(), file.get(), &offset, body_size_ - static_cast<size_t>(offset)) <= 0)
+          break;
+      continue;
     }
     const std::string body = "hello " + path;
     send_all(conn.get(), "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +

@@ -82,7 +82,10 @@ UniqueFd listen_in(const Netns& ns, const Netns& home, const SocketAddress& at);
 // and a Content-Length body), answers 200 with body "hello <path>", closes.
 class TestHttpServer {
  public:
-  TestHttpServer(const Netns& ns, const Netns& home, const SocketAddress& at);
+  // `body_size` > 0: answer with that many bytes of a fixed pattern, written by sendfile()
+  // (the sendpage path of sockmap) instead of "hello <path>" written by send().
+  TestHttpServer(const Netns& ns, const Netns& home, const SocketAddress& at,
+                 size_t body_size = 0);
   ~TestHttpServer();
   uint16_t port() const { return port_; }
   std::vector<std::string> requests() const;  // the bytes of each request, as received
@@ -92,6 +95,7 @@ class TestHttpServer {
   void serve();
   UniqueFd listener_;
   uint16_t port_ = 0;
+  size_t body_size_ = 0;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
   std::vector<std::string> requests_, peers_;
@@ -103,6 +107,7 @@ class TestHttpServer {
 std::string exchange_in(const Netns& ns, const Netns& home, const SocketAddress& to,
                         const std::string& request, std::string* error = nullptr);
 std::string get_request(const std::string& path, const std::string& body = "");
+std::string pattern_bytes(size_t size);  // deterministic, not all the same byte
 
 // The real relay on a thread, recording what its tracker reports.
 class TestRelay : public ExchangeSink {
