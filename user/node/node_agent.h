@@ -1,0 +1,89 @@
+// Node mode's bookkeeping: one Interception per pod, its relay listeners and its scopes.
+// reconcile() brings the attached set in line with a scan of the cgroup tree: new pods are
+// attached (listeners posted to the relay's loop), gone pods detached (links dropped at once,
+// listeners removed on the loop) and marked gone in the ScopeRegistry; stats of pods gone
+// for longer than expire_after are dropped. Runs on the watcher thread; detach_all() after the
+// watcher has stopped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "intercept/interception.h"
+#include "node/pod_identity.h"
+#include "node/pod_scan.h"
+#include "stats/scope_registry.h"
+
+namespace netprof {
+
+class Relay;
+
+struct NodeAgentOptions {
+  InterceptOptions intercept;  // ports, families, sk_msg; netns/cgroup/scopes are per pod
+  size_t max_pods = 256;
+  std::chrono::milliseconds expire_after{300'000};
+  std::function<void(const std::string&)> log;  // one line per event; may be empty
+};
+
+// Where a gone pod's per-scope state lives besides the registry (stats, metric series).
+using ScopeExpiry = std::function<void(uint32_t scope)>;
+
+struct AttachedPodView {
+  PodIdentity identity;
+  std::string cgroup_dir;
+  ino_t netns_inode = 0;
+  uint32_t inbound_scope = 0, outbound_scope = 0;
+  std::vector<uint32_t> link_ids;
+};
+
+class NodeAgent {
+ public:
+  static constexpr uint32_t kFirstScope = 16;  // below: the scopes proxy and attach use
+
+  NodeAgent(NodeAgentOptions options, Relay& relay, ScopeRegistry& registry, ScopeExpiry expire);
+  ~NodeAgent();  // detach_all()
+  NodeAgent(const NodeAgent&) = delete;
+  NodeAgent& operator=(const NodeAgent&) = delete;
+
+  // Returns true when some pod could not be attached yet for a reason that may pass soon (no
+  // process in its cgroup yet): the caller should rescan shortly.
+  bool reconcile(const PodScan& scan);
+  // Drops the stats of pods gone for longer than expire_after.
+  void expire(int64_t now_ms);
+  // Detaches every pod once the relay has stopped (it closed the listeners itself).
+  void detach_all();
+
+  std::vector<AttachedPodView> attached() const;
+
+ private:
+  struct Pod;
+  void attach(const PodCgroup& cgroup, bool& retry_soon);
+  void detach(const std::string& uid, const char* why, bool relay_running);
+  void log(const std::string& line) const;
+  std::pair<uint32_t, uint32_t> scopes_for(const std::string& uid);
+
+  NodeAgentOptions options_;
+  Relay& relay_;
+  ScopeRegistry& registry_;
+  ScopeExpiry expire_;
+  std::vector<ino_t> skip_netns_;  // the node's and netprof's own
+  mutable std::mutex mu_;  // reconcile() on the watcher thread, attached() from anywhere
+  std::map<std::string, std::unique_ptr<Pod>> pods_;  // by UID
+  // A pod keeps its scopes while its stats live, so a pod that comes back (sandbox
+  // recreated, processes restarted) goes on counting in the same entries.
+  std::map<std::string, std::pair<uint32_t, uint32_t>> scopes_by_uid_;
+  std::map<std::string, std::string> last_error_;  // by UID: log each distinct failure once
+  uint32_t next_scope_ = kFirstScope;
+};
+
+int64_t wall_clock_ms();
+
+}  // namespace netprof
