@@ -89,7 +89,7 @@ void supervise(Relay& relay, const std::function<bool()>& stop_when, std::atomic
 }  // namespace
 
 int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> listeners,
-                        const std::function<bool()>& stop_when) {
+                        const std::function<bool()>& stop_when, const SessionHooks& hooks) {
   RouteNamerOptions naming;
   naming.keep_query = o.keep_query;
   naming.collapse_ids = o.collapse_ids;
@@ -128,6 +128,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
                                                   : ReportWriter::to_file(o.report_file),
                             reporter_options);
   reporter.start();
+  if (hooks.on_start) hooks.on_start(relay, store);
 
   std::atomic<bool> done{false};
   std::thread supervisor(supervise, std::ref(relay), std::cref(stop_when), std::ref(done),
@@ -135,6 +136,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   const int loop_error = relay.run();
   done.store(true);
   supervisor.join();
+  if (hooks.on_stop) hooks.on_stop();
   reporter.stop();  // writes the final report
   if (loop_error != 0) {
     std::fprintf(stderr, "netprof: event loop failed: %s\n", std::strerror(loop_error));

@@ -32,10 +32,26 @@ struct ProfileOptions {
 // Adds the flags every profiling mode shares (stats, report, relay limits).
 void add_profile_options(CLI::App& app, ProfileOptions& options);
 
+class RouteStore;
+class ScopeRegistry;
+
+// For modes whose listeners come and go while the session runs (node mode: one per pod).
+struct SessionHooks {
+  // Who each scope's traffic belongs to, for the per-pod report and metric labels; may be null.
+  const ScopeRegistry* scopes = nullptr;
+  // Runs once the relay and the store exist, just before the relay serves: from here on
+  // listeners may be added with relay.post().
+  std::function<void(Relay& relay, RouteStore& store)> on_start;
+  // Runs once the relay has stopped, before the final report; nothing may post to the relay
+  // after it returns.
+  std::function<void()> on_stop;
+};
+
 // Runs the relay over `listeners` until SIGINT/SIGTERM (or until `stop_when` returns true,
 // polled every 100 ms), then drains, prints the final report and returns the exit code.
 // `on_started` runs once the relay is about to serve (used to print where it listens).
 int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec> listeners,
-                        const std::function<bool()>& stop_when = {});
+                        const std::function<bool()>& stop_when = {},
+                        const SessionHooks& hooks = {});
 
 }  // namespace netprof
