@@ -4,8 +4,12 @@
 Usage: ctest-plan.py BUILD_DIR LABEL PLAN_OUT
 Writes PLAN_OUT: one `vm_step NAME WORKDIR [VAR=VALUE...] COMMAND...` line per test (see lib/init.sh),
 with the exact command line, working directory and environment ctest would use.
-Prints the executables those commands need, one per line, for the initramfs.
+Prints what the guest needs for those commands, one "KIND PATH" per line:
+  exe PATH   an executable (with its shared libraries)
+  dir PATH   a working directory outside the build tree: its top-level files (e.g. test scripts)
+  file PATH  an existing file named by an environment value (e.g. NETPROF_BIN=/.../netprof)
 """
+import os
 import json
 import shlex
 import subprocess
@@ -20,7 +24,12 @@ def main():
     build_dir, label, plan_out = sys.argv[1:4]
     out = subprocess.run(["ctest", "--test-dir", build_dir, "--show-only=json-v1"],
                          check=True, capture_output=True, text=True).stdout
-    steps, executables = [], []
+    steps, needs = [], []
+
+    def need(kind, path):
+        if (kind, path) not in needs:
+            needs.append((kind, path))
+
     for test in json.loads(out).get("tests", []):
         p = props(test)
         if label not in p.get("LABELS", []) or p.get("DISABLED"):
@@ -32,11 +41,15 @@ def main():
         env = p.get("ENVIRONMENT", [])
         steps.append(" ".join(shlex.quote(w) for w in
                               ["vm_step", test["name"], workdir, *env, *command]))
-        if command[0] not in executables:
-            executables.append(command[0])
+        need("exe", command[0])
+        if os.path.isdir(workdir) and os.path.realpath(workdir) != os.path.realpath(build_dir):
+            need("dir", workdir)
+        for value in (e.split("=", 1)[1] for e in env if "=" in e):
+            if value.startswith("/") and os.path.isfile(value):
+                need("file", value)
     with open(plan_out, "w") as f:
         f.write("".join(s + "\n" for s in steps))
-    print("\n".join(executables))
+    print("".join(f"{kind} {path}\n" for kind, path in needs), end="")
 
 
 if __name__ == "__main__":
