@@ -72,6 +72,9 @@ class RouteStore final : public ExchangeSink {
   void for_each(const std::function<void(const RouteStats&)>& fn) const;
   size_t size() const;                  // entries for_each visits, the overflow entry included
   uint64_t overflowed_requests() const;  // exchanges counted in the overflow entry
+  // Drops every entry of `scope` (node mode: a pod gone for longer than its expiry time).
+  // Returns how many were dropped. Counts already folded into the overflow entry stay there.
+  size_t erase_scope(uint32_t scope);
 
   // Wall-clock epoch ms for a monotonic timestamp (fixed offset taken at construction).
   int64_t epoch_ms(MonoNanos mono) const;
