@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/demo_command.h"
+#include "cli/node_command.h"
 #include "cli/proxy_command.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "netprof 0.1.0");
   netprof::register_proxy_command(app);
   netprof::register_demo_command(app);
+  netprof::register_node_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -121,6 +121,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   signal(SIGPIPE, SIG_IGN);
 
   ReporterOptions reporter_options;
+  reporter_options.scopes = hooks.scopes;
   reporter_options.interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
   PeriodicReporter reporter(store,

@@ -1,0 +1,163 @@
+#include "cli/node_command.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "cli/session.h"
+#include "intercept/cgroup_v2.h"
+#include "intercept/libbpf_log.h"
+#include "node/node_agent.h"
+#include "node/node_config.h"
+#include "node/pod_watcher.h"
+#include "stats/route_store.h"
+#include "stats/scope_registry.h"
+
+extern char** environ;
+
+namespace netprof {
+namespace {
+
+struct NodeFlags {
+  std::string config_file;
+  bool verbose = false;
+  std::map<std::string, std::string> values;             // field -> text, bound to the flags
+  std::map<std::string, CLI::Option*> options;            // field -> its flag
+};
+
+std::map<std::string, std::string> netprof_environment() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string text = *entry;
+    const size_t eq = text.find('=');
+    if (eq != std::string::npos && text.compare(0, 8, "NETPROF_") == 0)
+      env[text.substr(0, eq)] = text.substr(eq + 1);
+  }
+  return env;
+}
+
+ProfileOptions profile_options(const NodeConfig& c) {
+  ProfileOptions p;
+  p.report_interval_s = c.report_interval_s;
+  p.report_file = c.report_file;
+  p.max_routes = c.max_routes;
+  p.keep_query = c.keep_query;
+  p.asset_extensions = c.asset_extensions;
+  p.drain_timeout_s = c.drain_timeout_s;
+  p.connect_timeout_s = c.connect_timeout_s;
+  p.buffer_kib = c.buffer_kib;
+  p.max_connections = c.max_connections;
+  p.quiet = c.quiet;
+  p.route_patterns = c.routes;
+  p.collapse_ids = c.collapse_ids;
+  p.route_segment_cap = c.route_segment_cap;
+  return p;
+}
+
+Expected<std::string> cgroup_root(const NodeConfig& c) {
+  if (c.cgroup_root.empty()) return cgroup2_mount_point();
+  auto dir = resolve_cgroup_dir(c.cgroup_root);
+  if (!dir) return Error{"cgroup_root: " + dir.error()};
+  return dir;
+}
+
+int run_node(const NodeFlags& flags) {
+  std::map<std::string, std::string> given;
+  for (const auto& [name, option] : flags.options)
+    if (option->count() > 0) given[name] = flags.values.at(name);
+  const std::string config_file =
+      !flags.config_file.empty() ? flags.config_file : netprof_environment()["NETPROF_CONFIG"];
+  auto config = load_node_config(config_file, netprof_environment(), given);
+  if (!config) {
+    std::cerr << "netprof node: invalid configuration: " << config.error() << "\n";
+    return 2;
+  }
+  auto root = cgroup_root(*config);
+  if (!root) {
+    std::cerr << "netprof node: " << root.error() << "\n";
+    return 2;
+  }
+  set_libbpf_verbose(flags.verbose);
+
+  std::mutex log_mu;
+  auto log = [&log_mu, quiet = config->quiet](const std::string& line) {
+    if (quiet) return;
+    std::lock_guard lock(log_mu);
+    std::cerr << "netprof: " << line << std::endl;
+  };
+
+  NodeAgentOptions agent_options;
+  agent_options.intercept.inbound_ports = config->inbound_ports;
+  agent_options.intercept.outbound_ports = config->outbound_ports;
+  agent_options.intercept.ipv4 = config->ipv4;
+  agent_options.intercept.ipv6 = config->ipv6;
+  agent_options.intercept.skmsg = config->skmsg;
+  // Relay upstreams stay guarded past the relay's own connect timeout (see InboundDialer).
+  agent_options.intercept.guard_lifetime =
+      std::chrono::milliseconds(static_cast<int64_t>(config->connect_timeout_s * 1000) + 5000);
+  agent_options.max_pods = config->max_pods;
+  agent_options.expire_after =
+      std::chrono::milliseconds(static_cast<int64_t>(config->expire_after_s * 1000));
+  agent_options.log = log;
+
+  ScopeRegistry registry;
+  std::unique_ptr<NodeAgent> agent;
+  std::unique_ptr<PodWatcher> watcher;
+  bool started = true;
+  SessionHooks hooks;
+  hooks.scopes = &registry;
+  hooks.on_start = [&](Relay& relay, RouteStore& store) {
+    agent = std::make_unique<NodeAgent>(agent_options, relay, registry,
+                                        [&store](uint32_t scope) { store.erase_scope(scope); });
+    log("node mode: pods under " + *root + ", inbound ports " +
+        std::to_string(config->inbound_ports.size()) + ", outbound ports " +
+        std::to_string(config->outbound_ports.size()));
+    watcher = std::make_unique<PodWatcher>(
+        *root, std::chrono::milliseconds(static_cast<int64_t>(config->rescan_interval_s * 1000)),
+        [&agent, &watcher](const PodScan& scan) {
+          if (agent->reconcile(scan)) watcher->rescan_within(std::chrono::milliseconds(500));
+        });
+    if (auto status = watcher->start(); !status) {
+      log("cannot follow pods: " + status.error());
+      started = false;
+      relay.request_stop();
+    }
+  };
+  hooks.on_stop = [&] {
+    if (watcher) watcher->stop();  // nothing posts to the relay after this
+    if (agent) agent->detach_all();
+    log("detached from every pod");
+  };
+  const int code = run_profile_session(profile_options(*config), {}, {}, hooks);
+  watcher.reset();
+  agent.reset();
+  return started ? code : 1;
+}
+
+}  // namespace
+
+void register_node_command(CLI::App& app) {
+  auto flags = std::make_shared<NodeFlags>();
+  auto* cmd = app.add_subcommand(
+      "node",
+      "Profile every pod of this node (the DaemonSet mode, root): pods are found in the "
+      "kubepods cgroup tree and followed as they come and go. Settings come from --config "
+      "(JSON), NETPROF_<FIELD> variables and flags, flags winning.");
+  cmd->add_option("--config", flags->config_file,
+                  "JSON file of settings, fields named like the flags: {\"inbound_ports\": [8080]} "
+                  "(env NETPROF_CONFIG)");
+  cmd->add_flag("-v,--verbose", flags->verbose, "print libbpf's log");
+  for (const ConfigField& field : node_config_fields()) {
+    std::string& value = flags->values[field.name];
+    std::string help = std::string(field.help) + " (env " + field_env(field) + ")";
+    flags->options[field.name] = cmd->add_option(field_flag(field), value, help);
+  }
+  cmd->callback([flags] { std::exit(run_node(*flags)); });
+}
+
+}  // namespace netprof
