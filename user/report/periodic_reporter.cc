@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "report/json_report.h"
+#include "report/pod_grouping.h"
 
 namespace netprof {
 
@@ -49,7 +50,8 @@ std::string PeriodicReporter::report_now() {
   const int64_t now_ms =
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   const double uptime_s = duration<double>(steady_clock::now() - started_).count();
-  const nlohmann::json report = build_report(store_, now_ms, uptime_s);
+  nlohmann::json report = build_report(store_, now_ms, uptime_s);
+  if (options_.scopes != nullptr) add_pod_grouping(report, *options_.scopes);
 
   std::lock_guard lock(write_mu_);
   std::string error = writer_.write(report);

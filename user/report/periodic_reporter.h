@@ -14,10 +14,12 @@
 namespace netprof {
 
 class RouteStore;
+class ScopeRegistry;
 
 struct ReporterOptions {
   std::chrono::milliseconds interval{5000};  // 0: no periodic reports (and no thread)
   bool final_report = true;                  // write one more at stop()
+  const ScopeRegistry* scopes = nullptr;     // node mode: adds the per-pod grouping
 };
 
 class PeriodicReporter {
