@@ -169,6 +169,12 @@ size_t RouteStore::size() const {
   return impl_->routes.size() + (impl_->overflow ? 1 : 0);
 }
 
+size_t RouteStore::erase_scope(uint32_t scope) {
+  std::lock_guard lock(impl_->mu);
+  return std::erase_if(impl_->routes,
+                       [scope](const auto& entry) { return entry.second.scope == scope; });
+}
+
 uint64_t RouteStore::overflowed_requests() const {
   std::lock_guard lock(impl_->mu);
   return impl_->overflowed;
