@@ -1,0 +1,272 @@
+#include "export/http_client.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+
+namespace netprof {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { if (fd_ >= 0) ::close(fd_); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset(int fd) { if (fd_ >= 0) ::close(fd_); fd_ = fd; }
+  int release() { const int fd = fd_; fd_ = -1; return fd; }
+
+ private:
+  int fd_;
+};
+
+int remaining_ms(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+bool wait_for(int fd, short events, Clock::time_point deadline) {
+  pollfd p{fd, events, 0};
+  while (true) {
+    const int n = ::poll(&p, 1, remaining_ms(deadline));
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0;
+  }
+}
+
+// Connects (non-blocking with a deadline) to the first address that answers.
+std::string connect_to(const Url& url, Clock::time_point deadline, Fd& out) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  const std::string port = std::to_string(url.port);
+  if (const int rc = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &list); rc != 0) {
+    return "cannot resolve " + url.host + ": " + gai_strerror(rc);
+  }
+  std::string error = "no address for " + url.host;
+  for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    if (fd.get() < 0) continue;
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      error = "connect to " + url.host_header() + ": " + std::strerror(errno);
+      continue;
+    }
+    if (!wait_for(fd.get(), POLLOUT, deadline)) {
+      error = "connect to " + url.host_header() + ": timed out";
+      continue;
+    }
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &len);
+    if (so_error != 0) {
+      error = "connect to " + url.host_header() + ": " + std::strerror(so_error);
+      continue;
+    }
+    out.reset(fd.release());
+    ::freeaddrinfo(list);
+    return {};
+  }
+  ::freeaddrinfo(list);
+  return error;
+}
+
+std::string send_all(int fd, std::string_view data, Clock::time_point deadline) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait_for(fd, POLLOUT, deadline)) return "send timed out";
+    } else {
+      return std::string("send: ") + std::strerror(errno);
+    }
+  }
+  return {};
+}
+
+std::string request_head(const Url& url, std::string_view method, std::string_view body,
+                         std::string_view content_type,
+                         const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string head;
+  head.append(method).append(" ").append(url.path).append(" HTTP/1.1\r\nHost: ");
+  head.append(url.host_header()).append("\r\nUser-Agent: netprof/0.1\r\nConnection: close\r\n");
+  if (!content_type.empty()) head.append("Content-Type: ").append(content_type).append("\r\n");
+  for (const auto& [k, v] : headers) head.append(k).append(": ").append(v).append("\r\n");
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    head.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  }
+  head.append("\r\n");
+  return head;
+}
+
+// Reads the status line and headers; leaves any body bytes already read in `rest`.
+std::string read_head(int fd, Clock::time_point deadline, int& status, bool& chunked,
+                      long long& content_length, std::string& rest) {
+  std::string buf;
+  char chunk[4096];
+  size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+    if (buf.size() > 64 * 1024) return "response head too large";
+    if (!wait_for(fd, POLLIN, deadline)) return "timed out waiting for the response";
+    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return buf.empty() ? "connection closed without a response" : "truncated response head";
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+  const std::string_view head(buf.data(), end);
+  if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return "not an HTTP response";
+  std::from_chars(head.data() + 9, head.data() + 12, status);
+  chunked = false;
+  content_length = -1;
+  size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos) {
+    const size_t next = head.find("\r\n", pos + 2);
+    std::string line(head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2));
+    for (char& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (line.rfind("content-length:", 0) == 0) content_length = std::atoll(line.c_str() + 15);
+    if (line.rfind("transfer-encoding:", 0) == 0 && line.find("chunked") != std::string::npos) chunked = true;
+    pos = next;
+  }
+  rest = buf.substr(end + 4);
+  return {};
+}
+
+// Decodes a complete chunked body; good enough for small collector replies.
+std::string dechunk(std::string_view raw) {
+  std::string out;
+  while (true) {
+    const auto eol = raw.find("\r\n");
+    if (eol == std::string_view::npos) break;
+    size_t size = 0;
+    std::from_chars(raw.data(), raw.data() + eol, size, 16);
+    if (size == 0 || raw.size() < eol + 2 + size) break;
+    out.append(raw.substr(eol + 2, size));
+    raw.remove_prefix(std::min(raw.size(), eol + 2 + size + 2));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool Url::parse(std::string_view text, Url& out, std::string& error) {
+  out = Url{};
+  if (text.substr(0, 8) == "https://") {
+    error = "https is not supported; push to a local collector or agent over http://";
+    return false;
+  }
+  if (text.substr(0, 7) == "http://") text.remove_prefix(7);
+  const auto slash = text.find('/');
+  std::string_view authority = text.substr(0, slash);
+  if (slash != std::string_view::npos) out.path = std::string(text.substr(slash));
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      error = "unclosed '[' in URL host";
+      return false;
+    }
+    out.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size() && authority[close + 1] == ':') port_text = authority.substr(close + 2);
+  } else {
+    const auto colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (out.host.empty()) {
+    error = "URL '" + std::string(text) + "' has no host";
+    return false;
+  }
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    const auto r = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (r.ec != std::errc() || r.ptr != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+      error = "bad port '" + std::string(port_text) + "' in URL";
+      return false;
+    }
+    out.port = static_cast<uint16_t>(port);
+  }
+  return true;
+}
+
+std::string Url::host_header() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+HttpResult http_request(const Url& url, std::string_view method, std::string_view body,
+                        std::string_view content_type, int timeout_ms,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
+  HttpResult result;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  Fd fd;
+  if (result.error = connect_to(url, deadline, fd); !result.error.empty()) return result;
+  const std::string head = request_head(url, method, body, content_type, headers);
+  if (result.error = send_all(fd.get(), head, deadline); !result.error.empty()) return result;
+  if (result.error = send_all(fd.get(), body, deadline); !result.error.empty()) return result;
+  bool chunked = false;
+  long long length = -1;
+  std::string raw;
+  int status = 0;
+  if (result.error = read_head(fd.get(), deadline, status, chunked, length, raw); !result.error.empty()) {
+    return result;
+  }
+  char chunk[16384];
+  while (length < 0 || static_cast<long long>(raw.size()) < length) {
+    if (!wait_for(fd.get(), POLLIN, deadline)) {
+      result.error = "timed out reading the response body";
+      return result;
+    }
+    const ssize_t n = ::recv(fd.get(), chunk, sizeof chunk, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;
+    raw.append(chunk, static_cast<size_t>(n));
+  }
+  result.status = status;
+  result.body = chunked ? dechunk(raw) : std::move(raw);
+  return result;
+}
+
+std::string http_stream(const Url& url, int connect_timeout_ms, int& status,
+                        const std::function<bool(std::string_view)>& on_data,
+                        const std::function<bool()>& keep_going) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(connect_timeout_ms);
+  Fd fd;
+  if (auto error = connect_to(url, deadline, fd); !error.empty()) return error;
+  if (auto error = send_all(fd.get(), request_head(url, "GET", {}, {}, {}), deadline); !error.empty()) {
+    return error;
+  }
+  bool chunked = false;
+  long long length = -1;
+  std::string rest;
+  if (auto error = read_head(fd.get(), deadline, status, chunked, length, rest); !error.empty()) {
+    return error;
+  }
+  if (!rest.empty() && !on_data(rest)) return {};
+  char chunk[16384];
+  while (!keep_going || keep_going()) {
+    pollfd p{fd.get(), POLLIN, 0};
+    const int n = ::poll(&p, 1, 200);
+    if (n < 0 && errno != EINTR) return std::string("poll: ") + std::strerror(errno);
+    if (n <= 0) continue;
+    const ssize_t got = ::recv(fd.get(), chunk, sizeof chunk, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (got < 0) return std::string("read: ") + std::strerror(errno);
+    if (got == 0) return {};
+    if (!on_data(std::string_view(chunk, static_cast<size_t>(got)))) return {};
+  }
+  return {};
+}
+
+}  // namespace netprof

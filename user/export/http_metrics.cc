@@ -1,0 +1,145 @@
+#include "export/http_metrics.h"
+
+#include <llhttp.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+namespace netprof {
+namespace {
+
+struct ViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+constexpr std::string_view kOverflowRoute = "{overflow}";
+constexpr double kNanosPerSecond = 1e9;
+
+int64_t unix_nanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+std::string check_buckets(const std::vector<double>& bounds) {
+  if (bounds.empty()) return "at least one bucket bound is needed";
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (!std::isfinite(bounds[i])) return "bucket bounds must be finite numbers";
+    if (i > 0 && bounds[i] <= bounds[i - 1]) return "bucket bounds must be strictly ascending";
+  }
+  return {};
+}
+
+std::string_view method_name(uint8_t method) {
+  const char* name = llhttp_method_name(static_cast<llhttp_method_t>(method));
+  return name != nullptr ? std::string_view(name) : std::string_view("_OTHER");
+}
+
+std::string_view error_type_name(ExchangeOutcome outcome) {
+  switch (outcome) {
+    case ExchangeOutcome::kCompleted: return {};
+    case ExchangeOutcome::kClosedBeforeResponse: return "connection_closed";
+    case ExchangeOutcome::kResetBeforeResponse: return "connection_reset";
+    case ExchangeOutcome::kUpstreamFailed: return "upstream_unreachable";
+    case ExchangeOutcome::kParseError: return "response_parse_error";
+  }
+  return "unknown";
+}
+
+void BucketCounts::record(const std::vector<double>& bounds, double value) {
+  // Prometheus buckets are inclusive upper bounds: the first bound >= value.
+  const auto it = std::lower_bound(bounds.begin(), bounds.end(), value);
+  ++counts[static_cast<size_t>(it - bounds.begin())];
+  if (count == 0 || value < min) min = value;
+  if (count == 0 || value > max) max = value;
+  ++count;
+  sum += value;
+}
+
+struct HttpMetrics::Impl {
+  mutable std::mutex mu;
+  std::string key_scratch;  // guarded by mu; keeps its capacity
+  std::unordered_map<std::string, HttpSeries, ViewHash, std::equal_to<>> series;
+  uint64_t overflowed = 0;
+};
+
+HttpMetrics::HttpMetrics(HttpMetricsOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  impl_->series.reserve(std::min<size_t>(options_.max_series, 1024));
+}
+
+HttpMetrics::~HttpMetrics() = default;
+
+void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view route) {
+  std::lock_guard lock(impl_->mu);
+  auto make_key = [&](std::string_view r) {
+    std::string& key = impl_->key_scratch;
+    key.clear();
+    key.push_back(static_cast<char>(exchange.method));
+    key.append(reinterpret_cast<const char*>(&exchange.status), sizeof exchange.status);
+    key.push_back(static_cast<char>(exchange.outcome));
+    key.append(r);
+  };
+  make_key(route);
+  auto it = impl_->series.find(std::string_view(impl_->key_scratch));
+  if (it == impl_->series.end()) {
+    // Past the cap, route "{overflow}" still keeps method and status apart: a few series.
+    if (impl_->series.size() >= options_.max_series) {
+      ++impl_->overflowed;
+      make_key(kOverflowRoute);
+      it = impl_->series.find(std::string_view(impl_->key_scratch));
+      route = kOverflowRoute;
+    }
+    if (it == impl_->series.end()) {
+      HttpSeries s;
+      s.method = method_name(exchange.method);
+      s.route = route;
+      s.status = exchange.status;
+      s.error_type = error_type_name(exchange.outcome);
+      s.duration_s.counts.assign(options_.duration_buckets_s.size() + 1, 0);
+      s.request_body_bytes.counts.assign(options_.size_buckets_bytes.size() + 1, 0);
+      s.response_body_bytes.counts.assign(options_.size_buckets_bytes.size() + 1, 0);
+      s.start_unix_ns = unix_nanos();
+      it = impl_->series.emplace(impl_->key_scratch, std::move(s)).first;
+    }
+  } else if (it->second.route == kOverflowRoute) {
+    ++impl_->overflowed;
+  }
+  HttpSeries& s = it->second;
+  ++s.requests;
+  if (exchange.response_headers_done == 0) return;  // no answer: no duration, no sizes
+  const MonoNanos duration = exchange.response_done ? exchange.total_time() : exchange.latency();
+  s.duration_s.record(options_.duration_buckets_s, static_cast<double>(duration) / kNanosPerSecond);
+  s.request_body_bytes.record(options_.size_buckets_bytes,
+                              static_cast<double>(exchange.request_body_bytes));
+  s.response_body_bytes.record(options_.size_buckets_bytes,
+                               static_cast<double>(exchange.response_body_bytes));
+}
+
+HttpMetricsSnapshot HttpMetrics::snapshot() const {
+  HttpMetricsSnapshot snap;
+  {
+    std::lock_guard lock(impl_->mu);
+    snap.series.reserve(impl_->series.size());
+    for (const auto& [key, s] : impl_->series) snap.series.push_back(s);
+    snap.overflowed_requests = impl_->overflowed;
+  }
+  std::sort(snap.series.begin(), snap.series.end(), [](const HttpSeries& a, const HttpSeries& b) {
+    return std::tie(a.route, a.method, a.status, a.error_type) <
+           std::tie(b.route, b.method, b.status, b.error_type);
+  });
+  return snap;
+}
+
+size_t HttpMetrics::series_count() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->series.size();
+}
+
+}  // namespace netprof

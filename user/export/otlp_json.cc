@@ -1,0 +1,99 @@
+#include "export/otlp_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace netprof {
+namespace {
+
+using nlohmann::json;
+
+json string_attribute(std::string_view key, std::string_view value) {
+  return {{"key", key}, {"value", {{"stringValue", value}}}};
+}
+
+json attributes(const HttpSeries& s) {
+  json a = json::array();
+  a.push_back(string_attribute("http.request.method", s.method));
+  a.push_back(string_attribute("http.route", s.route));
+  if (s.status != 0) {
+    a.push_back({{"key", "http.response.status_code"},
+                 {"value", {{"intValue", std::to_string(s.status)}}}});
+  }
+  if (!s.error_type.empty()) a.push_back(string_attribute("error.type", s.error_type));
+  return a;
+}
+
+json histogram_point(const HttpSeries& s, const BucketCounts& b, const std::vector<double>& bounds,
+                     int64_t now_ns) {
+  json counts = json::array();
+  for (uint64_t c : b.counts) counts.push_back(std::to_string(c));
+  return {{"attributes", attributes(s)},
+          {"startTimeUnixNano", std::to_string(s.start_unix_ns)},
+          {"timeUnixNano", std::to_string(now_ns)},
+          {"count", std::to_string(b.count)},
+          {"sum", b.sum},
+          {"min", b.min},
+          {"max", b.max},
+          {"bucketCounts", std::move(counts)},
+          {"explicitBounds", bounds}};
+}
+
+constexpr int kCumulative = 2;  // AGGREGATION_TEMPORALITY_CUMULATIVE
+
+}  // namespace
+
+std::string build_otlp_metrics(const HttpMetricsSnapshot& snapshot,
+                               const HttpMetricsOptions& options, const OtlpResource& resource,
+                               int64_t now_unix_ns) {
+  struct Family {
+    const char* name;
+    const char* description;
+    const char* unit;
+    BucketCounts HttpSeries::*field;
+    const std::vector<double>* bounds;
+  };
+  const Family families[] = {
+      {"http.server.request.duration", "Duration of HTTP server requests.", "s",
+       &HttpSeries::duration_s, &options.duration_buckets_s},
+      {"http.server.request.body.size", "Size of HTTP server request bodies.", "By",
+       &HttpSeries::request_body_bytes, &options.size_buckets_bytes},
+      {"http.server.response.body.size", "Size of HTTP server response bodies.", "By",
+       &HttpSeries::response_body_bytes, &options.size_buckets_bytes},
+  };
+  json metrics = json::array();
+  for (const Family& f : families) {
+    json points = json::array();
+    for (const HttpSeries& s : snapshot.series) {
+      const BucketCounts& b = s.*f.field;
+      if (b.count > 0) points.push_back(histogram_point(s, b, *f.bounds, now_unix_ns));
+    }
+    metrics.push_back({{"name", f.name},
+                       {"description", f.description},
+                       {"unit", f.unit},
+                       {"histogram",
+                        {{"aggregationTemporality", kCumulative}, {"dataPoints", std::move(points)}}}});
+  }
+  json resource_attributes = json::array();
+  for (const auto& [k, v] : resource.attributes) resource_attributes.push_back(string_attribute(k, v));
+  const json request = {
+      {"resourceMetrics",
+       json::array({{{"resource", {{"attributes", std::move(resource_attributes)}}},
+                     {"scopeMetrics",
+                      json::array({{{"scope", {{"name", "netprof"}, {"version", "0.1.0"}}},
+                                    {"metrics", std::move(metrics)}}})}}})}};
+  return request.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string otlp_metrics_url(const std::string& endpoint) {
+  std::string_view rest(endpoint);
+  if (rest.substr(0, 7) == "http://") rest.remove_prefix(7);
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || rest.substr(slash) == "/") {
+    std::string base = endpoint;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    return base + "/v1/metrics";
+  }
+  return endpoint;
+}
+
+}  // namespace netprof
