@@ -1,0 +1,256 @@
+#include "admin/admin_server.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "admin/tap_hub.h"
+#include "export/http_metrics.h"
+#include "export/prometheus_http.h"
+#include "export/prometheus_text.h"
+#include "export/pusher.h"
+#include "report/json_report.h"
+#include "routes/route_namer.h"
+#include "stats/route_store.h"
+
+namespace netprof {
+namespace {
+
+int64_t now_epoch_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+constexpr size_t kTapBatch = 256;
+constexpr auto kTapPoll = std::chrono::milliseconds(100);
+constexpr double kMaxTapRate = 10'000;
+
+void write_self_metrics(PrometheusWriter& w, const AdminSources& s, double uptime_s) {
+  auto d = [](uint64_t v) { return static_cast<double>(v); };
+  auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  const ConnectionCounters& c = s.store->connections();
+  w.single("netprof_connections_accepted_total", "counter", "Client connections accepted.",
+           d(load(c.accepted)));
+  w.single("netprof_connections_active", "gauge", "Relayed connections open now.",
+           d(load(c.active)));
+  w.single("netprof_connections_unparsed_total", "counter",
+           "Connections relayed but not parsed as HTTP/1.x (TLS, HTTP/2, other protocols).",
+           d(load(c.unparsed)));
+  w.single("netprof_connections_upstream_failed_total", "counter",
+           "Upstream connects that were refused, timed out or unreachable.",
+           d(load(c.upstream_failed)));
+  w.single("netprof_connections_rejected_total", "counter",
+           "Connections accepted and closed at once (connection or fd limit).", d(load(c.rejected)));
+  w.family("netprof_relayed_bytes_total", "counter", "Bytes relayed, by direction.");
+  w.sample("netprof_relayed_bytes_total", {{"direction", "client_to_server"}},
+           d(load(c.bytes_client_to_server)));
+  w.sample("netprof_relayed_bytes_total", {{"direction", "server_to_client"}},
+           d(load(c.bytes_server_to_client)));
+
+  w.single("netprof_routes", "gauge",
+           "Entries in the per-route store (the JSON report), the overflow entry included.",
+           d(s.store->size()));
+  w.single("netprof_route_overflowed_requests_total", "counter",
+           "Requests counted in the store's overflow entry because --max-routes was reached.",
+           d(s.store->overflowed_requests()));
+  const RouteNamerCounters n = s.namer->counters();
+  w.single("netprof_route_pattern_matches_total", "counter",
+           "Requests named by a --route pattern.", d(n.pattern_matches));
+  w.family("netprof_route_segments_collapsed_total", "counter",
+           "Path segments replaced while naming routes: reason=id ({id}: ID-like), "
+           "reason=cardinality ({*}: the position exceeded --route-segment-cap).");
+  w.sample("netprof_route_segments_collapsed_total", {{"reason", "id"}}, d(n.id_segments));
+  w.sample("netprof_route_segments_collapsed_total", {{"reason", "cardinality"}},
+           d(n.capped_segments));
+  w.single("netprof_route_collapsed_positions", "gauge",
+           "Path positions collapsed to {*} because they had too many distinct values.",
+           d(n.collapsed_positions));
+  if (s.metrics != nullptr) {
+    w.single("netprof_metric_series", "gauge",
+             "(method, route, status) series in the http_server_* families.",
+             d(s.metrics->series_count()));
+  }
+  if (s.tap != nullptr) {
+    const TapStats t = s.tap->stats();
+    w.single("netprof_tap_subscribers", "gauge", "Clients streaming /tap now.", d(t.subscribers));
+    w.single("netprof_tap_dropped_total", "counter",
+             "Tap lines not delivered (rate limit, or the client fell behind).", d(t.dropped));
+  }
+  if (s.push_stats) {
+    const auto pushes = s.push_stats();
+    if (!pushes.empty()) {
+      w.family("netprof_push_sent_total", "counter", "Payloads a collector accepted.");
+      for (const auto& p : pushes) w.sample("netprof_push_sent_total", {{"target", p.name}}, d(p.sent));
+      w.family("netprof_push_failed_attempts_total", "counter", "Push attempts that failed (retried).");
+      for (const auto& p : pushes) {
+        w.sample("netprof_push_failed_attempts_total", {{"target", p.name}}, d(p.failed_attempts));
+      }
+      w.family("netprof_push_dropped_total", "counter",
+               "Payloads given up (queue full while the collector was down, or rejected).");
+      for (const auto& p : pushes) w.sample("netprof_push_dropped_total", {{"target", p.name}}, d(p.dropped));
+    }
+  }
+  w.family("netprof_interception_active", "gauge",
+           "1 when traffic is steered to netprof (proxy mode: by configuration; BPF modes: "
+           "programs attached).");
+  const bool active = s.interception_active ? s.interception_active() : true;
+  w.sample("netprof_interception_active", {{"mode", s.mode}}, active ? 1 : 0);
+  w.single("netprof_uptime_seconds", "gauge", "Seconds since the profiling session started.",
+           uptime_s);
+  w.family("netprof_build_info", "gauge", "netprof version.");
+  w.sample("netprof_build_info", {{"version", "0.1.0"}}, 1);
+}
+
+nlohmann::json series_json(const HttpMetricsSnapshot& snap, const HttpMetricsOptions& options) {
+  nlohmann::json series = nlohmann::json::array();
+  for (const HttpSeries& s : snap.series) {
+    series.push_back({{"method", s.method},
+                      {"route", s.route},
+                      {"status", s.status},
+                      {"error", s.error_type},
+                      {"requests", s.requests},
+                      {"count", s.duration_s.count},
+                      {"sum_s", s.duration_s.sum},
+                      {"buckets", s.duration_s.counts}});
+  }
+  return {{"bounds_s", options.duration_buckets_s}, {"series", std::move(series)}};
+}
+
+}  // namespace
+
+std::string AdminServer::render_metrics(const AdminSources& sources, double uptime_s) {
+  std::string out;
+  out.reserve(64 * 1024);
+  PrometheusWriter writer(out);
+  if (sources.metrics != nullptr) {
+    write_http_metrics(writer, sources.metrics->snapshot(), sources.metrics->options());
+  }
+  write_self_metrics(writer, sources, uptime_s);
+  return out;
+}
+
+std::unique_ptr<AdminServer> AdminServer::start(const SocketAddress& address,
+                                                AdminSources sources, std::string& error) {
+  std::unique_ptr<AdminServer> admin(new AdminServer());
+  admin->sources_ = std::move(sources);
+  admin->started_ = std::chrono::steady_clock::now();
+  AdminServer* self = admin.get();
+  admin->server_ = HttpServer::start(
+      address, [self](const HttpRequest& r) { return self->handle(r); }, HttpServerOptions{}, error);
+  if (!admin->server_) return nullptr;
+  return admin;
+}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::stop() {
+  if (server_) server_->stop();
+}
+
+HttpResponse AdminServer::handle(const HttpRequest& req) {
+  const double uptime_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  if (req.path == "/" || req.path == "/index.html") {
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = kDashboardHtml;
+    // The page needs nothing from elsewhere; say so to the browser too.
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'");
+    return r;
+  }
+  if (req.path == "/stats") {
+    HttpResponse r;
+    r.content_type = "application/json";
+    const int indent = req.param("pretty").empty() ? -1 : 2;
+    r.body = build_report(*sources_.store, now_epoch_ms(), uptime_s)
+                 .dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+    r.body += '\n';
+    return r;
+  }
+  if (req.path == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = render_metrics(sources_, uptime_s);
+    return r;
+  }
+  if (req.path == "/healthz") return HttpResponse::text(200, "ok\n");
+  if (req.path == "/api/series" && sources_.metrics != nullptr) {
+    HttpResponse r;
+    r.content_type = "application/json";
+    r.body = series_json(sources_.metrics->snapshot(), sources_.metrics->options())
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
+  }
+  if (req.path == "/tap" && sources_.tap != nullptr) return tap(req);
+  return HttpResponse::text(404, "not found; try /, /stats, /metrics, /healthz, /tap\n");
+}
+
+HttpResponse AdminServer::tap(const HttpRequest& req) {
+  auto filter = std::make_shared<TapFilter>();
+  filter->route = std::string(req.param("route"));
+  filter->method = std::string(req.param("method"));
+  const std::string_view raw = req.param("path");
+  filter->raw_path = raw == "1" || raw == "true";
+  if (auto error = TapFilter::parse_status(req.param("status"), filter->status); !error.empty()) {
+    return HttpResponse::text(400, error + "\n");
+  }
+  try {
+    filter->max_per_second = std::stod(std::string(req.param("rate", "100")));
+    filter->limit = std::stoull(std::string(req.param("limit", "0")));
+  } catch (const std::exception&) {
+    return HttpResponse::text(400, "rate and limit must be numbers\n");
+  }
+  if (!(filter->max_per_second > 0) || filter->max_per_second > kMaxTapRate) {
+    return HttpResponse::text(400, "rate must be in (0, 10000] lines per second\n");
+  }
+  HttpResponse r;
+  r.content_type = "application/x-ndjson";
+  TapHub* hub = sources_.tap;
+  r.stream = [hub, filter](StreamWriter& out) {
+    auto subscription = hub->subscribe();
+    std::vector<TapRecord> batch;
+    batch.reserve(kTapBatch);
+    // Token bucket: up to one second's worth of burst.
+    double tokens = filter->max_per_second;
+    auto last = std::chrono::steady_clock::now();
+    uint64_t sent = 0, dropped = 0;
+    while (out.open()) {
+      const uint64_t skipped = subscription->read(batch, kTapBatch);
+      const auto now = std::chrono::steady_clock::now();
+      tokens = std::min(filter->max_per_second,
+                        tokens + std::chrono::duration<double>(now - last).count() * filter->max_per_second);
+      last = now;
+      std::string lines;
+      uint64_t lost = skipped;
+      for (const TapRecord& rec : batch) {
+        if (!filter->matches(rec)) continue;
+        if (tokens < 1) {
+          ++lost;
+          continue;
+        }
+        tokens -= 1;
+        lines += hub->format(rec, filter->raw_path);
+        if (filter->limit != 0 && ++sent >= filter->limit) break;
+      }
+      if (lost != 0) {
+        subscription->count_dropped(lost);
+        dropped += lost;
+        // Say so in-band, so a reader knows the stream is a sample, not everything.
+        lines += "{\"dropped\":" + std::to_string(lost) + ",\"dropped_total\":" +
+                 std::to_string(dropped) + "}\n";
+      }
+      if (!lines.empty() && !out.write(lines)) return;
+      if (filter->limit != 0 && sent >= filter->limit) return;
+      if (batch.size() < kTapBatch) std::this_thread::sleep_for(kTapPoll);
+    }
+  };
+  return r;
+}
+
+}  // namespace netprof

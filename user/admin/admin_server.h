@@ -1,0 +1,64 @@
+// The admin API, served in the relay's process on its own threads (default 127.0.0.1:9464,
+// Prometheus' customary exporter port range):
+//   /          dashboard page (embedded in the binary; no network fetches)
+//   /stats     the JSON report (same document as the periodic report)
+//   /metrics   Prometheus text format 0.0.4 (OTel HTTP semconv names + netprof_* self metrics)
+//   /healthz   "ok"
+//   /tap       exchanges as JSON lines, streamed; ?route= ?method= ?status= ?rate= ?limit= ?path=1
+//   /api/series  the duration histograms behind /metrics, as JSON (for the dashboard)
+// Handlers read the stores under their short locks and do the formatting outside them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "admin/http_server.h"
+
+namespace netprof {
+
+class RouteStore;
+class RouteNamer;
+class HttpMetrics;
+class TapHub;
+struct PushStats;
+
+struct AdminSources {
+  const RouteStore* store = nullptr;
+  const RouteNamer* namer = nullptr;
+  const HttpMetrics* metrics = nullptr;
+  TapHub* tap = nullptr;
+  // Push targets' counters, if any pushers run (may be empty).
+  std::function<std::vector<PushStats>()> push_stats;
+  // Interception: "proxy" (no BPF), or what the BPF attach reports. 1 = traffic is steered.
+  std::string mode = "proxy";
+  std::function<bool()> interception_active;
+};
+
+class AdminServer {
+ public:
+  static std::unique_ptr<AdminServer> start(const SocketAddress& address, AdminSources sources,
+                                            std::string& error);
+  ~AdminServer();
+  const SocketAddress& address() const { return server_->address(); }
+  void stop();
+
+  // The /metrics body (also used by tests and the pusher's self-check).
+  static std::string render_metrics(const AdminSources& sources, double uptime_s);
+
+ private:
+  AdminServer() = default;
+  HttpResponse handle(const HttpRequest& request);
+  HttpResponse tap(const HttpRequest& request);
+
+  AdminSources sources_;
+  std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+// The dashboard page (admin/dashboard.html, embedded at build time).
+extern const char* const kDashboardHtml;
+
+}  // namespace netprof

@@ -1,0 +1,150 @@
+#include "admin/tap_hub.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "export/http_metrics.h"  // method_name, error_type_name
+
+namespace netprof {
+namespace {
+
+uint16_t copy_truncated(std::string_view from, char* to, size_t capacity) {
+  const size_t n = std::min(from.size(), capacity);
+  std::memcpy(to, from.data(), n);
+  return static_cast<uint16_t>(n);
+}
+
+double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+std::string TapFilter::parse_status(std::string_view text, std::vector<std::string>& out) {
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    const bool exact = item.size() == 3 && is_digit(item[0]) && is_digit(item[1]) && is_digit(item[2]);
+    const bool klass = item.size() == 3 && item[0] >= '1' && item[0] <= '5' &&
+                       (item[1] == 'x' || item[1] == 'X') && (item[2] == 'x' || item[2] == 'X');
+    if (!exact && !klass && item != "error") {
+      return "status filter '" + std::string(item) + "': use a code (404), a class (5xx) or 'error'";
+    }
+    out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+bool TapFilter::matches(const TapRecord& r) const {
+  if (!route.empty()) {
+    const std::string_view have = r.route_view();
+    if (route.back() == '*') {
+      if (have.substr(0, route.size() - 1) != std::string_view(route).substr(0, route.size() - 1)) return false;
+    } else if (have != route) {
+      return false;
+    }
+  }
+  if (!method.empty() && method_name(r.method) != method) return false;
+  if (status.empty()) return true;
+  const std::string code = r.status ? std::to_string(r.status) : std::string();
+  for (const std::string& want : status) {
+    if (want == "error") {
+      if (r.outcome != ExchangeOutcome::kCompleted || r.status >= 500) return true;
+    } else if (!code.empty() && (want == code || ((want[1] == 'x' || want[1] == 'X') && want[0] == code[0]))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TapHub::TapHub(size_t ring_size, bool keep_query, std::function<int64_t(MonoNanos)> epoch_ms)
+    : keep_query_(keep_query), epoch_ms_(std::move(epoch_ms)), ring_(std::max<size_t>(ring_size, 16)) {}
+
+TapHub::~TapHub() = default;
+
+void TapHub::on_routed_exchange(const Exchange& e, std::string_view route) {
+  if (subscribers_.load(std::memory_order_relaxed) == 0) return;
+  const int64_t started_ms = epoch_ms_(e.request_first_byte);
+  std::lock_guard lock(mu_);
+  TapRecord& r = ring_[next_seq_ % ring_.size()];
+  r.seq = next_seq_++;
+  r.started_ms = started_ms;
+  r.scope = e.scope;
+  r.method = e.method;
+  r.status = e.status;
+  r.outcome = e.outcome;
+  r.path_truncated = e.path_truncated;
+  r.latency_ns = e.latency();
+  r.total_ns = e.total_time();
+  r.request_bytes = e.request_bytes;
+  r.response_bytes = e.response_bytes;
+  r.request_body_bytes = e.request_body_bytes;
+  r.response_body_bytes = e.response_body_bytes;
+  r.route_len = copy_truncated(route, r.route, TapRecord::kMaxRoute);
+  r.path_len = copy_truncated(e.path, r.path, TapRecord::kMaxPath);
+  published_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::unique_ptr<TapHub::Subscription> TapHub::subscribe() {
+  return std::make_unique<Subscription>(*this);
+}
+
+TapStats TapHub::stats() const {
+  return {subscribers_.load(), published_.load(), dropped_.load()};
+}
+
+std::string TapHub::format(const TapRecord& r, bool raw_path) const {
+  nlohmann::ordered_json j = {
+      {"ts_ms", r.started_ms},
+      {"scope", r.scope},
+      {"method", method_name(r.method)},
+      {"route", r.route_view()},
+  };
+  if (raw_path) {
+    std::string_view path = r.path_view();
+    if (!keep_query_) path = path.substr(0, path.find('?'));
+    j["path"] = std::string(path);
+    if (r.path_truncated || r.path_len == TapRecord::kMaxPath) j["path_truncated"] = true;
+  }
+  j["status"] = r.status;
+  if (r.outcome != ExchangeOutcome::kCompleted) j["error"] = error_type_name(r.outcome);
+  j["latency_ms"] = round3(static_cast<double>(r.latency_ns) / 1e6);
+  j["total_ms"] = round3(static_cast<double>(r.total_ns) / 1e6);
+  j["request_bytes"] = r.request_bytes;
+  j["response_bytes"] = r.response_bytes;
+  j["request_body_bytes"] = r.request_body_bytes;
+  j["response_body_bytes"] = r.response_body_bytes;
+  // Invalid UTF-8 in a path must not end the stream: replace it.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+TapHub::Subscription::Subscription(TapHub& hub) : hub_(hub) {
+  std::lock_guard lock(hub_.mu_);
+  next_ = hub_.next_seq_;  // only what happens from now on
+  hub_.subscribers_.fetch_add(1);
+}
+
+TapHub::Subscription::~Subscription() { hub_.subscribers_.fetch_sub(1); }
+
+uint64_t TapHub::Subscription::read(std::vector<TapRecord>& out, size_t max) {
+  out.clear();
+  std::lock_guard lock(hub_.mu_);
+  uint64_t skipped = 0;
+  const uint64_t oldest = hub_.next_seq_ > hub_.ring_.size() ? hub_.next_seq_ - hub_.ring_.size() : 1;
+  if (next_ < oldest) {
+    skipped = oldest - next_;
+    next_ = oldest;
+  }
+  while (next_ < hub_.next_seq_ && out.size() < max) {
+    out.push_back(hub_.ring_[next_ % hub_.ring_.size()]);
+    ++next_;
+  }
+  return skipped;
+}
+
+}  // namespace netprof
