@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cli/outputs.h"
 #include "report/periodic_reporter.h"
 #include "report/report_writer.h"
 #include "routes/route_namer.h"
@@ -63,6 +64,7 @@ void add_profile_options(CLI::App& app, ProfileOptions& o) {
   app.add_option("--route-segment-cap", o.route_segment_cap,
                  "Distinct values a path position may have before it collapses to {*} (0 = no cap)")
       ->capture_default_str();
+  add_output_options(app, o);
 }
 
 namespace {
@@ -103,13 +105,14 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
                     ? std::make_shared<AssetClassifier>()
                     : std::make_shared<AssetClassifier>(o.asset_extensions);
   RouteStore store(StoreLimits{.max_routes = o.max_routes}, namer, assets);
+  Outputs outputs(o, store, *namer);  // the relay's sink: store, metrics, tap
 
   RelayOptions relay_options;
   relay_options.buffer_bytes = o.buffer_kib * 1024;
   relay_options.max_connections = o.max_connections;
   relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
   relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
-  Relay relay(relay_options, store, store.connections());
+  Relay relay(relay_options, outputs.sink(), store.connections());
   for (auto& l : listeners) relay.add_listener(std::move(l));
 
   // Block the stop signals before any thread starts so that they all inherit the mask.
@@ -119,6 +122,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  if (!outputs.start()) return 1;  // admin API and pushers (threads: after the mask)
 
   ReporterOptions reporter_options;
   reporter_options.scopes = hooks.scopes;
@@ -139,6 +143,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   supervisor.join();
   if (hooks.on_stop) hooks.on_stop();
   reporter.stop();  // writes the final report
+  outputs.stop();   // last pushes
   if (loop_error != 0) {
     std::fprintf(stderr, "netprof: event loop failed: %s\n", std::strerror(loop_error));
     return 1;

@@ -27,6 +27,13 @@ struct ProfileOptions {
   std::vector<std::string> route_patterns;  // --route, tried in order
   bool collapse_ids = true;
   size_t route_segment_cap = 100;  // distinct values per path position before it becomes {*}
+  // Outputs (admin/, export/).
+  std::string admin;               // ADDR:PORT, "off", or empty = 127.0.0.1:9464 if free
+  std::vector<double> duration_buckets_s, size_buckets_bytes;  // empty = the defaults
+  size_t max_series = 2000;
+  std::string otlp_endpoint, push_url;
+  double push_interval_s = 10;
+  std::string service_name = "netprof";
 };
 
 // Adds the flags every profiling mode shares (stats, report, relay limits).

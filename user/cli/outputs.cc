@@ -1,0 +1,183 @@
+#include "cli/outputs.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "admin/admin_server.h"
+#include "admin/tap_hub.h"
+#include "export/http_metrics.h"
+#include "export/otlp_json.h"
+#include "export/pusher.h"
+#include "export/routed_tee.h"
+#include "report/json_report.h"
+#include "stats/route_store.h"
+
+namespace netprof {
+namespace {
+
+constexpr const char* kDefaultAdmin = "127.0.0.1:9464";
+constexpr size_t kTapRing = 1024;
+
+int64_t unix_nanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string check_bucket_option(const std::vector<double>& bounds) {
+  return bounds.empty() ? std::string() : check_buckets(bounds);
+}
+
+}  // namespace
+
+void add_output_options(CLI::App& app, ProfileOptions& o) {
+  app.add_option("--admin", o.admin,
+                 "ADDR:PORT of the admin API (dashboard, /stats, /metrics, /tap), or 'off' "
+                 "(default: 127.0.0.1:9464, skipped with a warning if that port is taken)");
+  app.add_option("--metrics-duration-buckets", o.duration_buckets_s,
+                 "Upper bounds in seconds of http_server_request_duration_seconds, comma separated "
+                 "(default: OpenTelemetry's 0.005,0.01,0.025,0.05,0.075,0.1,0.25,0.5,0.75,1,2.5,5,7.5,10)")
+      ->delimiter(',')
+      ->check([&o](const std::string&) { return check_bucket_option(o.duration_buckets_s); });
+  app.add_option("--metrics-size-buckets", o.size_buckets_bytes,
+                 "Upper bounds in bytes of the body size histograms, comma separated "
+                 "(default: 0,100,1000,1e4,1e5,1e6,1e7,1e8)")
+      ->delimiter(',');
+  app.add_option("--max-series", o.max_series,
+                 "Most (method, route, status) series in /metrics and pushes; later ones are "
+                 "counted under route {overflow}")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+      ->capture_default_str();
+  app.add_option("--otlp-endpoint", o.otlp_endpoint,
+                 "Push metrics as OTLP/HTTP JSON to this collector URL every --push-interval "
+                 "(http://host:4318 posts to /v1/metrics)");
+  app.add_option("--push-url", o.push_url,
+                 "POST the JSON report to this URL every --push-interval (the origin's central "
+                 "server push)");
+  app.add_option("--push-interval", o.push_interval_s, "Seconds between pushes")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  app.add_option("--service-name", o.service_name,
+                 "service.name resource attribute of OTLP pushes")
+      ->capture_default_str();
+}
+
+struct Outputs::Impl {
+  const ProfileOptions& options;
+  RouteStore& store;
+  RouteNamer& namer;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  HttpMetrics metrics;
+  TapHub tap;
+  RoutedTee tee;
+  std::vector<std::unique_ptr<Pusher>> pushers;
+  std::unique_ptr<AdminServer> admin;
+
+  static HttpMetricsOptions metrics_options(const ProfileOptions& o) {
+    HttpMetricsOptions m;
+    if (!o.duration_buckets_s.empty()) m.duration_buckets_s = o.duration_buckets_s;
+    if (!o.size_buckets_bytes.empty()) m.size_buckets_bytes = o.size_buckets_bytes;
+    m.max_series = o.max_series;
+    return m;
+  }
+
+  Impl(const ProfileOptions& o, RouteStore& s, RouteNamer& n)
+      : options(o), store(s), namer(n), metrics(metrics_options(o)),
+        tap(kTapRing, o.keep_query, [&s](MonoNanos t) { return s.epoch_ms(t); }),
+        tee(s, n, {&metrics, &tap}) {}
+
+  double uptime_s() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  bool add_pusher(const std::string& name, const std::string& url_text,
+                  std::function<std::string()> build);
+};
+
+Outputs::Outputs(const ProfileOptions& options, RouteStore& store, RouteNamer& namer)
+    : impl_(std::make_unique<Impl>(options, store, namer)) {}
+
+Outputs::~Outputs() { stop(); }
+
+ExchangeSink& Outputs::sink() { return impl_->tee; }
+
+bool Outputs::Impl::add_pusher(const std::string& name, const std::string& url_text,
+                               std::function<std::string()> build) {
+  PushOptions p;
+  std::string error;
+  if (!Url::parse(url_text, p.url, error)) {
+    std::fprintf(stderr, "netprof: bad %s URL '%s': %s\n", name.c_str(), url_text.c_str(), error.c_str());
+    return false;
+  }
+  p.name = name;
+  p.interval = std::chrono::milliseconds(static_cast<int64_t>(options.push_interval_s * 1000));
+  pushers.push_back(std::make_unique<Pusher>(std::move(p), std::move(build)));
+  return true;
+}
+
+bool Outputs::start() {
+  Impl& m = *impl_;
+  const ProfileOptions& o = m.options;
+  if (!o.otlp_endpoint.empty()) {
+    OtlpResource resource;
+    resource.attributes.emplace_back("service.name", o.service_name);
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) resource.attributes.emplace_back("host.name", host);
+    resource.attributes.emplace_back("telemetry.sdk.name", "netprof");
+    if (!m.add_pusher("otlp", otlp_metrics_url(o.otlp_endpoint), [&m, resource] {
+          return build_otlp_metrics(m.metrics.snapshot(), m.metrics.options(), resource, unix_nanos());
+        })) {
+      return false;
+    }
+  }
+  if (!o.push_url.empty()) {
+    if (!m.add_pusher("json", o.push_url, [&m] {
+          return build_report(m.store, unix_nanos() / 1'000'000, m.uptime_s()).dump(
+              -1, ' ', false, nlohmann::json::error_handler_t::replace);
+        })) {
+      return false;
+    }
+  }
+  if (o.admin != "off") {
+    const bool explicit_address = !o.admin.empty();
+    SocketAddress address;
+    std::string error;
+    if (!parse_socket_address(explicit_address ? o.admin : kDefaultAdmin, "127.0.0.1", address, error)) {
+      std::fprintf(stderr, "netprof: bad --admin address %s\n", error.c_str());
+      return false;
+    }
+    AdminSources sources;
+    sources.store = &m.store;
+    sources.namer = &m.namer;
+    sources.metrics = &m.metrics;
+    sources.tap = &m.tap;
+    sources.push_stats = [&m] {
+      std::vector<PushStats> all;
+      for (const auto& p : m.pushers) all.push_back(p->stats());
+      return all;
+    };
+    m.admin = AdminServer::start(address, std::move(sources), error);
+    if (!m.admin) {
+      if (explicit_address) {
+        std::fprintf(stderr, "netprof: admin API: %s (pick another --admin ADDR:PORT or --admin off)\n",
+                     error.c_str());
+        return false;
+      }
+      std::fprintf(stderr, "netprof: admin API not started: %s (set --admin ADDR:PORT)\n", error.c_str());
+    } else if (!o.quiet) {
+      std::fprintf(stderr, "netprof: admin API on http://%s/ (dashboard, /stats, /metrics, /tap)\n",
+                   m.admin->address().to_string().c_str());
+    }
+  }
+  for (auto& p : m.pushers) p->start();
+  return true;
+}
+
+void Outputs::stop() {
+  for (auto& p : impl_->pushers) p->stop();
+  if (impl_->admin) impl_->admin->stop();
+}
+
+}  // namespace netprof
