@@ -190,12 +190,19 @@ struct Relay::Impl {
     socklen_t len = sizeof err;
     if (getsockopt(c.upstream.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) {
-      counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
-      close_connection(c, /*reset=*/false);
+      fail_upstream(c);
       return;
     }
     c.connecting = false;
     flush(c, c.to_upstream, c.upstream);
+  }
+
+  // The client already sent its request perhaps: it counts on its route as failed, and the
+  // client sees its connection close, as it would have seen its connect fail.
+  void fail_upstream(Connection& c) {
+    counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
+    c.tracker.on_upstream_failed(mono_now());
+    close_connection(c, /*reset=*/false);
   }
 
   // Closes both sockets. With `reset`, the surviving side gets an RST (SO_LINGER 0), as it
@@ -320,10 +327,7 @@ struct Relay::Impl {
       const uint64_t id = connect_deadlines.front().second;
       connect_deadlines.pop_front();
       auto it = connections.find(id);
-      if (it != connections.end() && it->second->connecting) {
-        counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
-        close_connection(*it->second, /*reset=*/false);
-      }
+      if (it != connections.end() && it->second->connecting) fail_upstream(*it->second);
     }
   }
 
