@@ -4,6 +4,8 @@
 #include "cli/demo_command.h"
 #include "cli/node_command.h"
 #include "cli/proxy_command.h"
+#include "cli/tap_command.h"
+#include "cli/top_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"netprof: a node-local HTTP profiler. Relays a service's TCP traffic unchanged "
@@ -13,6 +15,8 @@ int main(int argc, char** argv) {
   netprof::register_proxy_command(app);
   netprof::register_demo_command(app);
   netprof::register_node_command(app);
+  netprof::register_top_command(app);
+  netprof::register_tap_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

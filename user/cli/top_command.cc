@@ -1,0 +1,335 @@
+#include "cli/top_command.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "export/http_client.h"
+
+namespace netprof {
+namespace {
+
+struct TopOptions {
+  std::string admin = "127.0.0.1:9464";
+  double interval_s = 1.0;
+  std::string sort = "rate";
+  bool once = false;
+  bool hide_assets = false;
+  size_t max_rows = 0;  // 0 = as many as fit (tty) or all (piped)
+};
+
+struct Row {
+  std::string method, route;
+  bool asset = false;
+  uint64_t count = 0, errors = 0;
+  double rate = 0, p50 = 0, p99 = 0;
+  double success() const { return count ? 100.0 * static_cast<double>(count - errors) / static_cast<double>(count) : 100.0; }
+};
+
+struct Sort {
+  char key;
+  const char* name;
+};
+constexpr Sort kSorts[] = {{'c', "count"}, {'r', "rate"}, {'5', "p50"}, {'9', "p99"},
+                           {'e', "errors"}, {'n', "route"}};
+
+volatile sig_atomic_t g_stop = 0;
+
+// Raw-ish terminal for single-key input; restored on every exit path.
+class TerminalMode {
+ public:
+  TerminalMode() {
+    if (tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    std::fputs("\x1b[?1049h\x1b[?25l", stdout);  // alternate screen, hide cursor
+  }
+  ~TerminalMode() {
+    std::fputs("\x1b[?25h\x1b[?1049l", stdout);
+    std::fflush(stdout);
+    if (active_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+int terminal_width() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 100;
+}
+int terminal_height() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) return ws.ws_row;
+  return 40;
+}
+
+std::string fit(std::string_view text, size_t width) {
+  if (text.size() <= width) return std::string(text) + std::string(width - text.size(), ' ');
+  if (width <= 1) return std::string(text.substr(0, width));
+  return std::string(text.substr(0, width - 1)) + "~";
+}
+
+std::string num(double v, int decimals, int width) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%*.*f", width, decimals, v);
+  return buf;
+}
+
+class Top {
+ public:
+  explicit Top(TopOptions o) : o_(std::move(o)) {
+    for (const Sort& s : kSorts) {
+      if (o_.sort == s.name) sort_ = s.key;
+    }
+  }
+
+  // Reads /stats; false with `error` set when the admin API cannot be read.
+  bool refresh(std::string& error) {
+    const HttpResult r = http_request(url_, "GET", {}, {}, 3000);
+    if (!r.ok()) {
+      error = r.status ? "HTTP " + std::to_string(r.status) : r.error;
+      return false;
+    }
+    nlohmann::json report;
+    try {
+      report = nlohmann::json::parse(r.body);
+    } catch (const std::exception& e) {
+      error = std::string("bad /stats JSON: ") + e.what();
+      return false;
+    }
+    const double uptime = report.value("uptime_s", 0.0);
+    const double dt = have_previous_ ? uptime - previous_uptime_ : 0;
+    std::map<std::string, uint64_t> counts;
+    rows_.clear();
+    total_rate_ = 0;
+    for (const auto& j : report["routes"]) {
+      Row row;
+      row.method = j.value("method", "");
+      row.route = j.value("route", "");
+      row.asset = j.value("file", false);
+      row.count = j.value("count", uint64_t{0});
+      row.errors = j.value("errors", uint64_t{0});
+      row.p50 = j["latency_ms"].value("p50", 0.0);
+      row.p99 = j["latency_ms"].value("p99", 0.0);
+      const std::string key = std::to_string(j.value("scope", 0)) + " " + row.method + " " + row.route;
+      counts[key] = row.count;
+      if (dt > 0) {
+        const auto prev = previous_counts_.find(key);
+        const uint64_t before = prev == previous_counts_.end() ? 0 : prev->second;
+        row.rate = static_cast<double>(row.count - std::min(before, row.count)) / dt;
+      } else if (uptime > 0) {
+        row.rate = static_cast<double>(row.count) / uptime;  // first look: the average so far
+      }
+      total_rate_ += row.rate;
+      if (o_.hide_assets && row.asset) continue;
+      rows_.push_back(std::move(row));
+    }
+    active_ = report["connections"].value("active", uint64_t{0});
+    previous_counts_ = std::move(counts);
+    previous_uptime_ = uptime;
+    have_previous_ = true;
+    sort_rows();
+    return true;
+  }
+
+  void sort_rows() {
+    std::stable_sort(rows_.begin(), rows_.end(), [this](const Row& a, const Row& b) {
+      switch (sort_) {
+        case 'c': return a.count > b.count;
+        case '5': return a.p50 > b.p50;
+        case '9': return a.p99 > b.p99;
+        case 'e': return a.success() < b.success();
+        case 'n': return a.route < b.route;
+        default: return a.rate > b.rate || (a.rate == b.rate && a.count > b.count);
+      }
+    });
+  }
+
+  // The whole screen as text: a header, the column titles and as many rows as fit.
+  std::string render(int width, size_t max_rows, bool interactive, const std::string& error) const {
+    width = std::max(width, 40);
+    std::string out;
+    const char* sort_name = "rate";
+    for (const Sort& s : kSorts) {
+      if (s.key == sort_) sort_name = s.name;
+    }
+    char head[256];
+    std::snprintf(head, sizeof head, "netprof top  %s  routes %zu  %.1f req/s  conns %llu  sort: %s",
+                  o_.admin.c_str(), rows_.size(), total_rate_,
+                  static_cast<unsigned long long>(active_), sort_name);
+    out += fit(head, static_cast<size_t>(width)) + "\n";
+    if (interactive) {
+      out += fit("keys: c count  r req/s  5 p50  9 p99  e errors  n route  a assets  q quit",
+                 static_cast<size_t>(width)) + "\n";
+    }
+    if (!error.empty()) out += fit("! " + error, static_cast<size_t>(width)) + "\n";
+    // Numeric columns are dropped from the right end of this list as the terminal narrows.
+    const bool wide = width >= 72;
+    const bool medium = width >= 56;
+    std::string titles = "   COUNT    REQ/S";
+    if (medium) titles += "    OK%";
+    titles += "  P50ms";
+    if (wide) titles += "    P99ms";
+    titles += " A ";
+    const size_t route_width = static_cast<size_t>(width) - std::min(titles.size(), static_cast<size_t>(width) - 10);
+    out += titles + fit("ROUTE", route_width) + "\n";
+    size_t shown = 0;
+    for (const Row& r : rows_) {
+      if (max_rows != 0 && shown >= max_rows) break;
+      std::string line = num(static_cast<double>(r.count), 0, 8) + num(r.rate, 1, 9);
+      if (medium) line += num(r.success(), 1, 7);
+      line += num(r.p50, 2, 7);
+      if (wide) line += num(r.p99, 2, 9);
+      line += r.asset ? " A " : "   ";
+      out += line + fit(r.method + " " + r.route, route_width) + "\n";
+      ++shown;
+    }
+    if (shown < rows_.size()) out += "  ... " + std::to_string(rows_.size() - shown) + " more\n";
+    return out;
+  }
+
+  bool key(char c) {
+    for (const Sort& s : kSorts) {
+      if (s.key == c) {
+        sort_ = c;
+        sort_rows();
+        return true;
+      }
+    }
+    if (c == 'a') {
+      o_.hide_assets = !o_.hide_assets;
+      return true;
+    }
+    return false;
+  }
+
+  Url url_;
+  TopOptions o_;
+
+ private:
+  char sort_ = 'r';
+  std::vector<Row> rows_;
+  std::map<std::string, uint64_t> previous_counts_;
+  double previous_uptime_ = 0, total_rate_ = 0;
+  bool have_previous_ = false;
+  uint64_t active_ = 0;
+};
+
+int run_top(const TopOptions& o) {
+  Top top(o);
+  std::string error;
+  if (!Url::parse(o.admin, top.url_, error)) {  // "host:port" or a URL; the path is /stats
+    std::cerr << "netprof top: --admin: " << error << "\n";
+    return 2;
+  }
+  top.url_.path = "/stats";
+
+  if (o.once || !isatty(STDOUT_FILENO)) {
+    if (!top.refresh(error)) {
+      std::cerr << "netprof top: cannot read http://" << top.url_.host_header()
+                << "/stats: " << error << " (is netprof running with --admin there?)\n";
+      return 1;
+    }
+    const std::string screen =
+        top.render(isatty(STDOUT_FILENO) ? terminal_width() : 120, o.max_rows, false, {});
+    // No padding in a file or pipe: each line ends where its text does.
+    size_t start = 0;
+    while (start < screen.size()) {
+      const size_t end = screen.find('\n', start);
+      std::string_view line(screen.data() + start, end - start);
+      while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fputc('\n', stdout);
+      start = end + 1;
+    }
+    return 0;
+  }
+
+  struct sigaction sa{};
+  // SIGWINCH only needs to interrupt poll() so that the next frame uses the new width.
+  sa.sa_handler = [](int sig) {
+    if (sig != SIGWINCH) g_stop = 1;
+  };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGWINCH, &sa, nullptr);
+
+  TerminalMode terminal;
+  const auto interval = std::chrono::milliseconds(static_cast<int64_t>(o.interval_s * 1000));
+  auto next_fetch = std::chrono::steady_clock::now();
+  std::string last_error;
+  while (!g_stop) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_fetch) {
+      last_error.clear();
+      if (!top.refresh(last_error)) last_error = "cannot read /stats: " + last_error;
+      next_fetch = now + interval;
+    }
+    const int height = terminal_height();
+    const size_t rows = o.max_rows ? o.max_rows : static_cast<size_t>(std::max(height - 5, 1));
+    std::string screen = top.render(terminal_width(), rows, true, last_error);
+    // Redraw in place: home, each line cleared to its end, then clear below.
+    std::string frame = "\x1b[H";
+    size_t start = 0;
+    while (start < screen.size()) {
+      const size_t end = screen.find('\n', start);
+      frame.append(screen, start, end - start).append("\x1b[K\r\n");
+      start = end + 1;
+    }
+    frame += "\x1b[J";
+    std::fwrite(frame.data(), 1, frame.size(), stdout);
+    std::fflush(stdout);
+
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_fetch - std::chrono::steady_clock::now());
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(wait.count(), 0))) > 0) {
+      char c = 0;
+      if (::read(STDIN_FILENO, &c, 1) == 1) {
+        if (c == 'q' || c == 'Q' || c == 3) break;
+        if (top.key(c) && c == 'a') next_fetch = std::chrono::steady_clock::now();
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_top_command(CLI::App& app) {
+  auto o = std::make_shared<TopOptions>();
+  auto* cmd = app.add_subcommand(
+      "top", "Live per-route view of a running netprof (reads its admin API); one snapshot when piped");
+  cmd->add_option("-a,--admin", o->admin, "Admin API of the netprof to watch (HOST:PORT or http://HOST:PORT)")
+      ->capture_default_str();
+  cmd->add_option("-i,--interval", o->interval_s, "Seconds between refreshes")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("-s,--sort", o->sort, "Initial sort: count, rate, p50, p99, errors, route")
+      ->check(CLI::IsMember({"count", "rate", "p50", "p99", "errors", "route"}))
+      ->capture_default_str();
+  cmd->add_flag("--once", o->once, "Print one snapshot and exit (also the behaviour when piped)");
+  cmd->add_flag("--no-assets", o->hide_assets, "Hide static assets (images, css, js, ...)");
+  cmd->add_option("-n,--rows", o->max_rows, "Most routes shown (default: what fits, or all when piped)");
+  cmd->callback([o] { std::exit(run_top(*o)); });
+}
+
+}  // namespace netprof
