@@ -44,10 +44,31 @@ int64_t clock_nanos(clockid_t clock) {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-// Lets the index be probed with a string_view of the scratch key: no allocation per lookup.
+// Keys carry their hash. libstdc++ does not cache hashes for a custom hasher, so without this
+// every probe rehashes the neighbouring keys of its bucket and memcmp()s them. A lookup builds
+// a LookupKey over the scratch string: no allocation per request.
+struct LookupKey {
+  std::string_view bytes;
+  size_t hash;
+};
+struct StoredKey {
+  std::string bytes;
+  size_t hash;
+};
 struct KeyHash {
   using is_transparent = void;
-  size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  size_t operator()(const StoredKey& k) const { return k.hash; }
+  size_t operator()(const LookupKey& k) const { return k.hash; }
+};
+struct KeyEqual {
+  using is_transparent = void;
+  bool operator()(const StoredKey& a, const StoredKey& b) const {
+    return a.hash == b.hash && a.bytes == b.bytes;
+  }
+  bool operator()(const StoredKey& a, const LookupKey& b) const {
+    return a.hash == b.hash && a.bytes == b.bytes;
+  }
+  bool operator()(const LookupKey& a, const StoredKey& b) const { return (*this)(b, a); }
 };
 
 constexpr double kNanosPerMicro = 1e3;
@@ -65,7 +86,7 @@ struct RouteStore::Impl {
   // Guarded by mu. Scratch strings keep their capacity, so a known key costs no allocation.
   std::string route_scratch;
   std::string key_scratch;
-  std::unordered_map<std::string, RouteStats, KeyHash, std::equal_to<>> routes;
+  std::unordered_map<StoredKey, RouteStats, KeyHash, KeyEqual> routes;
   std::unique_ptr<RouteStats> overflow;
   uint64_t overflowed = 0;
 
@@ -96,7 +117,8 @@ RouteStats& RouteStore::Impl::find_or_create(const Exchange& exchange, int64_t s
   key_scratch.append(reinterpret_cast<const char*>(&exchange.scope), sizeof exchange.scope);
   key_scratch.push_back(static_cast<char>(exchange.method));
   key_scratch.append(route_scratch);
-  if (auto it = routes.find(std::string_view(key_scratch)); it != routes.end()) return it->second;
+  const LookupKey key{key_scratch, std::hash<std::string_view>{}(key_scratch)};
+  if (auto it = routes.find(key); it != routes.end()) return it->second;
 
   if (routes.size() >= limits.max_routes) {
     ++overflowed;
@@ -110,7 +132,7 @@ RouteStats& RouteStore::Impl::find_or_create(const Exchange& exchange, int64_t s
     }
     return *overflow;
   }
-  RouteStats& stats = routes.try_emplace(key_scratch).first->second;
+  RouteStats& stats = routes.try_emplace(StoredKey{key_scratch, key.hash}).first->second;
   stats.scope = exchange.scope;
   stats.method = method_text(exchange.method);
   stats.route = route_scratch;
