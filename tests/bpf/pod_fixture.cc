@@ -1,6 +1,8 @@
 #include "pod_fixture.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -62,7 +64,40 @@ SocketAddress address(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// "netprof-t-<pid>-..." made by a test process that no longer exists (killed by a timeout,
+// say, so its destructors never ran).
+bool is_stale(const std::string& name) {
+  const std::string prefix = "netprof-t-";
+  if (name.rfind(prefix, 0) != 0) return false;
+  const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+  return pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+// Once per process: remove what crashed runs left behind, so they cannot pile up.
+void remove_stale_test_resources() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (DIR* dir = opendir("/var/run/netns")) {
+      while (dirent* entry = readdir(dir))
+        if (is_stale(entry->d_name)) run(std::string("ip netns del ") + entry->d_name);
+      closedir(dir);
+    }
+    auto mount = cgroup2_mount_point();
+    if (!mount) return;
+    if (DIR* dir = opendir(mount->c_str())) {
+      while (dirent* entry = readdir(dir))
+        if (is_stale(entry->d_name)) rmdir((*mount + "/" + entry->d_name).c_str());
+      closedir(dir);
+    }
+  });
+}
+
+}  // namespace
+
 std::unique_ptr<TestPod> TestPod::create(std::string& error) {
+  remove_stale_test_resources();
   std::unique_ptr<TestPod> pod(new TestPod());
   const std::string base = unique_name();
   pod->pod_name_ = base + "-pod";
@@ -112,6 +147,7 @@ TestPod::~TestPod() {
 }
 
 std::unique_ptr<TestCgroup> TestCgroup::create(std::string& error) {
+  remove_stale_test_resources();
   auto mount = cgroup2_mount_point();
   if (!mount) {
     error = mount.error();
