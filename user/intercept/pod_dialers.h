@@ -34,8 +34,6 @@ class InboundDialer final : public UpstreamDialer {
   ~InboundDialer() override;
   DialResult dial(int client_fd) override;
 
-  size_t guarded_for_test() const { return size_; }
-
  private:
   struct Pending {
     std::chrono::steady_clock::time_point expires;
