@@ -216,15 +216,15 @@ HttpResponse AdminServer::tap(const HttpRequest& req) {
     auto subscription = hub->subscribe();
     std::vector<TapRecord> batch;
     batch.reserve(kTapBatch);
-    // Token bucket: up to one second's worth of burst.
-    double tokens = filter->max_per_second;
+    // Token bucket: a burst of one second's worth, and at least one line.
+    const double burst = std::max(1.0, filter->max_per_second);
+    double tokens = burst;
     auto last = std::chrono::steady_clock::now();
     uint64_t sent = 0, dropped = 0;
     while (out.open()) {
       const uint64_t skipped = subscription->read(batch, kTapBatch);
       const auto now = std::chrono::steady_clock::now();
-      tokens = std::min(filter->max_per_second,
-                        tokens + std::chrono::duration<double>(now - last).count() * filter->max_per_second);
+      tokens = std::min(burst, tokens + std::chrono::duration<double>(now - last).count() * filter->max_per_second);
       last = now;
       std::string lines;
       uint64_t lost = skipped;

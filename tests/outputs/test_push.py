@@ -1,0 +1,140 @@
+"""Pushes against a real receiver: an HTTP server in the test records what netprof POSTs.
+OTLP/HTTP JSON must be a well-formed ExportMetricsServiceRequest whose counts match the
+traffic; the JSON push must be the report; a receiver that fails at first gets the data
+after netprof retries."""
+import http.server
+import json
+import threading
+import unittest
+
+from outputs_harness import ProfiledBackend, http_get, send_mixed_traffic, wait_for
+
+
+class Receiver:
+    """Records (path, content type, body) of every POST; answers 503 to the first `fail_first`."""
+
+    def __init__(self, test, fail_first=0):
+        self.posts, self.lock, self.fail_first, self.attempts = [], threading.Lock(), fail_first, 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.attempts += 1
+                    fail = receiver.attempts <= receiver.fail_first
+                    if not fail:
+                        receiver.posts.append((self.path, self.headers.get("Content-Type"), body))
+                self.send_response(503 if fail else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        test.addCleanup(self.server.server_close)
+        test.addCleanup(self.server.shutdown)
+
+    def bodies(self):
+        with self.lock:
+            return list(self.posts)
+
+
+def attribute(attrs, key):
+    for a in attrs:
+        if a["key"] == key:
+            v = a["value"]
+            return v.get("stringValue", v.get("intValue"))
+    return None
+
+
+def otlp_points(request, metric_name):
+    points = []
+    for rm in request["resourceMetrics"]:
+        for sm in rm["scopeMetrics"]:
+            for m in sm["metrics"]:
+                if m["name"] == metric_name:
+                    points += m["histogram"]["dataPoints"]
+    return points
+
+
+class OtlpPush(unittest.TestCase):
+    def test_otlp_json_payload_matches_traffic(self):
+        receiver = Receiver(self)
+        backend = ProfiledBackend(self, ["--otlp-endpoint", receiver.url, "--push-interval", "0.3"])
+        send_mixed_traffic(backend, users=6, searches=3, orders=2)
+
+        def latest_with_users():
+            for path, ctype, body in reversed(receiver.bodies()):
+                request = json.loads(body)
+                counts = {attribute(p["attributes"], "http.route"): p["count"]
+                          for p in otlp_points(request, "http.server.request.duration")}
+                if counts.get("/api/users/{id}") == "6" and counts.get("/api/orders") == "2":
+                    return path, ctype, request
+            return None
+        path, ctype, request = wait_for(latest_with_users, what="an OTLP push with the traffic")
+        self.assertEqual(path, "/v1/metrics")
+        self.assertEqual(ctype, "application/json")
+        resource = request["resourceMetrics"][0]["resource"]["attributes"]
+        self.assertEqual(attribute(resource, "service.name"), "netprof")
+        metric = request["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]
+        self.assertEqual(metric["unit"], "s")
+        self.assertEqual(metric["histogram"]["aggregationTemporality"], 2)
+        points = {(attribute(p["attributes"], "http.request.method"), attribute(p["attributes"], "http.route")): p
+                  for p in otlp_points(request, "http.server.request.duration")}
+        orders = points[("POST", "/api/orders")]
+        self.assertEqual(orders["count"], "2")
+        self.assertEqual(attribute(orders["attributes"], "http.response.status_code"), "201")
+        for p in points.values():
+            self.assertEqual(len(p["bucketCounts"]), len(p["explicitBounds"]) + 1)
+            self.assertEqual(sum(int(c) for c in p["bucketCounts"]), int(p["count"]))
+            self.assertLessEqual(int(p["startTimeUnixNano"]), int(p["timeUnixNano"]))
+        sizes = otlp_points(request, "http.server.request.body.size")
+        order_sizes = [p for p in sizes if attribute(p["attributes"], "http.route") == "/api/orders"]
+        self.assertEqual(order_sizes[0]["sum"], sum(len('{"item":%d}' % i) for i in range(2)))
+
+
+class JsonPush(unittest.TestCase):
+    def test_report_is_posted_and_retried_after_failures(self):
+        receiver = Receiver(self, fail_first=2)
+        backend = ProfiledBackend(self, ["--push-url", receiver.url + "/ingest", "--push-interval", "0.3"])
+        send_mixed_traffic(backend, users=4, searches=2, orders=1)
+
+        def report_with_traffic():
+            for path, ctype, body in reversed(receiver.bodies()):
+                report = json.loads(body)
+                routes = {(r["method"], r["route"]): r["count"] for r in report["routes"]}
+                if routes.get(("GET", "/api/users/{id}")) == 4:
+                    return path, ctype, report, routes
+            return None
+        path, ctype, report, routes = wait_for(report_with_traffic, what="a JSON push with the traffic")
+        self.assertEqual(path, "/ingest")
+        self.assertEqual(ctype, "application/json")
+        self.assertEqual(report["netprof"], 1)
+        self.assertEqual(routes[("POST", "/api/orders")], 1)
+        self.assertEqual(routes[("GET", "/api/search")], 2)
+        self.assertGreaterEqual(receiver.attempts, 3)
+        # The failures were retried, and netprof says so in its self metrics.
+        metrics = http_get(backend.admin + "/metrics")[2]
+        self.assertIn('netprof_push_failed_attempts_total{target="json"} 2', metrics)
+        self.assertRegex(metrics, r'netprof_push_sent_total\{target="json"\} [1-9]')
+
+    def test_unreachable_collector_never_blocks_the_relay(self):
+        # Nothing listens on this port: every push fails, the relay keeps answering.
+        receiver = Receiver(self)
+        dead = receiver.url
+        receiver.server.server_close()
+        backend = ProfiledBackend(self, ["--push-url", dead, "--push-interval", "0.1"])
+        send_mixed_traffic(backend, users=30, searches=0, orders=0)
+        metrics = wait_for(lambda: (m := http_get(backend.admin + "/metrics")[2]) and
+                           'netprof_push_failed_attempts_total{target="json"} 0' not in m and m,
+                           what="failed push attempts to be counted")
+        self.assertIn('netprof_push_sent_total{target="json"} 0', metrics)
+
+
+if __name__ == "__main__":
+    unittest.main()
