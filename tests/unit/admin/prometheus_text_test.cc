@@ -1,0 +1,49 @@
+#include "export/prometheus_text.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "export/otlp_json.h"
+
+namespace netprof {
+namespace {
+
+TEST(PrometheusText, EscapesLabelValuesAndHelp) {
+  std::string out;
+  PrometheusWriter w(out);
+  w.family("m", "counter", "back\\slash\nnewline");
+  w.sample("m", {{"route", "/a\"b\\c\nd"}}, 3);
+  EXPECT_EQ(out,
+            "# HELP m back\\\\slash\\nnewline\n# TYPE m counter\n"
+            "m{route=\"/a\\\"b\\\\c\\nd\"} 3\n");
+}
+
+TEST(PrometheusText, HistogramIsCumulativeWithInfSumAndCount) {
+  std::string out;
+  PrometheusWriter w(out);
+  const std::vector<double> bounds = {0.1, 1};
+  const std::vector<uint64_t> counts = {2, 0, 3};
+  const std::vector<Label> labels = {{"a", "b"}};
+  w.histogram("h", labels, bounds, counts, 7.5);
+  EXPECT_EQ(out,
+            "h_bucket{a=\"b\",le=\"0.1\"} 2\nh_bucket{a=\"b\",le=\"1\"} 2\n"
+            "h_bucket{a=\"b\",le=\"+Inf\"} 5\nh_sum{a=\"b\"} 7.5\nh_count{a=\"b\"} 5\n");
+}
+
+TEST(PrometheusText, NumbersReadBackExactly) {
+  EXPECT_EQ(format_double(0.005), "0.005");
+  EXPECT_EQ(format_double(100000), "100000");
+  EXPECT_EQ(format_double(2.5), "2.5");
+  EXPECT_EQ(format_double(1.0 / 0.0), "+Inf");
+  EXPECT_EQ(std::stod(format_double(0.1 + 0.2)), 0.1 + 0.2);
+}
+
+TEST(OtlpUrl, AddsTheDefaultPathOnlyToABaseEndpoint) {
+  EXPECT_EQ(otlp_metrics_url("http://collector:4318"), "http://collector:4318/v1/metrics");
+  EXPECT_EQ(otlp_metrics_url("http://collector:4318/"), "http://collector:4318/v1/metrics");
+  EXPECT_EQ(otlp_metrics_url("http://c:4318/custom/path"), "http://c:4318/custom/path");
+}
+
+}  // namespace
+}  // namespace netprof
