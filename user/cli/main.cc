@@ -1,6 +1,8 @@
 // netprof: which URLs of this service are slow, failing or hot?
 #include <CLI/CLI.hpp>
 
+#include "cli/attach_command.h"
+#include "cli/check_command.h"
 #include "cli/demo_command.h"
 #include "cli/node_command.h"
 #include "cli/proxy_command.h"
@@ -14,6 +16,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "netprof 0.1.0");
   netprof::register_proxy_command(app);
   netprof::register_demo_command(app);
+  netprof::register_attach_command(app);
+  netprof::register_check_command(app);
   netprof::register_node_command(app);
   netprof::register_top_command(app);
   netprof::register_tap_command(app);
