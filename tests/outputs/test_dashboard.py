@@ -81,6 +81,10 @@ class DashboardInChromium(unittest.TestCase):
             data = f.read()
         self.assertEqual(data[:8], b"\x89PNG\r\n\x1a\n")
         self.assertGreater(len(data), 20_000, "a blank page would compress to almost nothing")
+        # NETPROF_UPDATE_DOCS=1 refreshes the README picture from this run.
+        if os.environ.get("NETPROF_UPDATE_DOCS") == "1":
+            docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "dashboard.png")
+            shutil.copyfile(shot, docs)
 
 
 if __name__ == "__main__":
