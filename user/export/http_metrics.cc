@@ -81,6 +81,7 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
   auto make_key = [&](std::string_view r) {
     std::string& key = impl_->key_scratch;
     key.clear();
+    key.append(reinterpret_cast<const char*>(&exchange.scope), sizeof exchange.scope);
     key.push_back(static_cast<char>(exchange.method));
     key.append(reinterpret_cast<const char*>(&exchange.status), sizeof exchange.status);
     key.push_back(static_cast<char>(exchange.outcome));
@@ -98,6 +99,7 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
     }
     if (it == impl_->series.end()) {
       HttpSeries s;
+      s.scope = exchange.scope;
       s.method = method_name(exchange.method);
       s.route = route;
       s.status = exchange.status;
@@ -131,10 +133,16 @@ HttpMetricsSnapshot HttpMetrics::snapshot() const {
     snap.overflowed_requests = impl_->overflowed;
   }
   std::sort(snap.series.begin(), snap.series.end(), [](const HttpSeries& a, const HttpSeries& b) {
-    return std::tie(a.route, a.method, a.status, a.error_type) <
-           std::tie(b.route, b.method, b.status, b.error_type);
+    return std::tie(a.route, a.method, a.status, a.error_type, a.scope) <
+           std::tie(b.route, b.method, b.status, b.error_type, b.scope);
   });
   return snap;
+}
+
+size_t HttpMetrics::erase_scope(uint32_t scope) {
+  std::lock_guard lock(impl_->mu);
+  return std::erase_if(impl_->series,
+                       [scope](const auto& entry) { return entry.second.scope == scope; });
 }
 
 size_t HttpMetrics::series_count() const {

@@ -38,6 +38,7 @@ struct BucketCounts {
 };
 
 struct HttpSeries {
+  uint32_t scope = 0;            // the listener's scope (node mode: one per pod)
   std::string method, route;
   uint16_t status = 0;           // 0: no response headers
   std::string_view error_type;   // empty when the exchange completed; else a static string
@@ -60,6 +61,8 @@ class HttpMetrics final : public RoutedSink {
 
   HttpMetricsSnapshot snapshot() const;  // copies under the lock; call off the relay thread
   size_t series_count() const;
+  // Drops every series of `scope` (node mode: a pod gone for longer than its expiry time).
+  size_t erase_scope(uint32_t scope);
   const HttpMetricsOptions& options() const { return options_; }
 
  private:

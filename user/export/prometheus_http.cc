@@ -1,32 +1,43 @@
 #include "export/prometheus_http.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace netprof {
 namespace {
 
-// The label set of one series; owns the status text the labels point into.
+// The label set of one series; owns the texts the labels point into.
 struct SeriesLabels {
   std::string status;
+  std::optional<ScopeInfo> pod;
   std::vector<Label> labels;
 
-  explicit SeriesLabels(const HttpSeries& s) {
+  // The labels point into `pod` and `status`: the vector of these is reserved, never moved.
+  SeriesLabels(const HttpSeries& s, std::optional<ScopeInfo> scope_pod)
+      : pod(std::move(scope_pod)) {
     if (s.status != 0) status = std::to_string(s.status);
     labels.emplace_back("http_request_method", s.method);
     labels.emplace_back("http_route", s.route);
     if (!status.empty()) labels.emplace_back("http_response_status_code", status);
     if (!s.error_type.empty()) labels.emplace_back("error_type", s.error_type);
+    if (pod) {
+      labels.emplace_back("k8s_pod_name", pod->pod_name);
+      labels.emplace_back("k8s_pod_uid", pod->pod_uid);
+      if (!pod->pod_namespace.empty())
+        labels.emplace_back("k8s_namespace_name", pod->pod_namespace);
+    }
   }
 };
 
 }  // namespace
 
 void write_http_metrics(PrometheusWriter& w, const HttpMetricsSnapshot& snapshot,
-                        const HttpMetricsOptions& options) {
+                        const HttpMetricsOptions& options, const ScopeRegistry* scopes) {
   std::vector<SeriesLabels> labels;
   labels.reserve(snapshot.series.size());
-  for (const HttpSeries& s : snapshot.series) labels.emplace_back(s);
+  for (const HttpSeries& s : snapshot.series)
+    labels.emplace_back(s, scopes != nullptr ? scopes->find(s.scope) : std::nullopt);
 
   struct Histogram {
     const char* name;
