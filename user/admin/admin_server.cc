@@ -14,6 +14,7 @@
 #include "export/prometheus_text.h"
 #include "export/pusher.h"
 #include "report/json_report.h"
+#include "report/pod_grouping.h"
 #include "routes/route_namer.h"
 #include "stats/route_store.h"
 
@@ -128,7 +129,8 @@ std::string AdminServer::render_metrics(const AdminSources& sources, double upti
   out.reserve(64 * 1024);
   PrometheusWriter writer(out);
   if (sources.metrics != nullptr) {
-    write_http_metrics(writer, sources.metrics->snapshot(), sources.metrics->options());
+    write_http_metrics(writer, sources.metrics->snapshot(), sources.metrics->options(),
+                       sources.scopes);
   }
   write_self_metrics(writer, sources, uptime_s);
   return out;
@@ -168,8 +170,9 @@ HttpResponse AdminServer::handle(const HttpRequest& req) {
     HttpResponse r;
     r.content_type = "application/json";
     const int indent = req.param("pretty").empty() ? -1 : 2;
-    r.body = build_report(*sources_.store, now_epoch_ms(), uptime_s)
-                 .dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+    nlohmann::json report = build_report(*sources_.store, now_epoch_ms(), uptime_s);
+    if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
+    r.body = report.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
     r.body += '\n';
     return r;
   }

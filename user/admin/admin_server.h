@@ -23,6 +23,7 @@ class RouteStore;
 class RouteNamer;
 class HttpMetrics;
 class TapHub;
+class ScopeRegistry;
 struct PushStats;
 
 struct AdminSources {
@@ -30,6 +31,8 @@ struct AdminSources {
   const RouteNamer* namer = nullptr;
   const HttpMetrics* metrics = nullptr;
   TapHub* tap = nullptr;
+  // Node mode: who each scope is; adds pod labels to /metrics and the pods grouping to /stats.
+  const ScopeRegistry* scopes = nullptr;
   // Push targets' counters, if any pushers run (may be empty).
   std::function<std::vector<PushStats>()> push_stats;
   // Interception: "proxy" (no BPF), or what the BPF attach reports. 1 = traffic is steered.
