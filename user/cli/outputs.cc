@@ -13,6 +13,7 @@
 #include "export/pusher.h"
 #include "export/routed_tee.h"
 #include "report/json_report.h"
+#include "report/pod_grouping.h"
 #include "stats/route_store.h"
 
 namespace netprof {
@@ -75,6 +76,7 @@ struct Outputs::Impl {
   RoutedTee tee;
   std::vector<std::unique_ptr<Pusher>> pushers;
   std::unique_ptr<AdminServer> admin;
+  const ScopeRegistry* scopes = nullptr;
 
   static HttpMetricsOptions metrics_options(const ProfileOptions& o) {
     HttpMetricsOptions m;
@@ -117,6 +119,10 @@ bool Outputs::Impl::add_pusher(const std::string& name, const std::string& url_t
   return true;
 }
 
+void Outputs::set_scopes(const ScopeRegistry* scopes) { impl_->scopes = scopes; }
+
+void Outputs::erase_scope(uint32_t scope) { impl_->metrics.erase_scope(scope); }
+
 bool Outputs::start() {
   Impl& m = *impl_;
   const ProfileOptions& o = m.options;
@@ -134,8 +140,9 @@ bool Outputs::start() {
   }
   if (!o.push_url.empty()) {
     if (!m.add_pusher("json", o.push_url, [&m] {
-          return build_report(m.store, unix_nanos() / 1'000'000, m.uptime_s()).dump(
-              -1, ' ', false, nlohmann::json::error_handler_t::replace);
+          nlohmann::json report = build_report(m.store, unix_nanos() / 1'000'000, m.uptime_s());
+          if (m.scopes != nullptr) add_pod_grouping(report, *m.scopes);
+          return report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         })) {
       return false;
     }
@@ -153,6 +160,7 @@ bool Outputs::start() {
     sources.namer = &m.namer;
     sources.metrics = &m.metrics;
     sources.tap = &m.tap;
+    sources.scopes = m.scopes;
     sources.push_stats = [&m] {
       std::vector<PushStats> all;
       for (const auto& p : m.pushers) all.push_back(p->stats());

@@ -4,6 +4,7 @@
 // store -> HTTP metrics -> tap.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@ namespace netprof {
 class ExchangeSink;
 class RouteStore;
 class RouteNamer;
+class ScopeRegistry;
 
 void add_output_options(CLI::App& app, ProfileOptions& options);
 
@@ -25,6 +27,10 @@ class Outputs {
   Outputs(const ProfileOptions& options, RouteStore& store, RouteNamer& namer);
   ~Outputs();
   ExchangeSink& sink();
+  // Node mode, before start(): pod labels on /metrics, the pods grouping on /stats and pushes.
+  void set_scopes(const ScopeRegistry* scopes);
+  // Drops the metric series of `scope` (a pod gone for longer than its expiry time).
+  void erase_scope(uint32_t scope);
   // Starts the admin server and pushers; false (after printing why) if an explicitly
   // requested admin address cannot be bound.
   bool start();
