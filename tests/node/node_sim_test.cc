@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +61,39 @@ bool attached(const NodeProcess& node, const std::string& uid) {
   return false;
 }
 
+// A loopback port nobody listens on now (for the admin API of the netprof under test).
+uint16_t free_port() {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof in;
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof in) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&in), &length) != 0)
+    return 0;
+  return ntohs(in.sin_port);
+}
+
+std::string metrics(const Netns& home, uint16_t port) {
+  return exchange_in(home, home, address("127.0.0.1:" + std::to_string(port)),
+                     "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+}
+
+std::string pod_labels(const char* name, const char* uid) {
+  return std::string("k8s_pod_name=\"") + name + "\",k8s_pod_uid=\"" + uid + "\"";
+}
+
+// Some series line of `route` carries the pod's labels.
+bool has_series(const std::string& metrics_text, const std::string& route, const char* name,
+                const char* uid) {
+  std::istringstream lines(metrics_text);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("http_route=\"" + route + "\"") != std::string::npos &&
+        line.find(pod_labels(name, uid)) != std::string::npos)
+      return true;
+  return false;
+}
+
 std::string get(const SimPod& pod, const std::string& path) {
   return exchange_in(pod.net().client(), pod.net().home(), pod.server_address(), get_request(path));
 }
@@ -83,7 +120,10 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   auto alpha = add("web-alpha", kUidA, SimLayout::kSystemdContainerd);
   auto bravo = add("web-bravo", kUidB, SimLayout::kCgroupfs);
   ASSERT_TRUE(alpha && bravo);
-  NodeProcess netprof(node_->root(), {"--expire-after-s", "3"});
+  const uint16_t admin = free_port();
+  ASSERT_NE(admin, 0);
+  NodeProcess netprof(node_->root(), {"--expire-after-s", "3", "--admin-address",
+                                      "127.0.0.1:" + std::to_string(admin)});
   ASSERT_TRUE(wait_until([&] { return attached(netprof, kUidA) && attached(netprof, kUidB); },
                          kPatience))
       << netprof.log();
@@ -134,6 +174,12 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
     }
     EXPECT_EQ(pod_of(r, kUidC)["requests"], 2);
   }
+  // Prometheus series carry the pod too.
+  const Netns& home = alpha->net().home();
+  const std::string before = metrics(home, admin);
+  EXPECT_TRUE(has_series(before, "/alpha", "web-alpha", kUidA)) << before;
+  EXPECT_TRUE(has_series(before, "/bravo", "web-bravo", kUidB));
+  EXPECT_FALSE(has_series(before, "/alpha", "web-bravo", kUidB));
 
   // A pod that goes away: detached at once, its stats kept until they expire.
   const Netns& bravo_netns = bravo->net().pod();
@@ -149,6 +195,9 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   EXPECT_TRUE(wait_until([&] { return route_of(report_of(netprof), "/bravo").is_null(); }, kPatience))
       << "stats of the gone pod did not expire: " << netprof.report_text();
   EXPECT_TRUE(pod_of(report_of(netprof), kUidB).is_null());
+  const std::string after = metrics(home, admin);
+  EXPECT_EQ(after.find(pod_labels("web-bravo", kUidB)), std::string::npos) << after;
+  EXPECT_NE(after.find(pod_labels("web-charlie", kUidC)), std::string::npos) << after;
   EXPECT_FALSE(route_of(report_of(netprof), "/alpha").is_null());  // the others stay
 
   // SIGTERM: detach from every pod, write the final report, exit 0.

@@ -15,7 +15,6 @@
 #include "node/node_agent.h"
 #include "node/node_config.h"
 #include "node/pod_watcher.h"
-#include "stats/route_store.h"
 #include "stats/scope_registry.h"
 
 extern char** environ;
@@ -56,6 +55,7 @@ ProfileOptions profile_options(const NodeConfig& c) {
   p.route_patterns = c.routes;
   p.collapse_ids = c.collapse_ids;
   p.route_segment_cap = c.route_segment_cap;
+  p.admin = c.admin_address;
   return p;
 }
 
@@ -111,9 +111,9 @@ int run_node(const NodeFlags& flags) {
   bool started = true;
   SessionHooks hooks;
   hooks.scopes = &registry;
-  hooks.on_start = [&](Relay& relay, RouteStore& store) {
-    agent = std::make_unique<NodeAgent>(agent_options, relay, registry,
-                                        [&store](uint32_t scope) { store.erase_scope(scope); });
+  hooks.on_start = [&](SessionControl& session) {
+    Relay& relay = session.relay;
+    agent = std::make_unique<NodeAgent>(agent_options, relay, registry, session.erase_scope);
     log("node mode: pods under " + *root + ", inbound ports " +
         std::to_string(config->inbound_ports.size()) + ", outbound ports " +
         std::to_string(config->outbound_ports.size()));

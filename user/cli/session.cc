@@ -122,6 +122,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  outputs.set_scopes(hooks.scopes);
   if (!outputs.start()) return 1;  // admin API and pushers (threads: after the mask)
 
   ReporterOptions reporter_options;
@@ -133,7 +134,13 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
                                                   : ReportWriter::to_file(o.report_file),
                             reporter_options);
   reporter.start();
-  if (hooks.on_start) hooks.on_start(relay, store);
+  if (hooks.on_start) {
+    SessionControl control{relay, [&store, &outputs](uint32_t scope) {
+                             store.erase_scope(scope);
+                             outputs.erase_scope(scope);
+                           }};
+    hooks.on_start(control);
+  }
 
   std::atomic<bool> done{false};
   std::thread supervisor(supervise, std::ref(relay), std::cref(stop_when), std::ref(done),

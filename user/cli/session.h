@@ -39,16 +39,21 @@ struct ProfileOptions {
 // Adds the flags every profiling mode shares (stats, report, relay limits).
 void add_profile_options(CLI::App& app, ProfileOptions& options);
 
-class RouteStore;
 class ScopeRegistry;
+
+// What a mode whose listeners come and go gets of the running session.
+struct SessionControl {
+  Relay& relay;  // add/remove listeners with relay.post()
+  // Drops every stat and metric series of `scope` (a pod gone for longer than its expiry).
+  std::function<void(uint32_t scope)> erase_scope;
+};
 
 // For modes whose listeners come and go while the session runs (node mode: one per pod).
 struct SessionHooks {
   // Who each scope's traffic belongs to, for the per-pod report and metric labels; may be null.
   const ScopeRegistry* scopes = nullptr;
-  // Runs once the relay and the store exist, just before the relay serves: from here on
-  // listeners may be added with relay.post().
-  std::function<void(Relay& relay, RouteStore& store)> on_start;
+  // Runs once the relay, the stores and the outputs exist, just before the relay serves.
+  std::function<void(SessionControl& session)> on_start;
   // Runs once the relay has stopped, before the final report; nothing may post to the relay
   // after it returns.
   std::function<void()> on_stop;

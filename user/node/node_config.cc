@@ -153,7 +153,7 @@ Status set_field(const std::string& name, const json& value, NodeConfig& c) {
     if (auto status = set_string(c.admin_address); !status) return status;
     SocketAddress address;
     std::string error;
-    if (!c.admin_address.empty() &&
+    if (!c.admin_address.empty() && c.admin_address != "off" &&
         !parse_socket_address(c.admin_address, "0.0.0.0", address, error))
       return Error{"'" + c.admin_address + "': " + error};
     return ok_status();
@@ -241,7 +241,7 @@ const std::vector<ConfigField>& node_config_fields() {
       {"drain_timeout_s", FieldKind::kSeconds, "seconds open exchanges may finish at stop"},
       {"connect_timeout_s", FieldKind::kSeconds, "seconds to wait for the app"},
       {"admin_address", FieldKind::kString,
-       "host:port of /healthz and /metrics (\"\" = no admin server)"},
+       "HOST:PORT of /healthz, /metrics and /stats, or off (default: 127.0.0.1:9464 if free)"},
       {"quiet", FieldKind::kBool, "no progress messages on stderr"},
   };
   return fields;

@@ -38,7 +38,8 @@ struct NodeConfig {
   size_t buffer_kib = 64;
   double drain_timeout_s = 5;
   double connect_timeout_s = 10;
-  std::string admin_address = "0.0.0.0:9464";  // "" = no admin server
+  // /healthz, /metrics, /stats: HOST:PORT, "off", or "" = 127.0.0.1:9464 when free.
+  std::string admin_address;
   bool quiet = false;
 };
 
