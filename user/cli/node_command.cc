@@ -14,6 +14,7 @@
 #include "intercept/libbpf_log.h"
 #include "node/node_agent.h"
 #include "node/node_config.h"
+#include "node/pod_identity.h"
 #include "node/pod_watcher.h"
 #include "stats/scope_registry.h"
 
@@ -80,6 +81,13 @@ int run_node(const NodeFlags& flags) {
   auto root = cgroup_root(*config);
   if (!root) {
     std::cerr << "netprof node: " << root.error() << "\n";
+    return 2;
+  }
+  // hostNetwork pods share the node's netns; attaching there would steer the node's own
+  // traffic. /proc/1 (the node's init, with hostPID) is how they are told apart.
+  if (namespace_inode("/proc/1/ns/net") == 0) {
+    std::cerr << "netprof node: cannot read /proc/1/ns/net: node mode needs the host's PID "
+                 "namespace (hostPID: true) and CAP_SYS_PTRACE\n";
     return 2;
   }
   set_libbpf_verbose(flags.verbose);
