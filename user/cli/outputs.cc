@@ -89,7 +89,15 @@ struct Outputs::Impl {
   Impl(const ProfileOptions& o, RouteStore& s, RouteNamer& n)
       : options(o), store(s), namer(n), metrics(metrics_options(o)),
         tap(kTapRing, o.keep_query, [&s](MonoNanos t) { return s.epoch_ms(t); }),
-        tee(s, n, {&metrics, &tap}) {}
+        tee(s, n, routed_sinks(o)) {}
+
+  // With the admin API off and no OTLP push, nobody reads the series or the tap: skip them.
+  std::vector<RoutedSink*> routed_sinks(const ProfileOptions& o) {
+    std::vector<RoutedSink*> sinks;
+    if (o.admin != "off" || !o.otlp_endpoint.empty()) sinks.push_back(&metrics);
+    if (o.admin != "off") sinks.push_back(&tap);
+    return sinks;
+  }
 
   double uptime_s() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
