@@ -1,6 +1,7 @@
 #include "cli/demo_command.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "cli/session.h"
 #include "demo/demo_backend.h"
 #include "demo/demo_traffic.h"
+#include "report/json_report.h"
 
 namespace netprof {
 namespace {
@@ -21,6 +23,24 @@ struct DemoOptions {
   bool serve_only = false;
   ProfileOptions profile;
 };
+
+// The JSON reports are the contract for tools; a person at a terminal gets this table too.
+void print_summary(const nlohmann::json& report) {
+  std::fprintf(stderr, "\n%-5s %-22s %5s %5s %-18s %8s %8s %8s %6s\n", "", "route", "hits",
+               "errs", "statuses", "p50 ms", "p99 ms", "max ms", "asset");
+  for (const auto& r : report["routes"]) {
+    std::string statuses;
+    for (const auto& [code, n] : r["status"].items())
+      statuses += (statuses.empty() ? "" : " ") + code + "x" + std::to_string(n.get<uint64_t>());
+    const auto& l = r["latency_ms"];
+    std::fprintf(stderr, "%-5s %-22s %5llu %5llu %-18s %8.2f %8.2f %8.2f %6s\n",
+                 r["method"].get<std::string>().c_str(), r["route"].get<std::string>().c_str(),
+                 static_cast<unsigned long long>(r["count"].get<uint64_t>()),
+                 static_cast<unsigned long long>(r["errors"].get<uint64_t>()), statuses.c_str(),
+                 l["p50"].get<double>(), l["p99"].get<double>(), l["max"].get<double>(),
+                 r["file"].get<bool>() ? "yes" : "");
+  }
+}
 
 int run_demo(const DemoOptions& o) {
   SocketAddress listen_at, backend_at;
@@ -51,6 +71,7 @@ int run_demo(const DemoOptions& o) {
             << " req/s for " << o.duration_s << " s; per-URL reports every "
             << o.profile.report_interval_s << " s on stdout" << std::endl;
 
+
   std::vector<ListenerSpec> listeners;
   listeners.push_back({fd, 0, std::make_shared<FixedTargetDialer>(backend.address())});
   std::unique_ptr<DemoTraffic> traffic;
@@ -63,7 +84,13 @@ int run_demo(const DemoOptions& o) {
     if (over) traffic->stop();  // clients finish their exchange before the relay drains
     return over;
   };
-  const int rc = run_profile_session(o.profile, std::move(listeners), stop_when);
+  const RouteStore* store = nullptr;
+  SessionHooks hooks;
+  hooks.on_start = [&](SessionControl& session) { store = &session.store; };
+  hooks.on_stop = [&] {
+    if (store != nullptr) print_summary(build_report(*store, 0, 0));
+  };
+  const int rc = run_profile_session(o.profile, std::move(listeners), stop_when, hooks);
   if (traffic) {
     traffic->stop();
     std::cerr << "netprof demo: " << traffic->requests_sent() << " requests sent" << std::endl;

@@ -135,7 +135,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
                             reporter_options);
   reporter.start();
   if (hooks.on_start) {
-    SessionControl control{relay, [&store, &outputs](uint32_t scope) {
+    SessionControl control{relay, store, [&store, &outputs](uint32_t scope) {
                              store.erase_scope(scope);
                              outputs.erase_scope(scope);
                            }};

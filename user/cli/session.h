@@ -39,11 +39,13 @@ struct ProfileOptions {
 // Adds the flags every profiling mode shares (stats, report, relay limits).
 void add_profile_options(CLI::App& app, ProfileOptions& options);
 
+class RouteStore;
 class ScopeRegistry;
 
 // What a mode whose listeners come and go gets of the running session.
 struct SessionControl {
   Relay& relay;  // add/remove listeners with relay.post()
+  const RouteStore& store;  // the per-URL stats (read with build_report or for_each)
   // Drops every stat and metric series of `scope` (a pod gone for longer than its expiry).
   std::function<void(uint32_t scope)> erase_scope;
 };
