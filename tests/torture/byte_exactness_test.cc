@@ -115,7 +115,15 @@ TEST(Sha256, KnownVectors) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST(ByteExactness, RandomizedHttpAndOpaqueStreamsThroughProxy) {
+class ByteExactness : public ::testing::TestWithParam<Interception> {};
+
+TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
+  if (GetParam() != Interception::kProxy) {
+    if (const std::string why = attach_unavailable_reason(); !why.empty()) {
+      if (bpf_required()) FAIL() << "NETPROF_REQUIRE_BPF=1 but eBPF cannot run: " << why;
+      GTEST_SKIP() << "eBPF interception unavailable: " << why;
+    }
+  }
   const uint64_t seed = seed_from_env();
   SCOPED_TRACE("NETPROF_TORTURE_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -127,6 +135,7 @@ TEST(ByteExactness, RandomizedHttpAndOpaqueStreamsThroughProxy) {
 
   ScenarioBackend backend(scenarios, seed);
   ProxyConfig config;
+  config.mode = GetParam();
   config.target_port = backend.port();
   config.report_interval_s = 1.0;
   NetprofProcess netprof(config);
@@ -215,6 +224,17 @@ TEST(ByteExactness, RandomizedHttpAndOpaqueStreamsThroughProxy) {
   EXPECT_EQ(connection_counter(report, "bytes_client_to_server"), all_c2s);
   EXPECT_EQ(connection_counter(report, "bytes_server_to_client"), all_s2c);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, ByteExactness,
+                         ::testing::Values(Interception::kProxy, Interception::kAttach,
+                                           Interception::kAttachNoSkmsg),
+                         [](const ::testing::TestParamInfo<Interception>& mode) {
+                           switch (mode.param) {
+                             case Interception::kProxy: return "Proxy";
+                             case Interception::kAttach: return "AttachSkmsg";
+                             default: return "AttachNoSkmsg";
+                           }
+                         });
 
 }  // namespace
 }  // namespace netprof::torture

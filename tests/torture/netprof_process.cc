@@ -49,18 +49,18 @@ NetprofProcess::NetprofProcess(const ProxyConfig& config) {
   dir_ = mkdtemp(tmpl);
   report_path_ = dir_ + "/report.json";
   stderr_path_ = dir_ + "/stderr";
-  std::vector<std::string> args = {netprof_binary(),
-                                   "proxy",
-                                   "--listen",
-                                   "127.0.0.1:0",
-                                   "--target",
-                                   "127.0.0.1:" + std::to_string(config.target_port),
-                                   "--report-file",
-                                   report_path_,
-                                   "--report-interval",
-                                   std::to_string(config.report_interval_s),
-                                   "--drain-timeout",
-                                   "1"};
+  const bool attach = config.mode != Interception::kProxy;
+  std::vector<std::string> args = {netprof_binary()};
+  if (attach) {
+    args.insert(args.end(), {"attach", "--inbound-ports", std::to_string(config.target_port),
+                             "--no-ipv6"});
+    if (config.mode == Interception::kAttachNoSkmsg) args.push_back("--no-skmsg");
+  } else {
+    args.insert(args.end(), {"proxy", "--listen", "127.0.0.1:0", "--target",
+                             "127.0.0.1:" + std::to_string(config.target_port)});
+  }
+  args.insert(args.end(), {"--report-file", report_path_, "--report-interval",
+                           std::to_string(config.report_interval_s), "--drain-timeout", "1"});
   args.insert(args.end(), config.extra_args.begin(), config.extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -83,6 +83,10 @@ NetprofProcess::NetprofProcess(const ProxyConfig& config) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline && alive()) {
     const std::string text = read_file(stderr_path_);
+    if (attach && text.find("netprof: intercepting") != std::string::npos) {
+      port_ = config.target_port;
+      return;
+    }
     const size_t at = text.find("relaying 127.0.0.1:");
     if (at != std::string::npos && text.find(" -> ", at) != std::string::npos) {
       port_ = static_cast<uint16_t>(std::atoi(text.c_str() + at + 19));
@@ -90,7 +94,19 @@ NetprofProcess::NetprofProcess(const ProxyConfig& config) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ADD_FAILURE() << "netprof proxy did not start: " << read_file(stderr_path_);
+  ADD_FAILURE() << "netprof did not start: " << read_file(stderr_path_);
+}
+
+std::string attach_unavailable_reason() {
+  if (geteuid() != 0) return "not root";
+  const std::string cmd = netprof_binary() + " check >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) return "`netprof check` says this kernel cannot intercept";
+  return {};
+}
+
+bool bpf_required() {
+  const char* v = std::getenv("NETPROF_REQUIRE_BPF");
+  return v && std::string(v) == "1";
 }
 
 NetprofProcess::~NetprofProcess() {

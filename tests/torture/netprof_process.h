@@ -13,7 +13,14 @@
 
 namespace netprof::torture {
 
+enum class Interception {
+  kProxy,          // `netprof proxy`: clients connect to netprof's own port
+  kAttach,         // `netprof attach --inbound-ports TARGET`: clients connect to the target
+  kAttachNoSkmsg,  // ... with --no-skmsg
+};
+
 struct ProxyConfig {
+  Interception mode = Interception::kProxy;
   uint16_t target_port = 0;
   std::vector<std::string> extra_args;  // e.g. {"--max-connections", "10"}
   uint64_t nofile_limit = 0;            // RLIMIT_NOFILE of the child; 0 = inherit
@@ -28,7 +35,7 @@ class NetprofProcess {
   NetprofProcess& operator=(const NetprofProcess&) = delete;
 
   bool started() const { return port_ != 0; }
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return port_; }  // where clients connect
   pid_t pid() const { return pid_; }
   bool alive() const;
 
@@ -61,5 +68,10 @@ ReportTotals totals(const nlohmann::json& report);
 uint64_t connection_counter(const nlohmann::json& report, const char* name);
 
 std::string netprof_binary();
+
+// Empty if `netprof attach` can run here, else why not (not root, no BPF support...).
+std::string attach_unavailable_reason();
+// NETPROF_REQUIRE_BPF=1: a skipped eBPF test is a failure instead.
+bool bpf_required();
 
 }  // namespace netprof::torture
