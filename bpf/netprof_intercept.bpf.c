@@ -37,6 +37,14 @@
  *           to the peer's receive queue (BPF_F_INGRESS), skipping loopback TCP. Read-side
  *           semantics stay the same for both ends; the relay cannot tell the difference. It
  *           is off when skmsg_enabled is 0: then no socket enters the SOCKHASH at all.
+ *     Kernel bugs (user/intercept/skmsg_probe.h tests for them at run time): before
+ *           "bpf, sockmap: Fix FIONREAD for sockmap" (929e30f93125) FIONREAD does not count
+ *           redirected bytes (6.1 and every kernel without it), so sk_msg stays off there
+ *           unless forced. Some kernels carrying that commit without its follow-up fix
+ *           (04af4efde58a) instead count ONLY redirected bytes on a socket of a SOCKHASH that
+ *           has no SK_SKB verdict, and may miss the wakeup for bytes that come by TCP;
+ *           netprof_skb_pass attached to local_peers routes those bytes through the psock,
+ *           which repairs both, and is attached only where the probe shows it is needed.
  *
  *  FAIL OPEN every attachment is a bpf_link (sk_lookup to the netns, cgroup programs to the
  *           cgroup) or hangs off a map (sk_msg on local_peers) that only netprof's fds keep
@@ -459,5 +467,14 @@ int netprof_redirect_local(struct sk_msg_md* msg) {
     /* No peer (it closed, or this hop is not local): the bytes take the normal path. */
     count(NETPROF_CNT_MSG_PASSED, 1);
   }
+  return SK_PASS;
+}
+
+/* A verdict that passes every skb unchanged. Its attachment to local_peers is the point: on
+ * kernels with the FIONREAD regression described at the top, sockets of a map with a verdict
+ * account their TCP-path bytes where FIONREAD and poll look. Attached only where needed. */
+SEC("sk_skb") /* attached as BPF_SK_SKB_VERDICT (5.13+): no strparser */
+int netprof_skb_pass(struct __sk_buff* skb) {
+  (void)skb;
   return SK_PASS;
 }

@@ -35,6 +35,7 @@ Expected<InterceptPrograms> InterceptPrograms::load(const ProgramConfig& config)
   bpf_program__set_autoload(skel->progs.netprof_connect6, config.outbound);
   bpf_program__set_autoload(skel->progs.netprof_sock_ops, config.sock_ops || config.skmsg);
   bpf_program__set_autoload(skel->progs.netprof_redirect_local, config.skmsg);
+  bpf_program__set_autoload(skel->progs.netprof_skb_pass, config.skb_pass);
 
   const int err = netprof_intercept_bpf__load(skel);
   if (err) {
@@ -67,6 +68,7 @@ bpf_program* InterceptPrograms::sock_ops() const { return skel_->progs.netprof_s
 bpf_program* InterceptPrograms::redirect_local() const {
   return skel_->progs.netprof_redirect_local;
 }
+bpf_program* InterceptPrograms::skb_pass() const { return skel_->progs.netprof_skb_pass; }
 
 int InterceptPrograms::inbound_ports_fd() const { return bpf_map__fd(skel_->maps.inbound_ports); }
 int InterceptPrograms::outbound_ports_fd() const {

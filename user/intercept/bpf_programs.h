@@ -23,6 +23,7 @@ struct ProgramConfig {
   bool outbound = false;         // load connect4/connect6
   bool sock_ops = false;         // load sock_ops (outbound tuples and/or sk_msg peers)
   bool skmsg = false;            // load sk_msg; sock_ops fills local_peers
+  bool skb_pass = false;         // load the no-op SK_SKB verdict (kernel bug workaround)
   uint32_t outbound_ip4 = 0;     // network order
   uint16_t outbound_port4 = 0;   // host order, 0 = no IPv4 outbound
   std::array<uint32_t, 4> outbound_ip6{};
@@ -45,6 +46,7 @@ class InterceptPrograms {
   bpf_program* connect6() const;
   bpf_program* sock_ops() const;
   bpf_program* redirect_local() const;
+  bpf_program* skb_pass() const;
 
   int inbound_ports_fd() const;
   int outbound_ports_fd() const;
