@@ -16,6 +16,7 @@ struct AttachOptions {
   std::string cgroup;
   std::string inbound_ports;
   std::string outbound_ports;
+  std::string skmsg = "auto";
   bool no_skmsg = false;
   bool no_ipv4 = false;
   bool no_ipv6 = false;
@@ -32,7 +33,9 @@ int run_attach(const AttachOptions& o) {
   InterceptOptions options;
   options.netns_path = o.netns;
   options.cgroup_path = o.cgroup;
-  options.skmsg = !o.no_skmsg;
+  options.skmsg_mode = o.no_skmsg || o.skmsg == "off" ? SkMsgMode::kOff
+                       : o.skmsg == "on"                ? SkMsgMode::kOn
+                                                        : SkMsgMode::kAuto;
   options.ipv4 = !o.no_ipv4;
   options.ipv6 = !o.no_ipv6;
   options.inbound_scope = kInboundScope;
@@ -60,9 +63,13 @@ int run_attach(const AttachOptions& o) {
     if (!o.inbound_ports.empty()) std::cerr << ", inbound ports " << o.inbound_ports;
     if (!o.outbound_ports.empty())
       std::cerr << ", outbound ports " << o.outbound_ports << " from cgroup " << o.cgroup;
-    std::cerr << (options.skmsg ? ", sk_msg on" : ", sk_msg off") << std::endl;
+    const bool skmsg_on = (*interception)->skmsg_on();
+    std::cerr << (skmsg_on ? ", sk_msg on" : ", sk_msg off") << std::endl;
     for (const std::string& note : (*interception)->notes())
       std::cerr << "netprof: note: " << note << "\n";
+    if (!skmsg_on && options.skmsg_mode == SkMsgMode::kAuto)
+      std::cerr << "netprof: note: the relay works without sk_msg (loopback TCP instead); "
+                   "--skmsg=on forces it, --skmsg=off skips this check\n";
   }
   const int code = run_profile_session(o.profile, (*interception)->take_listeners());
   if (o.verbose) {
@@ -93,8 +100,12 @@ void register_attach_command(CLI::App& app) {
                   "comma-separated ports of the pod whose incoming connections to profile");
   cmd->add_option("--outbound-ports", options->outbound_ports,
                   "comma-separated remote ports whose connections from the cgroup to profile");
-  cmd->add_flag("--no-skmsg", options->no_skmsg,
-                "do not use the sk_msg fast path between local sockets");
+  cmd->add_option("--skmsg", options->skmsg,
+                  "the sk_msg fast path between local sockets: auto (on where this kernel's "
+                  "sockmap keeps FIONREAD and readiness right, see `netprof check`), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  cmd->add_flag("--no-skmsg", options->no_skmsg, "the same as --skmsg=off");
   cmd->add_flag("--no-ipv4", options->no_ipv4, "intercept IPv6 only");
   cmd->add_flag("--no-ipv6", options->no_ipv6, "intercept IPv4 only");
   cmd->add_flag("-v,--verbose", options->verbose, "print libbpf's log and the BPF counters");

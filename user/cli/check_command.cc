@@ -29,12 +29,16 @@ std::string needed_by(unsigned bits) {
   return out.empty() ? "-" : out;
 }
 
+// Why `need` is not possible: missing features by name, kernel bugs by what they break.
 std::string missing_for(const FeatureReport& report, Need need) {
-  std::string out;
-  for (const Feature& feature : report.features)
-    if ((feature.needed_by & static_cast<unsigned>(need)) && !feature.available)
-      out += (out.empty() ? "" : "; ") + feature.name;
-  return out;
+  std::string missing, broken;
+  for (const Feature& feature : report.features) {
+    if (!(feature.needed_by & static_cast<unsigned>(need)) || feature.available) continue;
+    std::string& out = feature.fixed_in.empty() ? missing : broken;
+    out += (out.empty() ? "" : "; ") + (feature.fixed_in.empty() ? feature.name : feature.detail);
+  }
+  if (!missing.empty()) return "missing: " + missing + (broken.empty() ? "" : "; " + broken);
+  return "kernel bug: " + broken;
 }
 
 int run_check(const CheckOptions& o) {
@@ -48,7 +52,8 @@ int run_check(const CheckOptions& o) {
                           {"available", f.available},
                           {"min_kernel", f.min_kernel},
                           {"needed_by", needed_by(f.needed_by)},
-                          {"detail", f.detail}});
+                          {"detail", f.detail},
+                          {"fixed_in", f.fixed_in}});
     nlohmann::json out = {{"kernel", report.kernel},
                           {"features", features},
                           {"can", {{"inbound", report.inbound},
@@ -62,13 +67,14 @@ int run_check(const CheckOptions& o) {
   for (const Feature& f : report.features) {
     const char* mark = f.available ? "  ok   " : (f.needed_by ? "  MISS " : "  --   ");
     std::cout << mark << f.name << "  [";
-    if (f.min_kernel != "-") std::cout << "Linux " << f.min_kernel << "+, ";
+    if (!f.fixed_in.empty()) std::cout << "kernel bug fixed by " << f.fixed_in << ", ";
+    else if (f.min_kernel != "-") std::cout << "Linux " << f.min_kernel << "+, ";
     std::cout << (f.needed_by ? "needed for " + needed_by(f.needed_by) : std::string("optional"))
               << "]\n        " << f.detail << "\n";
   }
   auto line = [&](const char* what, bool can, Need need) {
     std::cout << "  " << what << ": " << yes_no(can);
-    if (!can) std::cout << " (missing: " << missing_for(report, need) << ")";
+    if (!can) std::cout << " (" << missing_for(report, need) << ")";
     std::cout << "\n";
   };
   std::cout << "\nnetprof here can:\n";
@@ -76,8 +82,9 @@ int run_check(const CheckOptions& o) {
        Need::kInbound);
   line("profile a cgroup's outgoing connections (attach --outbound-ports)", report.outbound,
        Need::kOutbound);
-  line("use the sk_msg fast path for local hops (else run with --no-skmsg)", report.skmsg,
-       Need::kSkMsg);
+  line("use the sk_msg fast path for local hops (attach turns it on only then; "
+       "--skmsg=on|off|auto)",
+       report.skmsg, Need::kSkMsg);
   std::cout << "  relay without BPF (netprof proxy): yes\n";
   if (!any) std::cout << "\neBPF interception cannot work here.\n";
   return any ? 0 : 1;

@@ -10,6 +10,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,6 +18,7 @@
 
 #include "intercept/cgroup_v2.h"
 #include "intercept/netns.h"
+#include "intercept/skmsg_probe.h"
 #include "intercept/unique_fd.h"
 
 namespace netprof {
@@ -40,20 +42,21 @@ unsigned long long effective_caps() {
 Feature prog_type(const char* name, bpf_prog_type type, const char* min, unsigned needed,
                   const char* use) {
   const int result = libbpf_probe_bpf_prog_type(type, nullptr);
-  return {name, min, needed, result == 1, result == 1 ? use : errno_text(-result)};
+  return {name, min, needed, result == 1, result == 1 ? use : errno_text(-result), ""};
 }
 
 Feature map_type(const char* name, bpf_map_type type, const char* min, unsigned needed,
                  const char* use) {
   const int result = libbpf_probe_bpf_map_type(type, nullptr);
-  return {name, min, needed, result == 1, result == 1 ? use : errno_text(-result)};
+  return {name, min, needed, result == 1, result == 1 ? use : errno_text(-result), ""};
 }
 
 Feature helper(const char* name, bpf_prog_type type, bpf_func_id id, const char* min,
                unsigned needed, const char* use) {
   const int result = libbpf_probe_bpf_helper(type, id, nullptr);
   return {name, min, needed, result == 1,
-          result == 1 ? use : "missing for this program type (" + errno_text(-result) + ")"};
+          result == 1 ? use : "missing for this program type (" + errno_text(-result) + ")",
+          ""};
 }
 
 // Loads "return 1" of `type` and creates a bpf_link to `target_fd`, then drops both.
@@ -85,12 +88,13 @@ FeatureReport probe_features() {
   f.push_back({"privileges (CAP_SYS_ADMIN, or CAP_BPF+CAP_NET_ADMIN; setns needs CAP_SYS_ADMIN)",
                "-", kIn | kOut | kMsg, sys_admin || (cap_bpf && net_admin),
                sys_admin ? "CAP_SYS_ADMIN" : (cap_bpf && net_admin ? "CAP_BPF+CAP_NET_ADMIN"
-                                                                   : "run as root")});
+                                                                   : "run as root"),
+               ""});
 
   struct stat st {};
   f.push_back({"BTF (/sys/kernel/btf/vmlinux)", "5.4", 0,
                stat("/sys/kernel/btf/vmlinux", &st) == 0,
-               "not required: netprof's programs use the stable uapi context structs"});
+               "not required: netprof's programs use the stable uapi context structs", ""});
 
   f.push_back(prog_type("sk_lookup program", BPF_PROG_TYPE_SK_LOOKUP, "5.9", kIn,
                         "steers inbound connections to the relay"));
@@ -123,7 +127,7 @@ FeatureReport probe_features() {
 
   // bpf_link attachments: what makes kill -9 fail open.
   {
-    Feature link{"bpf_link for netns (sk_lookup)", "5.9", kIn, false, ""};
+    Feature link{"bpf_link for netns (sk_lookup)", "5.9", kIn, false, "", ""};
     auto netns = Netns::open("");
     const int err = netns ? try_link(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP, netns->fd()) : EBADF;
     link.available = err == 0;
@@ -132,9 +136,9 @@ FeatureReport probe_features() {
   }
   auto mount = cgroup2_mount_point();
   f.push_back({"cgroup v2 mount (/proc/self/mountinfo)", "4.5", kOut | kMsg, mount.ok(),
-               mount ? "mounted at " + *mount : mount.error()});
+               mount ? "mounted at " + *mount : mount.error(), ""});
   {
-    Feature link{"bpf_link for cgroups", "5.7", kOut | kMsg, false, "no cgroup v2 mount"};
+    Feature link{"bpf_link for cgroups", "5.7", kOut | kMsg, false, "no cgroup v2 mount", ""};
     auto own = own_cgroup_dir();
     if (own) {
       UniqueFd dir(open(own->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -151,13 +155,31 @@ FeatureReport probe_features() {
     const bool cookie = probe.valid() && socket_netns_cookie(probe.get()) != 0;
     f.push_back({"SO_NETNS_COOKIE", "5.14", 0, cookie,
                  cookie ? "tells the programs which netns is the pod's"
-                        : "without it cgroup programs cannot be limited to the pod's netns"});
+                        : "without it cgroup programs cannot be limited to the pod's netns",
+                 ""});
   }
   {
     struct statfs fs {};
     const bool bpffs = statfs("/sys/fs/bpf", &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
     f.push_back({"bpffs at /sys/fs/bpf", "4.4", 0, bpffs,
-                 "not required: netprof pins nothing, so a crash leaves nothing behind"});
+                 "not required: netprof pins nothing, so a crash leaves nothing behind", ""});
+  }
+
+  // Last: an experiment with netprof's own programs, meaningful only if they can load.
+  {
+    Feature correct{"sk_msg redirect keeps FIONREAD and readiness correct", "-", kMsg, false,
+                    "", kSkMsgFionreadFix};
+    const bool can_try = std::all_of(f.begin(), f.end(), [](const Feature& feature) {
+      return feature.available || !(feature.needed_by & kMsg);
+    });
+    if (can_try) {
+      const SkMsgProbe& probe = skmsg_fionread_verdict();
+      correct.available = probe.usable();
+      correct.detail = probe.summary();
+    } else {
+      correct.detail = "not tested: sk_msg itself is not available";
+    }
+    f.push_back(correct);
   }
 
   auto all_there = [&](unsigned need) {

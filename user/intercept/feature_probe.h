@@ -22,6 +22,7 @@ struct Feature {
   unsigned needed_by = 0;  // Need bits; 0 = informational
   bool available = false;
   std::string detail;      // what it is for, or why it is missing
+  std::string fixed_in;    // a kernel bug rather than a feature: where it is fixed
 };
 
 struct FeatureReport {

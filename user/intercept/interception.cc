@@ -14,6 +14,7 @@
 
 #include "intercept/cgroup_v2.h"
 #include "intercept/pod_dialers.h"
+#include "intercept/skmsg_probe.h"
 #include "intercept/socket_keys.h"
 #include "intercept/unique_fd.h"
 
@@ -182,7 +183,24 @@ Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptio
     if (!dir) return dir.take_error();
     pod_cgroup = *dir;
   }
-  if (options.skmsg) {
+  // The probe's verdict decides kAuto, and where the TCP-path bytes of a socket in
+  // local_peers need the no-op SK_SKB verdict, it is attached in kOn too.
+  bool skmsg = options.skmsg && options.skmsg_mode != SkMsgMode::kOff;
+  bool skb_pass = false;
+  if (skmsg) {
+    const SkMsgProbe& probe = skmsg_fionread_verdict();
+    skb_pass = probe.needs_skb_pass();
+    if (!probe.usable()) {
+      skmsg = options.skmsg_mode == SkMsgMode::kOn;
+      self->notes_.push_back(std::string(skmsg ? "sk_msg forced on, but " : "sk_msg off: ") +
+                             "this kernel's sockmap would break FIONREAD or readiness for "
+                             "the app's sockets: " + probe.summary());
+    } else if (skb_pass) {
+      self->notes_.push_back("sk_msg with a no-op SK_SKB verdict on its map: " +
+                             probe.summary());
+    }
+  }
+  if (skmsg) {
     auto dir = own_cgroup_dir();
     if (dir) own_cgroup = *dir;
     else self->notes_.push_back("sk_msg only for the pod's own sockets: " + dir.error());
@@ -192,8 +210,9 @@ Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptio
   config.netns_cookie = sockets->netns_cookie;
   config.inbound = inbound;
   config.outbound = outbound;
-  config.skmsg = options.skmsg;
-  config.sock_ops = outbound || options.skmsg;
+  config.skmsg = skmsg;
+  config.skb_pass = skmsg && skb_pass;
+  config.sock_ops = outbound || skmsg;
   if (sockets->outbound4.valid()) {
     const SocketAddress address = local_address(sockets->outbound4.get());
     config.outbound_ip4 = htonl(INADDR_LOOPBACK);
@@ -229,11 +248,18 @@ Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptio
 
   // Attach order: the fast path and bookkeeping first, steering last, so no connection is
   // steered before everything it needs is in place.
-  if (options.skmsg) {
+  if (skmsg) {
     auto attachment = MapAttachment::attach(bpf_program__fd(progs.redirect_local()),
                                             progs.local_peers_fd(), BPF_SK_MSG_VERDICT, "sk_msg");
     if (!attachment) return attachment.take_error();
     self->skmsg_.emplace(std::move(*attachment));
+  }
+  if (config.skb_pass) {
+    auto attachment =
+        MapAttachment::attach(bpf_program__fd(progs.skb_pass()), progs.local_peers_fd(),
+                              BPF_SK_SKB_VERDICT, "the no-op SK_SKB verdict");
+    if (!attachment) return attachment.take_error();
+    self->skb_pass_.emplace(std::move(*attachment));
   }
   if (config.sock_ops) {
     for (const std::string& dir : sock_ops_cgroups(pod_cgroup, own_cgroup)) {
@@ -276,6 +302,7 @@ Interception::~Interception() {
   // Detach first: from here on new connections take the normal path.
   links_.clear();
   skmsg_.reset();
+  skb_pass_.reset();
   for (ListenerSpec& spec : listeners_)
     if (spec.fd >= 0) close(spec.fd);
 }

@@ -17,6 +17,11 @@
 
 namespace netprof {
 
+// The sk_msg fast path between local sockets. kAuto: on where skmsg_fionread_verdict()
+// finds that this kernel's sockmap keeps FIONREAD and receive readiness right (see
+// intercept/skmsg_probe.h), off with a note elsewhere; kOn: on even there.
+enum class SkMsgMode { kAuto, kOn, kOff };
+
 struct InterceptOptions {
   std::string netns_path;              // the pod's netns; empty = netprof's own
   std::string cgroup_path;             // the pod's cgroup v2; needed for outbound
@@ -24,7 +29,8 @@ struct InterceptOptions {
   std::vector<uint16_t> outbound_ports;  // connections FROM the pod's cgroup to these ports
   bool ipv4 = true;
   bool ipv6 = true;
-  bool skmsg = true;                   // sk_msg fast path between local sockets
+  bool skmsg = true;                   // false: sk_msg off, whatever skmsg_mode says
+  SkMsgMode skmsg_mode = SkMsgMode::kAuto;
   uint32_t inbound_scope = 0;          // ListenerSpec::scope of inbound connections
   uint32_t outbound_scope = 1;         // ... and of outbound ones
   // How long a relay upstream stays guarded from sk_lookup: longer than the relay's
@@ -47,6 +53,10 @@ class Interception {
   // Non-fatal limits found at start, e.g. "IPv6 outbound off: no ::1 in the pod".
   const std::vector<std::string>& notes() const { return notes_; }
   CounterValues counters() const;
+  // What start() decided: sk_msg attached, and the no-op SK_SKB verdict with it (a kernel
+  // bug workaround, see bpf/netprof_intercept.bpf.c).
+  bool skmsg_on() const { return skmsg_.has_value(); }
+  bool skb_pass_on() const { return skb_pass_.has_value(); }
   const InterceptPrograms& programs() const;
   // IDs of the links this object owns (for tests that check a clean detach).
   std::vector<uint32_t> link_ids() const;
@@ -57,6 +67,7 @@ class Interception {
   Interception() = default;
   std::shared_ptr<InterceptState> state_;
   std::optional<MapAttachment> skmsg_;
+  std::optional<MapAttachment> skb_pass_;
   std::vector<BpfLink> links_;
   std::vector<ListenerSpec> listeners_;
   std::vector<SocketAddress> outbound_addresses_;
