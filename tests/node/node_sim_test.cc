@@ -24,6 +24,7 @@ using nlohmann::json;
 constexpr const char* kUidA = "0a1b2c3d-0000-4000-8000-00000000000a";
 constexpr const char* kUidB = "0a1b2c3d-0000-4000-8000-00000000000b";
 constexpr const char* kUidC = "0a1b2c3d-0000-4000-8000-00000000000c";
+constexpr const char* kUidHost = "0a1b2c3d-0000-4000-8000-0000000000dd";
 constexpr auto kPatience = std::chrono::seconds(20);
 
 json report_of(const NodeProcess& node) {
@@ -120,6 +121,9 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   auto alpha = add("web-alpha", kUidA, SimLayout::kSystemdContainerd);
   auto bravo = add("web-bravo", kUidB, SimLayout::kCgroupfs);
   ASSERT_TRUE(alpha && bravo);
+  std::string error;
+  auto host_network = node_->add_host_network_pod(kUidHost, error);
+  ASSERT_TRUE(host_network) << error;
   const uint16_t admin = free_port();
   ASSERT_NE(admin, 0);
   NodeProcess netprof(node_->root(), {"--expire-after-s", "3", "--admin-address",
@@ -129,6 +133,13 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
       << netprof.log();
   EXPECT_GE(sk_lookup_programs(alpha->net().pod()), 1u);
   EXPECT_GE(sk_lookup_programs(bravo->net().pod()), 1u);
+  // A hostNetwork pod shares the node's netns: attaching there would steer the node's own
+  // traffic, so it is skipped (and said so).
+  EXPECT_TRUE(wait_until([&] {
+    return netprof.log().find("pod " + std::string(kUidHost) + ": not attached: shares the node's") !=
+           std::string::npos;
+  })) << netprof.log();
+  EXPECT_FALSE(attached(netprof, kUidHost));
 
   EXPECT_NE(get(*alpha, "/alpha").find(" 404 "), std::string::npos);
   EXPECT_NE(get(*bravo, "/bravo").find(" 404 "), std::string::npos);

@@ -45,6 +45,36 @@ void remove_cgroup(const std::string& dir) {
   ADD_FAILURE() << "cannot remove cgroup " << dir << ": " << std::strerror(errno);
 }
 
+void remove_tree(const std::string& root) {
+  std::vector<std::string> dirs;
+  all_dirs_below(root, dirs);
+  std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
+    return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
+  });
+  for (const std::string& dir : dirs) remove_cgroup(dir);
+  remove_cgroup(root);
+}
+
+// Trees of earlier runs that were killed before their destructors ran ("netprof-t-PID-N-node"
+// with PID gone): removed, so that crashed runs do not pile up cgroups.
+void remove_stale_trees(const std::string& mount) {
+  DIR* d = opendir(mount.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> stale;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    long pid = 0;
+    if (name.rfind("netprof-t-", 0) != 0 || name.size() < 5 ||
+        name.compare(name.size() - 5, 5, "-node") != 0)
+      continue;
+    if (std::sscanf(name.c_str(), "netprof-t-%ld-", &pid) == 1 && pid > 0 &&
+        kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      stale.push_back(mount + "/" + name);
+  }
+  closedir(d);
+  for (const std::string& root : stale) remove_tree(root);
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;
@@ -60,6 +90,7 @@ std::unique_ptr<SimNode> SimNode::create(std::string& error) {
     error = mount.error();
     return nullptr;
   }
+  remove_stale_trees(*mount);
   std::unique_ptr<SimNode> node(new SimNode());
   node->root_ = *mount + "/" + unique_name() + "-node";
   if (mkdir(node->root_.c_str(), 0755) != 0) {
@@ -71,14 +102,7 @@ std::unique_ptr<SimNode> SimNode::create(std::string& error) {
 }
 
 SimNode::~SimNode() {
-  if (root_.empty()) return;
-  std::vector<std::string> dirs;
-  all_dirs_below(root_, dirs);
-  std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
-    return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
-  });
-  for (const std::string& dir : dirs) remove_cgroup(dir);
-  remove_cgroup(root_);
+  if (!root_.empty()) remove_tree(root_);
 }
 
 std::unique_ptr<SimPod> SimNode::add_pod(const std::string& hostname, const std::string& uid,
@@ -89,38 +113,7 @@ std::unique_ptr<SimPod> SimNode::add_pod(const std::string& hostname, const std:
   pod->net_ = TestPod::create(error);
   if (!pod->net_) return nullptr;
 
-  std::string escaped = uid;
-  std::replace(escaped.begin(), escaped.end(), '-', '_');
-  std::string hex = uid;
-  hex.erase(std::remove(hex.begin(), hex.end(), '-'), hex.end());
-  const std::string container_id = hex + hex;  // 64 hex digits, like a real id
-  std::vector<std::string> parts;
-  switch (layout) {
-    case SimLayout::kSystemdContainerd:
-      parts = {"kubepods.slice", "kubepods-burstable.slice",
-               "kubepods-burstable-pod" + escaped + ".slice",
-               "cri-containerd-" + container_id + ".scope"};
-      break;
-    case SimLayout::kCgroupfs:
-      parts = {"kubepods", "besteffort", "pod" + uid, container_id};
-      break;
-    case SimLayout::kSystemdCrio:
-      parts = {"kubepods.slice", "kubepods-pod" + escaped + ".slice",
-               "crio-" + container_id + ".scope"};
-      break;
-  }
-  std::string dir = root_;
-  for (const std::string& part : parts) {
-    dir += "/" + part;
-    if (mkdir(dir.c_str(), 0755) == 0) {
-      pod->created_dirs_.push_back(dir);
-    } else if (errno != EEXIST) {
-      error = "mkdir " + dir + ": " + std::strerror(errno);
-      return nullptr;
-    }
-  }
-  pod->container_dir_ = dir;
-  pod->pod_dir_ = dir.substr(0, dir.rfind('/'));
+  if (!pod->make_dirs(root_, layout, error)) return nullptr;
 
   // Everything the child needs is prepared before fork(): it only makes system calls.
   const std::string netns = pod->net_->pod_path();
@@ -161,12 +154,67 @@ std::unique_ptr<SimPod> SimNode::add_pod(const std::string& hostname, const std:
   // Only a serving app joins the pod's cgroup, so netprof (which finds pods through their
   // processes) never steers a connection before the app listens. See the report: a steered
   // connection the relay closes leaves a TIME_WAIT on the app's port without SO_REUSEADDR.
-  std::ofstream procs(pod->container_dir_ + "/cgroup.procs");
-  procs << child << std::flush;
-  if (!procs) {
-    error = "cannot move the server into " + pod->container_dir_;
-    return nullptr;
+  if (!pod->join_cgroup(error)) return nullptr;
+  return pod;
+}
+
+bool SimPod::make_dirs(const std::string& root, SimLayout layout, std::string& error) {
+  const std::string& uid = uid_;
+  std::string escaped = uid;
+  std::replace(escaped.begin(), escaped.end(), '-', '_');
+  std::string hex = uid;
+  hex.erase(std::remove(hex.begin(), hex.end(), '-'), hex.end());
+  const std::string container_id = hex + hex;  // 64 hex digits, like a real id
+  std::vector<std::string> parts;
+  switch (layout) {
+    case SimLayout::kSystemdContainerd:
+      parts = {"kubepods.slice", "kubepods-burstable.slice",
+               "kubepods-burstable-pod" + escaped + ".slice",
+               "cri-containerd-" + container_id + ".scope"};
+      break;
+    case SimLayout::kCgroupfs:
+      parts = {"kubepods", "besteffort", "pod" + uid, container_id};
+      break;
+    case SimLayout::kSystemdCrio:
+      parts = {"kubepods.slice", "kubepods-pod" + escaped + ".slice",
+               "crio-" + container_id + ".scope"};
+      break;
   }
+  std::string dir = root;
+  for (const std::string& part : parts) {
+    dir += "/" + part;
+    if (mkdir(dir.c_str(), 0755) == 0) {
+      created_dirs_.push_back(dir);
+    } else if (errno != EEXIST) {
+      error = "mkdir " + dir + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  container_dir_ = dir;
+  pod_dir_ = dir.substr(0, dir.rfind('/'));
+
+  return true;
+}
+
+bool SimPod::join_cgroup(std::string& error) {
+  std::ofstream procs(container_dir_ + "/cgroup.procs");
+  procs << server_ << std::flush;
+  if (!procs) error = "cannot move pid " + std::to_string(server_) + " into " + container_dir_;
+  return static_cast<bool>(procs);
+}
+
+std::unique_ptr<SimPod> SimNode::add_host_network_pod(const std::string& uid, std::string& error) {
+  std::unique_ptr<SimPod> pod(new SimPod());
+  pod->uid_ = uid;
+  if (!pod->make_dirs(root_, SimLayout::kCgroupfs, error)) return nullptr;
+  const pid_t child = fork();
+  if (child == 0) {
+    const char* argv[] = {"sleep", "600", nullptr};
+    execvp("sleep", const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  pod->server_ = child;
+  if (!pod->join_cgroup(error)) return nullptr;
   return pod;
 }
 
@@ -201,7 +249,10 @@ NodeProcess::NodeProcess(const std::string& cgroup_root, const std::vector<std::
                                    "--inbound-ports",    std::to_string(SimPod::kPort),
                                    "--report-file",      report_path_,
                                    "--report-interval-s", "0.3",
-                                   "--rescan-interval-s", "1"};
+                                   "--rescan-interval-s", "1",
+                                   // PID 1 of a test machine may hide its namespaces; the
+                                   // test runs in the node's netns, so netprof's own is it.
+                                   "--host-netns",       "/proc/self/ns/net"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

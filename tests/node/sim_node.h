@@ -35,6 +35,8 @@ class SimPod {
  private:
   friend class SimNode;
   SimPod() = default;
+  bool make_dirs(const std::string& root, SimLayout layout, std::string& error);
+  bool join_cgroup(std::string& error);
   std::unique_ptr<TestPod> net_;
   std::string uid_, hostname_, qos_, pod_dir_, container_dir_;
   std::vector<std::string> created_dirs_;  // in creation order
@@ -49,6 +51,8 @@ class SimNode {
   // A pod whose HTTP server answers on kPort once this returns.
   std::unique_ptr<SimPod> add_pod(const std::string& hostname, const std::string& uid,
                                   SimLayout layout, std::string& error);
+  // A hostNetwork pod: a process in the test's own (the "node's") network namespace.
+  std::unique_ptr<SimPod> add_host_network_pod(const std::string& uid, std::string& error);
 
  private:
   SimNode() = default;

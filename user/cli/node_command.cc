@@ -84,10 +84,11 @@ int run_node(const NodeFlags& flags) {
     return 2;
   }
   // hostNetwork pods share the node's netns; attaching there would steer the node's own
-  // traffic. /proc/1 (the node's init, with hostPID) is how they are told apart.
-  if (namespace_inode("/proc/1/ns/net") == 0) {
-    std::cerr << "netprof node: cannot read /proc/1/ns/net: node mode needs the host's PID "
-                 "namespace (hostPID: true) and CAP_SYS_PTRACE\n";
+  // traffic. The node's netns (/proc/1's, with hostPID) is how they are told apart.
+  if (namespace_inode(config->host_netns) == 0) {
+    std::cerr << "netprof node: host_netns: cannot read " << config->host_netns
+              << ": node mode needs the host's PID namespace (hostPID: true) and "
+                 "CAP_SYS_PTRACE, or host_netns set to a readable path\n";
     return 2;
   }
   set_libbpf_verbose(flags.verbose);
@@ -109,6 +110,7 @@ int run_node(const NodeFlags& flags) {
   agent_options.intercept.guard_lifetime =
       std::chrono::milliseconds(static_cast<int64_t>(config->connect_timeout_s * 1000) + 5000);
   agent_options.max_pods = config->max_pods;
+  agent_options.host_netns = config->host_netns;
   agent_options.expire_after =
       std::chrono::milliseconds(static_cast<int64_t>(config->expire_after_s * 1000));
   agent_options.log = log;

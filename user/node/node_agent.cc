@@ -24,8 +24,8 @@ struct NodeAgent::Pod {
 NodeAgent::NodeAgent(NodeAgentOptions options, Relay& relay, ScopeRegistry& registry,
                      ScopeExpiry expire)
     : options_(std::move(options)), relay_(relay), registry_(registry), expire_(std::move(expire)) {
-  // With hostPID, /proc/1 is the node's init: its netns is the node's.
-  for (const char* path : {"/proc/1/ns/net", "/proc/self/ns/net"})
+  // The node's netns (with hostPID, /proc/1 is the node's init) and netprof's own pod's.
+  for (const std::string& path : {options_.host_netns, std::string("/proc/self/ns/net")})
     if (const ino_t inode = namespace_inode(path); inode != 0) skip_netns_.push_back(inode);
 }
 

@@ -29,6 +29,8 @@ class Relay;
 struct NodeAgentOptions {
   InterceptOptions intercept;  // ports, families, sk_msg; netns/cgroup/scopes are per pod
   size_t max_pods = 256;
+  // The node's network namespace: pods in it (hostNetwork) are never intercepted.
+  std::string host_netns = "/proc/1/ns/net";
   std::chrono::milliseconds expire_after{300'000};
   std::function<void(const std::string&)> log;  // one line per event; may be empty
 };

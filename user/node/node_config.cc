@@ -121,6 +121,7 @@ Status set_field(const std::string& name, const json& value, NodeConfig& c) {
   };
 
   if (name == "cgroup_root") return set_string(c.cgroup_root);
+  if (name == "host_netns") return set_string(c.host_netns);
   if (name == "inbound_ports") return set_ports(c.inbound_ports);
   if (name == "outbound_ports") return set_ports(c.outbound_ports);
   if (name == "skmsg") return set_bool(c.skmsg);
@@ -216,6 +217,9 @@ const std::vector<ConfigField>& node_config_fields() {
   static const std::vector<ConfigField> fields = {
       {"cgroup_root", FieldKind::kString,
        "cgroup v2 directory to find pods under (default: the cgroup2 mount)"},
+      {"host_netns", FieldKind::kString,
+       "the node's network namespace; pods sharing it (hostNetwork) are never intercepted "
+       "(default /proc/1/ns/net: needs hostPID)"},
       {"inbound_ports", FieldKind::kPorts, "pod ports whose incoming connections to profile"},
       {"outbound_ports", FieldKind::kPorts,
        "remote ports whose connections from each pod to profile"},

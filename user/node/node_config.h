@@ -17,6 +17,7 @@ namespace netprof {
 
 struct NodeConfig {
   std::string cgroup_root;               // "" = the cgroup2 mount
+  std::string host_netns = "/proc/1/ns/net";  // the node's netns: hostNetwork pods are skipped
   std::vector<uint16_t> inbound_ports;   // intercepted connections into each pod
   std::vector<uint16_t> outbound_ports;  // ... and from each pod to these remote ports
   bool skmsg = true;
