@@ -82,7 +82,7 @@ TEST_P(AttachEndToEnd, ProfilesAPodInPlaceAndFailsOpenAfterExit) {
   std::vector<std::string> args = {"attach", "--netns", pod->pod_path(), "--inbound-ports",
                                    std::to_string(app.port()), "--report-file", report_path,
                                    "--report-interval", "0", "--admin", "off"};
-  if (!skmsg) args.push_back("--no-skmsg");
+  args.push_back(skmsg ? "--skmsg=on" : "--no-skmsg");
   {
     NetprofProcess netprof(args, dir);
     ASSERT_TRUE(wait_until([&] {

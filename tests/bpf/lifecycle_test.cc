@@ -76,7 +76,7 @@ class LifecycleTest : public ::testing::Test {
     options.cgroup_path = cgroup_->path();
     options.inbound_ports = {8080};
     options.outbound_ports = {9090};
-    options.skmsg = true;
+    options.skmsg_mode = SkMsgMode::kOn;  // every program and attachment netprof has
     return options;
   }
 

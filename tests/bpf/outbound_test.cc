@@ -33,7 +33,7 @@ class OutboundTest : public ::testing::Test {
     options.netns_path = pod_->pod_path();
     options.cgroup_path = cgroup_->path();
     options.outbound_ports = {kRemotePort};
-    options.skmsg = skmsg;
+    options.skmsg_mode = skmsg ? SkMsgMode::kOn : SkMsgMode::kOff;
     auto interception = Interception::start(options);
     ASSERT_TRUE(interception) << interception.error();
     interception_ = std::move(*interception);

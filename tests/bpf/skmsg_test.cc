@@ -3,13 +3,17 @@
 // Both must give the app, the client and the relay's tracker exactly the same bytes, and a
 // BPF counter proves the redirect really happened. Exercises the sockmap paths with a
 // history of kernel bugs: large writes under back-pressure, EOF right after data,
-// sendfile (sendpage) and FIONREAD on a socket whose bytes arrived by redirect.
+// sendfile (sendpage) and FIONREAD on a socket whose bytes arrived by redirect (where the
+// kernel gets that wrong, netprof's default leaves sk_msg off: that is what is checked then).
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <poll.h>
 #include <sys/ioctl.h>
 
 #include "intercept/interception.h"
 #include "intercept/libbpf_log.h"
+#include "intercept/skmsg_probe.h"
 #include "intercept/socket_keys.h"
 #include "pod_fixture.h"
 
@@ -42,7 +46,7 @@ class SkMsgTest : public ::testing::Test {
     InterceptOptions options;
     options.netns_path = pod->pod_path();
     options.inbound_ports = {8080};
-    options.skmsg = skmsg;
+    options.skmsg_mode = skmsg ? SkMsgMode::kOn : SkMsgMode::kOff;
     auto interception = Interception::start(options);
     EXPECT_TRUE(interception) << interception.error();
     if (!interception) return observed;
@@ -94,7 +98,13 @@ TEST_F(SkMsgTest, SameBytesAndStatsWithAndWithoutRedirect) { CompareOnAndOff(0);
 
 TEST_F(SkMsgTest, SendfileResponsesAreRedirectedUnchanged) { CompareOnAndOff(300 * 1024); }
 
+// With sk_msg on, the client's (and the app's) socket gets the relay's bytes by redirect.
+// Where the kernel's FIONREAD does not count them (6.1, see intercept/skmsg_probe.h), the
+// default (auto) must leave sk_msg off so FIONREAD is right; elsewhere it must be right with
+// sk_msg on.
 TEST_F(SkMsgTest, FionreadCountsRedirectedBytes) {
+  const SkMsgProbe& probe = skmsg_fionread_verdict();
+  ASSERT_EQ(probe.error, "");
   std::string error;
   auto pod = TestPod::create(error);
   ASSERT_TRUE(pod) << error;
@@ -102,8 +112,17 @@ TEST_F(SkMsgTest, FionreadCountsRedirectedBytes) {
   InterceptOptions options;
   options.netns_path = pod->pod_path();
   options.inbound_ports = {8080};
+  options.skmsg_mode = probe.usable() ? SkMsgMode::kOn : SkMsgMode::kAuto;
   auto interception = Interception::start(options);
   ASSERT_TRUE(interception) << interception.error();
+  EXPECT_EQ((*interception)->skmsg_on(), probe.usable()) << probe.summary();
+  EXPECT_EQ((*interception)->skb_pass_on(), probe.needs_skb_pass()) << probe.summary();
+  if (!probe.usable()) {
+    const auto& notes = (*interception)->notes();
+    EXPECT_TRUE(std::any_of(notes.begin(), notes.end(), [](const std::string& note) {
+      return note.rfind("sk_msg off: ", 0) == 0;
+    })) << "auto mode turned sk_msg off without saying why";
+  }
   TestRelay relay((*interception)->take_listeners());
 
   UniqueFd client;
@@ -125,10 +144,19 @@ TEST_F(SkMsgTest, FionreadCountsRedirectedBytes) {
   int available = -1;
   ASSERT_EQ(ioctl(client.get(), FIONREAD, &available), 0);
   EXPECT_EQ(available, static_cast<int>(expected.size()));
+  pollfd readable{client.get(), POLLIN, 0};
+  EXPECT_EQ(poll(&readable, 1, 0), 1);
+  EXPECT_TRUE(readable.revents & POLLIN);
   EXPECT_EQ(recv(client.get(), buffer, sizeof(buffer), 0), static_cast<ssize_t>(expected.size()));
   EXPECT_EQ(std::string(buffer, expected.size()), expected);
-  EXPECT_EQ(recv(client.get(), buffer, sizeof(buffer), 0), 0) << "EOF after the redirected data";
-  EXPECT_GT((*interception)->counters()[NETPROF_CNT_MSG_REDIRECTED], 0u);
+  EXPECT_EQ(recv(client.get(), buffer, sizeof(buffer), 0), 0) << "EOF after the data";
+  const CounterValues counters = (*interception)->counters();
+  if (probe.usable()) {
+    EXPECT_GT(counters[NETPROF_CNT_MSG_REDIRECTED], 0u) << "the bytes were not redirected";
+  } else {
+    EXPECT_EQ(counters[NETPROF_CNT_PEER_ADDED], 0u);
+    EXPECT_EQ(counters[NETPROF_CNT_MSG_REDIRECTED], 0u);
+  }
 }
 
 }  // namespace
