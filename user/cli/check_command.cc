@@ -67,7 +67,7 @@ int run_check(const CheckOptions& o) {
   for (const Feature& f : report.features) {
     const char* mark = f.available ? "  ok   " : (f.needed_by ? "  MISS " : "  --   ");
     std::cout << mark << f.name << "  [";
-    if (!f.fixed_in.empty()) std::cout << "kernel bug fixed by " << f.fixed_in << ", ";
+    if (!f.fixed_in.empty()) std::cout << "kernel bugs, fixed by " << f.fixed_in << ", ";
     else if (f.min_kernel != "-") std::cout << "Linux " << f.min_kernel << "+, ";
     std::cout << (f.needed_by ? "needed for " + needed_by(f.needed_by) : std::string("optional"))
               << "]\n        " << f.detail << "\n";

@@ -193,11 +193,11 @@ std::string SkMsgProbe::summary() const {
   if (!error.empty()) return "could not test: " + error;
   if (plain.ok()) return "redirected and TCP-path bytes: FIONREAD, POLLIN and wakeup right";
   if (!plain.redirected.ok())
-    return "redirected bytes: " + plain.redirected.describe() + " (kernel lacks " +
-           kSkMsgFionreadFix + ")";
+    return "redirected bytes: " + plain.redirected.describe() + " (kernel without 929e30f93125)";
   if (needs_skb_pass())
     return "TCP-path bytes in a SOCKHASH without SK_SKB verdict: " + plain.tcp_path.describe() +
-           "; right with netprof's no-op SK_SKB verdict, which netprof then attaches";
+           " (kernel with 929e30f93125, without 04af4efde58a); right with netprof's no-op "
+           "SK_SKB verdict, which netprof then attaches";
   return "TCP-path bytes in a SOCKHASH: " + plain.tcp_path.describe() +
          (tried_skb_pass ? "; with a no-op SK_SKB verdict: " + with_skb_pass.tcp_path.describe()
                          : std::string());

@@ -58,10 +58,11 @@ struct SkMsgProbe {
   std::string summary() const;
 };
 
-// Where each kernel bug is fixed, for messages.
+// Where the kernel bugs are fixed, for messages: 929e30f93125 for redirected bytes, and its
+// follow-up 04af4efde58a for the TCP-path bytes that 929e30f93125 broke.
 inline constexpr const char* kSkMsgFionreadFix =
-    "\"bpf, sockmap: Fix FIONREAD for sockmap\" (929e30f93125; 6.6.128+, 6.12.75+, "
-    "6.18.14+, 6.19+)";
+    "\"bpf, sockmap: Fix FIONREAD for sockmap\" 929e30f93125 (6.6.128+, 6.12.75+, 6.18.14+, "
+    "6.19+) and its follow-up 04af4efde58a";
 
 // Runs the experiment now.
 SkMsgProbe probe_skmsg_fionread();
