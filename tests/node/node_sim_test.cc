@@ -2,17 +2,15 @@
 // traffic steered, counted and attributed to the right pod (name from its hostname, UID and
 // QoS from its cgroup path); a pod added and one removed while it runs; a gone pod's stats
 // expire; nothing left attached after SIGTERM, nor after kill -9.
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "sim_node.h"
 
@@ -128,16 +126,16 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   ASSERT_NE(admin, 0);
   NodeProcess netprof(node_->root(), {"--expire-after-s", "3", "--admin-address",
                                       "127.0.0.1:" + std::to_string(admin)});
-  ASSERT_TRUE(wait_until([&] { return attached(netprof, kUidA) && attached(netprof, kUidB); },
-                         kPatience))
+  ASSERT_TRUE(
+      wait_until([&] { return attached(netprof, kUidA) && attached(netprof, kUidB); }, kPatience))
       << netprof.log();
   EXPECT_GE(sk_lookup_programs(alpha->net().pod()), 1u);
   EXPECT_GE(sk_lookup_programs(bravo->net().pod()), 1u);
   // A hostNetwork pod shares the node's netns: attaching there would steer the node's own
   // traffic, so it is skipped (and said so).
   EXPECT_TRUE(wait_until([&] {
-    return netprof.log().find("pod " + std::string(kUidHost) + ": not attached: shares the node's") !=
-           std::string::npos;
+    return netprof.log().find("pod " + std::string(kUidHost) +
+                              ": not attached: shares the node's") != std::string::npos;
   })) << netprof.log();
   EXPECT_FALSE(attached(netprof, kUidHost));
 
@@ -195,15 +193,18 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   // A pod that goes away: detached at once, its stats kept until they expire.
   const Netns& bravo_netns = bravo->net().pod();
   bravo->remove();
-  ASSERT_TRUE(wait_until([&] { return netprof.log().find("uid " + std::string(kUidB) +
-                                                         ": detached") != std::string::npos; },
-                         kPatience))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return netprof.log().find("uid " + std::string(kUidB) + ": detached") != std::string::npos;
+      },
+      kPatience))
       << netprof.log();
   EXPECT_EQ(sk_lookup_programs(bravo_netns), 0u);
   EXPECT_TRUE(wait_until([&] { return field(pod_of(report_of(netprof), kUidB), "gone_at_ms") > 0; },
                          kPatience))
       << netprof.report_text();
-  EXPECT_TRUE(wait_until([&] { return route_of(report_of(netprof), "/bravo").is_null(); }, kPatience))
+  EXPECT_TRUE(
+      wait_until([&] { return route_of(report_of(netprof), "/bravo").is_null(); }, kPatience))
       << "stats of the gone pod did not expire: " << netprof.report_text();
   EXPECT_TRUE(pod_of(report_of(netprof), kUidB).is_null());
   const std::string after = metrics(home, admin);
@@ -246,8 +247,8 @@ TEST_F(NodeSimTest, KillNineLeavesNothingAttachedAndARestartAttachesAgain) {
   ASSERT_TRUE(wait_until([&] { return attached(restarted, kUidA); }, kPatience)) << restarted.log();
   EXPECT_EQ(sk_lookup_programs(alpha->net().pod()), 1u);  // one, not a stale one plus a new one
   EXPECT_NE(get(*alpha, "/again").find(" 404 "), std::string::npos);
-  ASSERT_TRUE(wait_until([&] { return !route_of(report_of(restarted), "/again").is_null(); },
-                         kPatience))
+  ASSERT_TRUE(
+      wait_until([&] { return !route_of(report_of(restarted), "/again").is_null(); }, kPatience))
       << restarted.report_text();
   ASSERT_TRUE(restarted.signal(SIGTERM));
   EXPECT_EQ(restarted.wait_exit(kPatience), 0) << restarted.log();

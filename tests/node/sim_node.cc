@@ -233,9 +233,10 @@ void SimPod::remove() {
     if (it->size() < pod_dir_.size()) continue;
     remove_cgroup(*it);
   }
-  created_dirs_.erase(std::remove_if(created_dirs_.begin(), created_dirs_.end(),
-                                     [&](const std::string& d) { return d.size() >= pod_dir_.size(); }),
-                      created_dirs_.end());
+  created_dirs_.erase(
+      std::remove_if(created_dirs_.begin(), created_dirs_.end(),
+                     [&](const std::string& d) { return d.size() >= pod_dir_.size(); }),
+      created_dirs_.end());
 }
 
 SimPod::~SimPod() { remove(); }
@@ -244,15 +245,13 @@ NodeProcess::NodeProcess(const std::string& cgroup_root, const std::vector<std::
   const std::string base = "/tmp/" + unique_name();
   log_path_ = base + "-node.log";
   report_path_ = base + "-report.json";
-  std::vector<std::string> args = {NETPROF_BINARY,       "node",
-                                   "--cgroup-root",      cgroup_root,
-                                   "--inbound-ports",    std::to_string(SimPod::kPort),
-                                   "--report-file",      report_path_,
-                                   "--report-interval-s", "0.3",
+  std::vector<std::string> args = {NETPROF_BINARY, "node", "--cgroup-root", cgroup_root,
+                                   "--inbound-ports", std::to_string(SimPod::kPort),
+                                   "--report-file", report_path_, "--report-interval-s", "0.3",
                                    "--rescan-interval-s", "1",
                                    // PID 1 of a test machine may hide its namespaces; the
                                    // test runs in the node's netns, so netprof's own is it.
-                                   "--host-netns",       "/proc/self/ns/net"};
+                                   "--host-netns", "/proc/self/ns/net"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
@@ -285,8 +284,7 @@ bool NodeProcess::signal(int sig) { return pid_ > 0 && kill(pid_, sig) == 0; }
 
 int NodeProcess::wait_exit(std::chrono::milliseconds timeout) {
   int status = 0;
-  const bool exited = wait_until(
-      [&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+  const bool exited = wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
   if (!exited) return -1;
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -306,8 +304,8 @@ size_t cgroup_programs(const std::string& dir, int attach_type) {
   __u32 ids[64];
   __u32 count = 64;
   __u32 flags = 0;
-  const int rc = bpf_prog_query(fd, static_cast<bpf_attach_type>(attach_type), 0, &flags, ids,
-                                &count);
+  const int rc =
+      bpf_prog_query(fd, static_cast<bpf_attach_type>(attach_type), 0, &flags, ids, &count);
   close(fd);
   return rc == 0 ? count : 0;
 }

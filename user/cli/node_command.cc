@@ -26,8 +26,8 @@ namespace {
 struct NodeFlags {
   std::string config_file;
   bool verbose = false;
-  std::map<std::string, std::string> values;             // field -> text, bound to the flags
-  std::map<std::string, CLI::Option*> options;            // field -> its flag
+  std::map<std::string, std::string> values;    // field -> text, bound to the flags
+  std::map<std::string, CLI::Option*> options;  // field -> its flag
 };
 
 std::map<std::string, std::string> netprof_environment() {

@@ -31,8 +31,8 @@ std::string normalize_uid(std::string_view text) {
   }
   if (hex_digits != 32) return {};
   if (uid.size() == 32) return uid;
-  const bool uuid = uid.size() == 36 && uid[8] == '-' && uid[13] == '-' && uid[18] == '-' &&
-                    uid[23] == '-';
+  const bool uuid =
+      uid.size() == 36 && uid[8] == '-' && uid[13] == '-' && uid[18] == '-' && uid[23] == '-';
   return uuid ? uid : std::string();
 }
 
@@ -87,19 +87,26 @@ std::optional<PodCgroupName> parse_cgroupfs_pod(std::string_view name, std::stri
 
 std::string_view qos_name(QosClass qos) {
   switch (qos) {
-    case QosClass::kGuaranteed: return "Guaranteed";
-    case QosClass::kBurstable: return "Burstable";
-    case QosClass::kBestEffort: return "BestEffort";
+    case QosClass::kGuaranteed:
+      return "Guaranteed";
+    case QosClass::kBurstable:
+      return "Burstable";
+    case QosClass::kBestEffort:
+      return "BestEffort";
   }
   return "";
 }
 
 std::string_view runtime_name(ContainerRuntime runtime) {
   switch (runtime) {
-    case ContainerRuntime::kContainerd: return "containerd";
-    case ContainerRuntime::kCrio: return "cri-o";
-    case ContainerRuntime::kDocker: return "docker";
-    case ContainerRuntime::kUnknown: return "";
+    case ContainerRuntime::kContainerd:
+      return "containerd";
+    case ContainerRuntime::kCrio:
+      return "cri-o";
+    case ContainerRuntime::kDocker:
+      return "docker";
+    case ContainerRuntime::kUnknown:
+      return "";
   }
   return "";
 }
@@ -131,7 +138,8 @@ std::optional<ContainerCgroupName> parse_container_cgroup(std::string_view name)
   // cgroupfs driver: containerd and Docker name the directory by the id, CRI-O as crio-<id>.
   if (starts_with(name, "crio-") && is_container_id(name.substr(5)))
     return ContainerCgroupName{std::string(name.substr(5)), ContainerRuntime::kCrio};
-  if (is_container_id(name)) return ContainerCgroupName{std::string(name), ContainerRuntime::kUnknown};
+  if (is_container_id(name))
+    return ContainerCgroupName{std::string(name), ContainerRuntime::kUnknown};
   return std::nullopt;
 }
 

@@ -45,7 +45,7 @@ std::optional<ContainerCgroupName> parse_container_cgroup(std::string_view name)
 // /proc/PID/cgroup "0::" value): the deepest pod directory on it.
 struct PodPath {
   PodCgroupName pod;
-  std::string pod_dir;  // the path up to and including the pod directory
+  std::string pod_dir;                           // the path up to and including the pod directory
   std::optional<ContainerCgroupName> container;  // the directory right below the pod, if any
 };
 std::optional<PodPath> parse_pod_path(std::string_view path);

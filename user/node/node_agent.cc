@@ -57,8 +57,7 @@ bool NodeAgent::reconcile(const PodScan& scan) {
       const std::vector<pid_t> pids = pod_processes(cgroup);
       auto network = pod_network(pids, skip_netns_);
       if (network && network->netns_inode == it->second->network.netns_inode) continue;
-      detach(cgroup.name.uid, network ? "its network namespace changed" : "no process left",
-             true);
+      detach(cgroup.name.uid, network ? "its network namespace changed" : "no process left", true);
     }
     attach(cgroup, retry_soon);
   }
@@ -137,8 +136,8 @@ void NodeAgent::detach(const std::string& uid, const char* why, bool relay_runni
   pod->interception.reset();
   if (relay_running)
     relay_.post([&relay = relay_, fds = pod->listener_fds] {
-    for (int fd : fds) relay.remove_listener(fd);
-  });
+      for (int fd : fds) relay.remove_listener(fd);
+    });
   const int64_t now = wall_clock_ms();
   registry_.mark_gone(pod->inbound_scope, now);
   if (pod->outbound_scope != 0) registry_.mark_gone(pod->outbound_scope, now);

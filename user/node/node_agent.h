@@ -77,7 +77,7 @@ class NodeAgent {
   ScopeRegistry& registry_;
   ScopeExpiry expire_;
   std::vector<ino_t> skip_netns_;  // the node's and netprof's own
-  mutable std::mutex mu_;  // reconcile() on the watcher thread, attached() from anywhere
+  mutable std::mutex mu_;          // reconcile() on the watcher thread, attached() from anywhere
   std::map<std::string, std::unique_ptr<Pod>> pods_;  // by UID
   // A pod keeps its scopes while its stats live, so a pod that comes back (sandbox
   // recreated, processes restarted) goes on counting in the same entries.

@@ -175,7 +175,8 @@ std::vector<std::string> split_commas(const std::string& text) {
 // A flag's or variable's text as the JSON value the file would hold.
 Expected<json> text_to_json(FieldKind kind, const std::string& text) {
   switch (kind) {
-    case FieldKind::kString: return json(text);
+    case FieldKind::kString:
+      return json(text);
     case FieldKind::kBool:
       if (text == "true" || text == "1" || text == "yes") return json(true);
       if (text == "false" || text == "0" || text == "no") return json(false);
@@ -183,7 +184,8 @@ Expected<json> text_to_json(FieldKind kind, const std::string& text) {
     case FieldKind::kCount:
     case FieldKind::kSeconds: {
       json value = json::parse(text, nullptr, false);
-      if (value.is_discarded() || !value.is_number()) return Error{"'" + text + "' is not a number"};
+      if (value.is_discarded() || !value.is_number())
+        return Error{"'" + text + "' is not a number"};
       return value;
     }
     case FieldKind::kPorts: {
@@ -191,7 +193,8 @@ Expected<json> text_to_json(FieldKind kind, const std::string& text) {
       for (const std::string& item : split_commas(text)) {
         char* end = nullptr;
         const long v = std::strtol(item.c_str(), &end, 10);
-        if (*end != '\0' || end == item.c_str()) return Error{"'" + item + "' is not a TCP port (1-65535)"};
+        if (*end != '\0' || end == item.c_str())
+          return Error{"'" + item + "' is not a TCP port (1-65535)"};
         list.push_back(v);
       }
       return list;

@@ -6,26 +6,25 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "intercept/expected.h"
 
 namespace netprof {
 
 struct NodeConfig {
-  std::string cgroup_root;               // "" = the cgroup2 mount
+  std::string cgroup_root;                    // "" = the cgroup2 mount
   std::string host_netns = "/proc/1/ns/net";  // the node's netns: hostNetwork pods are skipped
-  std::vector<uint16_t> inbound_ports;   // intercepted connections into each pod
-  std::vector<uint16_t> outbound_ports;  // ... and from each pod to these remote ports
+  std::vector<uint16_t> inbound_ports;        // intercepted connections into each pod
+  std::vector<uint16_t> outbound_ports;       // ... and from each pod to these remote ports
   bool skmsg = true;
   bool ipv4 = true;
   bool ipv6 = true;
-  size_t max_pods = 256;                 // pods attached at once; more are logged and skipped
-  double rescan_interval_s = 10;         // full rescan besides inotify
-  double expire_after_s = 300;           // stats of a pod that is gone live this long
+  size_t max_pods = 256;          // pods attached at once; more are logged and skipped
+  double rescan_interval_s = 10;  // full rescan besides inotify
+  double expire_after_s = 300;    // stats of a pod that is gone live this long
   // Profiling (same meaning as the proxy/attach flags).
   std::vector<std::string> routes;
   bool collapse_ids = true;

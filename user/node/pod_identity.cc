@@ -56,8 +56,7 @@ Expected<PodNetwork> pod_network(const std::vector<pid_t>& pids,
     network.netns_path = "/proc/" + std::to_string(pid) + "/ns/net";
     network.netns_inode = namespace_inode(network.netns_path);
     if (network.netns_inode == 0) continue;  // exited meanwhile, or no ptrace access
-    if (std::find(skip_inodes.begin(), skip_inodes.end(), network.netns_inode) !=
-        skip_inodes.end())
+    if (std::find(skip_inodes.begin(), skip_inodes.end(), network.netns_inode) != skip_inodes.end())
       return Error{"shares the node's or netprof's network namespace (hostNetwork?): skipped"};
     return network;
   }

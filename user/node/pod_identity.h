@@ -16,12 +16,12 @@ namespace netprof {
 
 // What a report or metric says about a pod.
 struct PodIdentity {
-  std::string name;       // the pod's hostname: the pod name unless spec.hostname is set
+  std::string name;           // the pod's hostname: the pod name unless spec.hostname is set
   std::string k8s_namespace;  // "" when no container has a service-account mount
   std::string uid;
-  std::string qos;        // "Guaranteed", "Burstable", "BestEffort"
+  std::string qos;  // "Guaranteed", "Burstable", "BestEffort"
   std::vector<std::string> container_ids;
-  std::string runtime;    // "containerd", "cri-o", "docker" or "" (cgroupfs: not in the name)
+  std::string runtime;  // "containerd", "cri-o", "docker" or "" (cgroupfs: not in the name)
 };
 
 struct PodNetwork {

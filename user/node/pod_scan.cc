@@ -24,8 +24,7 @@ std::vector<std::string> child_dirs(const std::string& dir) {
 }
 
 bool may_lead_to_pods(std::string_view name) {
-  return name.find("kube") != std::string_view::npos || name == "burstable" ||
-         name == "besteffort";
+  return name.find("kube") != std::string_view::npos || name == "burstable" || name == "besteffort";
 }
 
 void walk(const std::string& dir, std::string_view name, int depth, PodScan& scan) {

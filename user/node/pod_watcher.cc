@@ -80,7 +80,8 @@ void PodWatcher::drain_events(bool& changed) {
 
 void PodWatcher::run() {
   while (!stopping_.load()) {
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_scan_ - Clock::now());
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(next_scan_ - Clock::now());
     pollfd fds[2] = {{inotify_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
     const int timeout = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 60'000));
     const int ready = poll(fds, 2, timeout);

@@ -44,7 +44,7 @@ class PodWatcher {
   const std::chrono::milliseconds interval_;
   ScanHandler on_scan_;
   UniqueFd inotify_;
-  UniqueFd wake_;  // eventfd: stop()
+  UniqueFd wake_;                       // eventfd: stop()
   std::map<int, std::string> watches_;  // inotify wd -> directory
   std::chrono::steady_clock::time_point next_scan_{};
   std::atomic<bool> stopping_{false};

@@ -17,10 +17,10 @@ struct ScopeInfo {
   std::string pod_name;       // the pod's hostname
   std::string pod_namespace;  // "" when unknown
   std::string pod_uid;
-  std::string qos;            // "Guaranteed", "Burstable", "BestEffort"
+  std::string qos;  // "Guaranteed", "Burstable", "BestEffort"
   std::vector<std::string> container_ids;
-  std::string direction;      // "inbound" or "outbound"
-  int64_t gone_at_ms = 0;     // epoch ms the pod went away; 0 while it runs
+  std::string direction;   // "inbound" or "outbound"
+  int64_t gone_at_ms = 0;  // epoch ms the pod went away; 0 while it runs
 };
 
 class ScopeRegistry {

@@ -41,7 +41,8 @@ INSTANTIATE_TEST_SUITE_P(
         LayoutCase{"systemd containerd burstable",
                    "/kubepods.slice/kubepods-burstable.slice/"
                    "kubepods-burstable-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice/"
-                   "cri-containerd-" + kIdText + ".scope",
+                   "cri-containerd-" +
+                       kIdText + ".scope",
                    QosClass::kBurstable, CgroupDriver::kSystemd, ContainerRuntime::kContainerd,
                    "/kubepods.slice/kubepods-burstable.slice/"
                    "kubepods-burstable-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice"},
@@ -52,15 +53,17 @@ INSTANTIATE_TEST_SUITE_P(
                    QosClass::kBestEffort, CgroupDriver::kSystemd, ContainerRuntime::kCrio,
                    "/kubepods.slice/kubepods-besteffort.slice/"
                    "kubepods-besteffort-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice"},
-        LayoutCase{"systemd docker guaranteed",
-                   "/kubepods.slice/kubepods-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice/docker-" +
-                       kIdText + ".scope",
-                   QosClass::kGuaranteed, CgroupDriver::kSystemd, ContainerRuntime::kDocker,
-                   "/kubepods.slice/kubepods-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice"},
+        LayoutCase{
+            "systemd docker guaranteed",
+            "/kubepods.slice/kubepods-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice/docker-" +
+                kIdText + ".scope",
+            QosClass::kGuaranteed, CgroupDriver::kSystemd, ContainerRuntime::kDocker,
+            "/kubepods.slice/kubepods-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice"},
         LayoutCase{"systemd under a kubelet --cgroup-root (kind)",
                    "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
                    "kubelet-kubepods-besteffort-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice/"
-                   "cri-containerd-" + kIdText + ".scope",
+                   "cri-containerd-" +
+                       kIdText + ".scope",
                    QosClass::kBestEffort, CgroupDriver::kSystemd, ContainerRuntime::kContainerd,
                    "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
                    "kubelet-kubepods-besteffort-pod8d7c6b5a_1234_4f00_9abc_0123456789ab.slice"},
@@ -78,7 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
                    "/kubepods/besteffort/pod8d7c6b5a-1234-4f00-9abc-0123456789ab"},
         LayoutCase{"cgroupfs under a prefix, as the mountinfo-relative /proc/PID/cgroup shows",
                    "/sys/fs/cgroup/kubelet/kubepods/burstable/"
-                   "pod8d7c6b5a-1234-4f00-9abc-0123456789ab/" + kIdText,
+                   "pod8d7c6b5a-1234-4f00-9abc-0123456789ab/" +
+                       kIdText,
                    QosClass::kBurstable, CgroupDriver::kCgroupfs, ContainerRuntime::kUnknown,
                    "/sys/fs/cgroup/kubelet/kubepods/burstable/"
                    "pod8d7c6b5a-1234-4f00-9abc-0123456789ab"}),

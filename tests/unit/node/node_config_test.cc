@@ -40,7 +40,7 @@ TEST(NodeConfig, FileThenEnvironmentThenFlags) {
   EXPECT_EQ(config->routes, (std::vector<std::string>{"/users/{id}"}));
   EXPECT_FALSE(config->skmsg);
   EXPECT_EQ(config->admin_address, "127.0.0.1:9999");
-  EXPECT_EQ(config->max_routes, 700u);        // environment over file
+  EXPECT_EQ(config->max_routes, 700u);          // environment over file
   EXPECT_DOUBLE_EQ(config->expire_after_s, 5);  // flag over environment over file
 }
 
@@ -85,7 +85,8 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{R"({"max_routes": 0})", "max_routes: 0 is out of range"},
                     BadCase{R"({"max_routes": 1.5})", "max_routes: expected a whole number"},
                     BadCase{R"({"expire_after_s": -1})", "expire_after_s: -1 is out of range"},
-                    BadCase{R"({"rescan_interval_s": "soon"})", "rescan_interval_s: expected a number"},
+                    BadCase{R"({"rescan_interval_s": "soon"})",
+                            "rescan_interval_s: expected a number"},
                     BadCase{R"({"skmsg": "yes"})", "skmsg: expected true or false"},
                     BadCase{R"({"routes": ["/ok", "no-slash"]})", "routes: item 1: 'no-slash'"},
                     BadCase{R"({"admin_address": "localhost:notaport"})", "admin_address:"},
@@ -110,7 +111,8 @@ TEST(NodeConfig, CrossFieldChecks) {
   auto no_ports = load_node_config("", {}, {});
   ASSERT_FALSE(no_ports.ok());
   EXPECT_NE(no_ports.error().find("inbound_ports: no ports"), std::string::npos);
-  auto no_family = load_node_config("", {}, {{"inbound_ports", "80"}, {"ipv4", "0"}, {"ipv6", "no"}});
+  auto no_family =
+      load_node_config("", {}, {{"inbound_ports", "80"}, {"ipv4", "0"}, {"ipv6", "no"}});
   ASSERT_FALSE(no_family.ok());
   EXPECT_NE(no_family.error().find("ipv4: both"), std::string::npos);
   std::string many;

@@ -28,11 +28,15 @@ TEST(PodGrouping, RoutesGetTheirPodAndPodsListTheirRoutes) {
   registry.set(16, pod("web-1", "u1"));
   registry.set(17, pod("api-1", "u2"));
   auto route = [](uint32_t scope, const char* method, const char* path, int count, int errors) {
-    return json{{"scope", scope}, {"method", method}, {"route", path}, {"count", count},
+    return json{{"scope", scope},
+                {"method", method},
+                {"route", path},
+                {"count", count},
                 {"errors", errors}};
   };
-  json report = {{"routes", json::array({route(16, "GET", "/a", 3, 1), route(17, "POST", "/b", 2, 0),
-                                         route(16, "GET", "/c", 4, 0), route(0, "GET", "/anon", 1, 0)})}};
+  json report = {
+      {"routes", json::array({route(16, "GET", "/a", 3, 1), route(17, "POST", "/b", 2, 0),
+                              route(16, "GET", "/c", 4, 0), route(0, "GET", "/anon", 1, 0)})}};
   const json before = report["routes"];
   add_pod_grouping(report, registry);
 
@@ -41,7 +45,7 @@ TEST(PodGrouping, RoutesGetTheirPodAndPodsListTheirRoutes) {
   EXPECT_EQ(report["routes"][1]["pod"]["uid"], "u2");
   EXPECT_EQ(report["routes"][1]["pod"]["namespace"], "shop");
   EXPECT_FALSE(report["routes"][3].contains("pod"));  // unregistered scope stays anonymous
-  for (size_t i = 0; i < before.size(); ++i)  // nothing of the routes contract changed
+  for (size_t i = 0; i < before.size(); ++i)          // nothing of the routes contract changed
     for (const auto& [key, value] : before[i].items()) EXPECT_EQ(report["routes"][i][key], value);
 
   ASSERT_EQ(report["pods"].size(), 2u);

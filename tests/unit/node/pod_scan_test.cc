@@ -31,11 +31,11 @@ const std::string kId(64, 'c');
 
 TEST_F(PodScanTest, FindsPodsOfEveryLayoutAndTheirContainers) {
   dir("kubepods.slice/kubepods-burstable.slice/"
-      "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice/cri-containerd-" + kId +
-      ".scope");
+      "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice/cri-containerd-" +
+      kId + ".scope");
   dir("kubepods.slice/kubepods-burstable.slice/"
-      "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice/crio-conmon-" + kId +
-      ".scope");
+      "kubepods-burstable-pod11111111_2222_3333_4444_555555555555.slice/crio-conmon-" +
+      kId + ".scope");
   dir("kubepods.slice/kubepods-pod22222222_2222_3333_4444_555555555555.slice/docker-" + kId +
       ".scope");
   dir("kubepods/besteffort/pod33333333-2222-3333-4444-555555555555/" + kId);
@@ -56,7 +56,8 @@ TEST_F(PodScanTest, FindsPodsOfEveryLayoutAndTheirContainers) {
   EXPECT_EQ(scan.pods[2].name.driver, CgroupDriver::kCgroupfs);
   EXPECT_EQ(scan.pods[2].containers.size(), 2u);
   EXPECT_EQ(scan.pods[2].container_dirs.size(), 2u);
-  EXPECT_EQ(scan.pods[2].dir, root_ + "/kubepods/besteffort/pod33333333-2222-3333-4444-555555555555");
+  EXPECT_EQ(scan.pods[2].dir,
+            root_ + "/kubepods/besteffort/pod33333333-2222-3333-4444-555555555555");
 
   // Watched: the root, the kube levels and the pods, not system.slice or user.slice.
   auto watched = [&](const std::string& relative) {
