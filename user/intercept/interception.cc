@@ -51,6 +51,10 @@ Expected<UniqueFd> make_listener(int family, bool freebind, int backlog) {
   if (!fd.valid()) return errno_error(std::string("cannot create an ") + name + " listener", errno);
   const int one = 1;
   if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  // Accepted sockets inherit SO_REUSEADDR. Inbound ones carry the app's own address and
+  // port; without it, one the relay closed first would sit in TIME_WAIT and make the app's
+  // bind() of its port fail (e.g. when the app restarts) for a minute.
+  if (freebind) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (freebind) {
     if (family == AF_INET)
       setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));

@@ -170,6 +170,8 @@ struct Relay::Impl {
     const DialResult dial = listener.spec.dialer->dial(client_fd);
     if (dial.fd < 0) {
       counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
+      const linger abort_on_close{1, 0};
+      setsockopt(client_fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
       close(client_fd);
       return;
     }
@@ -197,12 +199,13 @@ struct Relay::Impl {
     flush(c, c.to_upstream, c.upstream);
   }
 
-  // The client already sent its request perhaps: it counts on its route as failed, and the
-  // client sees its connection close, as it would have seen its connect fail.
+  // The client already sent its request perhaps: it counts on its route as failed. The
+  // client's connection is reset: the nearest the relay can come to the refused connect it
+  // would have seen without it (and a reset leaves no TIME_WAIT on the service's address).
   void fail_upstream(Connection& c) {
     counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
     c.tracker.on_upstream_failed(mono_now());
-    close_connection(c, /*reset=*/false);
+    close_connection(c, /*reset=*/true);
   }
 
   // Closes both sockets. With `reset`, the surviving side gets an RST (SO_LINGER 0), as it
