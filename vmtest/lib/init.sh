@@ -16,7 +16,9 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# The initramfs root is already writable; a build tree under /tmp (a CI checkout there) was
+# copied in at its own path, so only an empty /tmp gets a fresh tmpfs.
+[ -z "$(ls -A /tmp)" ] && mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 # Where Kubernetes nodes have them; netprof reads /proc/self/mountinfo, so the path is not assumed.
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
