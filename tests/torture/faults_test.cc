@@ -35,7 +35,13 @@ ProxyConfig proxy_to(uint16_t port) {
 template <typename Pred>
 nlohmann::json report_when(const NetprofProcess& p, Pred pred, int tries = 50) {
   nlohmann::json r = p.report();
-  for (int i = 0; i < tries && (r.empty() || !pred(r)); ++i) r = p.fresh_report();
+  for (int i = 0; i < tries && (r.empty() || !pred(r)); ++i) {
+    if (!p.alive()) {
+      ADD_FAILURE() << "netprof exited: " << p.stderr_text();
+      break;
+    }
+    r = p.fresh_report();
+  }
   return r;
 }
 
@@ -268,6 +274,11 @@ TEST(Faults, TenThousandIdleConnections) {
 }
 
 TEST(Faults, FdExhaustionThenRecovery) {
+#ifdef NETPROF_SANITIZED
+  // UBSan checks a vptr by probing memory through a pipe(); with no fd left the probe fails
+  // and it reports a false "invalid vptr" (and aborts) on the next virtual call.
+  GTEST_SKIP() << "UBSan's vptr check needs a free fd: fd exhaustion cannot run sanitized";
+#endif
   CannedBackend backend;
   ProxyConfig config = proxy_to(backend.port());
   config.nofile_limit = 48;  // a handful of relayed connections at most
@@ -289,7 +300,7 @@ TEST(Faults, FdExhaustionThenRecovery) {
       ++shed;
     }
   }
-  EXPECT_GT(served, 0);
+  EXPECT_GT(served, 0) << netprof.stderr_text();
   EXPECT_GT(shed, 0);
   EXPECT_TRUE(netprof.alive());
   clients.clear();  // fds free up

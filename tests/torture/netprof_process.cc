@@ -59,8 +59,11 @@ NetprofProcess::NetprofProcess(const ProxyConfig& config) {
     args.insert(args.end(), {"proxy", "--listen", "127.0.0.1:0", "--target",
                              "127.0.0.1:" + std::to_string(config.target_port)});
   }
+  // The admin API stays on (its sinks are on the exchange path) but on a port of its own, so
+  // that tests and other netprofs on this machine do not collide.
   args.insert(args.end(), {"--report-file", report_path_, "--report-interval",
-                           std::to_string(config.report_interval_s), "--drain-timeout", "1"});
+                           std::to_string(config.report_interval_s), "--drain-timeout", "1",
+                           "--admin", "127.0.0.1:0"});
   args.insert(args.end(), config.extra_args.begin(), config.extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -140,7 +143,8 @@ nlohmann::json NetprofProcess::fresh_report(int timeout_ms) const {
     if (r.value("generated_at_ms", int64_t{0}) > before) return r;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ADD_FAILURE() << "no new report within " << timeout_ms << " ms";
+  ADD_FAILURE() << "no new report within " << timeout_ms << " ms; netprof said: "
+                << stderr_text();
   return report();
 }
 

@@ -169,8 +169,14 @@ TEST(Soak, MillionRequestsTenThousandRoutesThousandConnections) {
             << " KiB (max " << rss_max << "), " << fds_end << " fds\n";
   // Flat after warm-up: a generous margin for allocator noise, far below what a per-request
   // leak over a million requests would cost.
-  EXPECT_LE(rss_end, rss_warm + 8 * 1024);
-  EXPECT_LE(rss_max, rss_warm + 16 * 1024);
+#ifdef NETPROF_SANITIZED
+  // ASan's quarantine of freed memory makes RSS swing by a few percent either way.
+  const uint64_t end_margin = rss_warm / 10, max_margin = rss_warm / 5;
+#else
+  const uint64_t end_margin = 8 * 1024, max_margin = 16 * 1024;
+#endif
+  EXPECT_LE(rss_end, rss_warm + end_margin);
+  EXPECT_LE(rss_max, rss_warm + max_margin);
   EXPECT_LE(fds_end, fds_warm + 2);
   EXPECT_EQ(backend.requests(), client.sent());
 
