@@ -168,15 +168,19 @@ TEST_F(RelayFixture, CountsAcceptedAndActiveConnections) {
   const int client = connect_to(relay_port_);
   const int server = accept(upstream_listener_, nullptr, nullptr);
   ASSERT_GE(server, 0);
-  EXPECT_EQ(counters_.accepted.load(), 1u);
-  EXPECT_EQ(counters_.active.load(), 1u);
+  // The upstream handshake can complete before the relay thread updates its counters.
+  auto settle = [](const std::atomic<uint64_t>& counter, uint64_t want) {
+    for (int i = 0; i < 500 && counter.load() != want; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return counter.load();
+  };
+  EXPECT_EQ(settle(counters_.accepted, 1), 1u);
+  EXPECT_EQ(settle(counters_.active, 1), 1u);
   close(client);
   char buf[1];
   EXPECT_EQ(recv(server, buf, 1, 0), 0);  // FIN forwarded
   close(server);
-  for (int i = 0; i < 500 && counters_.active.load() != 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(counters_.active.load(), 0u);
+  EXPECT_EQ(settle(counters_.active, 0), 0u);
 }
 
 }  // namespace
