@@ -189,6 +189,8 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   EXPECT_TRUE(has_series(before, "/alpha", "web-alpha", kUidA)) << before;
   EXPECT_TRUE(has_series(before, "/bravo", "web-bravo", kUidB));
   EXPECT_FALSE(has_series(before, "/alpha", "web-bravo", kUidB));
+  EXPECT_NE(before.find("netprof_interception_active{mode=\"node\"} 1"), std::string::npos)
+      << before;
 
   // A pod that goes away: detached at once, its stats kept until they expire.
   const Netns& bravo_netns = bravo->net().pod();

@@ -72,6 +72,7 @@ class MetricsWithPromtool(unittest.TestCase):
         collapsed = samples(text, "netprof_route_segments_collapsed_total")
         self.assertGreaterEqual(collapsed['{reason="id"}'], 12)
         self.assertGreaterEqual(samples(text, "netprof_connections_accepted_total")[""], 21)
+        self.assertEqual(samples(text, "netprof_interception_active"), {'{mode="proxy"}': 1})
 
     def test_configured_buckets_are_used(self):
         backend = ProfiledBackend(self, ["--metrics-duration-buckets", "0.001,0.5,2"])

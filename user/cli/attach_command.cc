@@ -71,7 +71,9 @@ int run_attach(const AttachOptions& o) {
       std::cerr << "netprof: note: the relay works without sk_msg (loopback TCP instead); "
                    "--skmsg=on forces it, --skmsg=off skips this check\n";
   }
-  const int code = run_profile_session(o.profile, (*interception)->take_listeners());
+  ProfileOptions profile = o.profile;
+  profile.interception_mode = "attach";  // the links live as long as the session
+  const int code = run_profile_session(profile, (*interception)->take_listeners());
   if (o.verbose) {
     const CounterValues counters = (*interception)->counters();
     std::cerr << "netprof: bpf counters: steered=" << counters[NETPROF_CNT_LOOKUP_STEERED]

@@ -43,6 +43,7 @@ std::map<std::string, std::string> netprof_environment() {
 
 ProfileOptions profile_options(const NodeConfig& c) {
   ProfileOptions p;
+  p.interception_mode = "node";
   p.report_interval_s = c.report_interval_s;
   p.report_file = c.report_file;
   p.max_routes = c.max_routes;

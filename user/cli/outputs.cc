@@ -169,6 +169,7 @@ bool Outputs::start() {
     sources.metrics = &m.metrics;
     sources.tap = &m.tap;
     sources.scopes = m.scopes;
+    sources.mode = o.interception_mode;
     sources.push_stats = [&m] {
       std::vector<PushStats> all;
       for (const auto& p : m.pushers) all.push_back(p->stats());

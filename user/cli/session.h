@@ -34,6 +34,8 @@ struct ProfileOptions {
   std::string otlp_endpoint, push_url;
   double push_interval_s = 10;
   std::string service_name = "netprof";
+  // Set by the mode, not a flag: the `mode` label of netprof_interception_active.
+  std::string interception_mode = "proxy";
 };
 
 // Adds the flags every profiling mode shares (stats, report, relay limits).
