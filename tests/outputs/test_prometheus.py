@@ -83,6 +83,28 @@ class MetricsWithPromtool(unittest.TestCase):
         self.assertEqual(les, ["0.001", "0.5", "2", "+Inf"])
 
 
+    def test_invalid_utf8_in_a_path_never_reaches_a_label(self):
+        # One request with bytes that are not UTF-8 used to make promtool (and a real
+        # Prometheus: "invalid UTF-8 label value") reject the whole page.
+        promtool = require_program(self, "promtool")
+        backend = ProfiledBackend(self)
+        with socket.create_connection(("127.0.0.1", backend.port), timeout=10) as s:
+            s.sendall(b"GET /bad/\xff\xfe/caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n"
+                      b"Connection: close\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        backend.wait_count("GET", "/bad/%FF%FE/caf\u00e9", 1)
+        text = http_get(backend.admin + "/metrics")[2]
+        lint = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(lint.returncode, 0, lint.stdout + lint.stderr)
+        self.assertIn('http_route="/bad/%FF%FE/caf\u00e9"', text)
+
+
 class MetricsWithPrometheus(unittest.TestCase):
     def query(self, base, expr):
         url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})

@@ -2,6 +2,7 @@
 status and route, raw paths only on request (and never their query strings), rate-limited
 with the loss reported in-band."""
 import json
+import socket
 import subprocess
 import unittest
 
@@ -41,6 +42,36 @@ class TapCommand(unittest.TestCase):
             self.assertGreater(line["response_bytes"], 0)
             self.assertGreaterEqual(line["latency_ms"], 0)
         self.assertNotIn("secret", out)
+
+    def test_secrets_never_reach_routes_labels_or_the_tap(self):
+        backend = ProfiledBackend(self)
+        tap = self.start_tap(backend, "--raw-path", "-n", "5")
+        jwt = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+               "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+        targets = [f"/api/verify/{jwt}", "/users/alice@example.com/profile",
+                   "/cart;jsessionid=0123456789ABCDEF/items", "/keys/AKIAIOSFODNN7EXAMPLE",
+                   f"http://bob:hunter2@127.0.0.1:{backend.port}/proxied"]
+        for target in targets:
+            with socket.create_connection(("127.0.0.1", backend.port), timeout=10) as s:
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                data = b""
+                while b"\r\n\r\n" not in data:  # the response head is enough
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        out, err = tap.communicate(timeout=30)
+        self.assertEqual(tap.returncode, 0, err)
+        routes = sorted(json.loads(l)["route"] for l in out.splitlines())
+        self.assertEqual(routes, ["/api/verify/{redacted}", "/cart/items", "/keys/{redacted}",
+                                  "/proxied", "/users/{redacted}/profile"])
+        stats = http_get(backend.admin + "/stats")[2]
+        metrics = http_get(backend.admin + "/metrics")[2]
+        for secret in (jwt[:20], "alice@", "jsessionid", "0123456789ABCDEF", "AKIA", "hunter2"):
+            self.assertNotIn(secret, stats)
+            self.assertNotIn(secret, metrics)
+        self.assertNotIn("hunter2", out)  # raw paths are raw, but never carry userinfo
+        self.assertIn(f'"path":"http://127.0.0.1:{backend.port}/proxied"', out)
 
     def test_route_filter_without_raw_path(self):
         backend = ProfiledBackend(self)

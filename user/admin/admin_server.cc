@@ -64,10 +64,13 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, double uptim
            "Requests named by a --route pattern.", d(n.pattern_matches));
   w.family("netprof_route_segments_collapsed_total", "counter",
            "Path segments replaced while naming routes: reason=id ({id}: ID-like), "
-           "reason=cardinality ({*}: the position exceeded --route-segment-cap).");
+           "reason=cardinality ({*}: the position exceeded --route-segment-cap), "
+           "reason=redacted ({redacted}: looked like a credential or an address, see --no-redact).");
   w.sample("netprof_route_segments_collapsed_total", {{"reason", "id"}}, d(n.id_segments));
   w.sample("netprof_route_segments_collapsed_total", {{"reason", "cardinality"}},
            d(n.capped_segments));
+  w.sample("netprof_route_segments_collapsed_total", {{"reason", "redacted"}},
+           d(n.redacted_segments));
   w.single("netprof_route_collapsed_positions", "gauge",
            "Path positions collapsed to {*} because they had too many distinct values.",
            d(n.collapsed_positions));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "export/http_metrics.h"  // method_name, error_type_name
+#include "routes/secrets.h"     // without_userinfo
 
 namespace netprof {
 namespace {
@@ -108,7 +109,7 @@ std::string TapHub::format(const TapRecord& r, bool raw_path) const {
   if (raw_path) {
     std::string_view path = r.path_view();
     if (!keep_query_) path = path.substr(0, path.find('?'));
-    j["path"] = std::string(path);
+    j["path"] = without_userinfo(path);  // "http://user:password@host/": never the password
     if (r.path_truncated || r.path_len == TapRecord::kMaxPath) j["path_truncated"] = true;
   }
   j["status"] = r.status;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "routes/utf8.h"
+
 namespace netprof {
 
 std::string format_double(double value) {
@@ -20,6 +22,13 @@ std::string format_double(double value) {
 }
 
 void append_escaped_label_value(std::string& out, std::string_view value) {
+  // Routes are cleaned by the namer; this is the last line for every other label (pod names,
+  // namespaces, a future source): one invalid byte would make Prometheus drop the scrape.
+  std::string cleaned;
+  if (!is_valid_utf8(value)) {
+    append_valid_utf8(cleaned, value);
+    value = cleaned;
+  }
   for (char c : value) {
     switch (c) {
       case '\\': out += "\\\\"; break;

@@ -4,6 +4,8 @@
 #include <unordered_set>
 
 #include "routes/id_like.h"
+#include "routes/secrets.h"
+#include "routes/utf8.h"
 
 namespace netprof {
 namespace {
@@ -21,6 +23,7 @@ struct Position {
 
 constexpr std::string_view kIdPlaceholder = "{id}";
 constexpr std::string_view kCappedPlaceholder = "{*}";
+constexpr std::string_view kRedactedPlaceholder = "{redacted}";
 
 void bump(std::atomic<uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
 
@@ -52,6 +55,18 @@ void RouteNamer::name(std::string_view target, std::string& out) {
     target = target.substr(0, q);
   }
   if (target.empty()) target = "/";
+  // Path parameters ("/cart;jsessionid=AB12/items") carry session ids: drop each from its ';'
+  // to the end of its segment, before patterns see the path.
+  if (options_.redact && target.find(';') != std::string_view::npos) {
+    path_scratch_.clear();
+    bool in_parameter = false;
+    for (char c : target) {
+      if (c == '/') in_parameter = false;
+      if (c == ';') in_parameter = true;
+      if (!in_parameter) path_scratch_.push_back(c);
+    }
+    target = path_scratch_;
+  }
 
   out.clear();
   bool named = false;
@@ -64,7 +79,10 @@ void RouteNamer::name(std::string_view target, std::string& out) {
     }
   }
   if (!named) template_path(target, out);
-  if (options_.keep_query) out.append(query);
+  if (options_.keep_query) append_query(query, out);
+  // Once, here, for every consumer (report, labels, OTLP, tap): bytes that are not UTF-8
+  // (and control characters) become %XX.
+  make_clean_utf8(out, clean_scratch_);
   last_route_.assign(out);
 }
 
@@ -83,7 +101,10 @@ void RouteNamer::template_path(std::string_view path, std::string& out) {
     const size_t prefix_len = out.size();
     out.push_back('/');
 
-    if (options_.collapse_ids && !stem.empty() && is_id_like(stem)) {
+    if (options_.redact && is_secret_like(segment)) {
+      out.append(kRedactedPlaceholder);
+      bump(redacted_segments_);
+    } else if (options_.collapse_ids && !stem.empty() && is_id_like(stem)) {
       out.append(kIdPlaceholder).append(ext);
       bump(id_segments_);
     } else if (options_.max_segment_values == 0 || segment.empty()) {
@@ -124,6 +145,32 @@ void RouteNamer::template_path(std::string_view path, std::string& out) {
   }
 }
 
+// "?a=1&token=xyz" -> "?a=1&token={redacted}": values of secret-named parameters and values
+// that look like secrets are replaced.
+void RouteNamer::append_query(std::string_view query, std::string& out) {
+  if (!options_.redact || query.empty()) {
+    out.append(query);
+    return;
+  }
+  out.push_back('?');
+  std::string_view rest = query.substr(1);
+  while (true) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (eq != std::string_view::npos &&
+        (is_secret_parameter_name(pair.substr(0, eq)) || is_secret_like(pair.substr(eq + 1)))) {
+      out.append(pair.substr(0, eq + 1)).append(kRedactedPlaceholder);
+      bump(redacted_segments_);
+    } else {
+      out.append(pair);
+    }
+    if (amp == std::string_view::npos) break;
+    out.push_back('&');
+    rest.remove_prefix(amp + 1);
+  }
+}
+
 std::string_view RouteNamer::last_route_for(std::string_view target) const {
   return target == last_target_ ? std::string_view(last_route_) : std::string_view();
 }
@@ -131,7 +178,7 @@ std::string_view RouteNamer::last_route_for(std::string_view target) const {
 RouteNamerCounters RouteNamer::counters() const {
   auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   return {load(pattern_matches_), load(id_segments_), load(capped_segments_),
-          load(collapsed_positions_)};
+          load(collapsed_positions_), load(redacted_segments_)};
 }
 
 }  // namespace netprof

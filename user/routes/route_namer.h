@@ -1,11 +1,15 @@
 // Turns a raw request-target into the route that stats are keyed by, bounding cardinality:
 //  1. the query string and fragment are dropped (they may carry secrets) unless keep_query;
+//     path parameters (";jsessionid=...") are dropped, and segments that look like secrets
+//     (routes/secrets.h: JWTs, e-mail addresses, API keys, random tokens) become "{redacted}",
+//     also in a kept query's values (unless redact is off);
 //  2. the first user pattern that matches names the route ("/users/{id}");
 //  3. otherwise ID-like segments (numbers, UUIDs, long hex, tokens) become "{id}";
 //  4. and a position (the templated prefix before a segment) that has seen more than
 //     max_segment_values distinct literals is collapsed for good: its segment becomes "{*}"
 //     (Beyla's low-cardinality idea: a segment with that many values is a parameter).
 // A file extension survives collapsing ("/img/{id}.jpg") so assets stay recognisable.
+// The route is always valid UTF-8 without control characters (other bytes become %XX).
 // Everything collapsed is counted (counters()), never lost silently.
 #pragma once
 
@@ -24,6 +28,7 @@ struct RouteNamerOptions {
   bool keep_query = false;           // store the query string too (off by default: privacy)
   std::vector<RoutePattern> patterns;  // tried in order; the first match wins
   bool collapse_ids = true;
+  bool redact = true;                // secrets -> {redacted}, path parameters dropped
   size_t max_segment_values = 100;   // distinct literals per position before it collapses; 0 = off
   size_t max_positions = 10000;      // positions tracked; segments at untracked ones collapse
 };
@@ -34,6 +39,7 @@ struct RouteNamerCounters {
   uint64_t id_segments = 0;          // segments replaced by {id}
   uint64_t capped_segments = 0;      // segments replaced by {*} (position over its value cap)
   uint64_t collapsed_positions = 0;  // positions that went over the cap (or were untracked)
+  uint64_t redacted_segments = 0;    // segments and query values replaced by {redacted}
 };
 
 class RouteNamer {
@@ -58,12 +64,13 @@ class RouteNamer {
  private:
   struct Positions;
   void template_path(std::string_view path, std::string& out);
+  void append_query(std::string_view query, std::string& out);
 
   RouteNamerOptions options_;
   std::unique_ptr<Positions> positions_;
-  std::string last_target_, last_route_;
+  std::string last_target_, last_route_, clean_scratch_, path_scratch_;
   std::atomic<uint64_t> pattern_matches_{0}, id_segments_{0}, capped_segments_{0},
-      collapsed_positions_{0};
+      collapsed_positions_{0}, redacted_segments_{0};
 };
 
 }  // namespace netprof

@@ -19,6 +19,13 @@ TEST(PrometheusText, EscapesLabelValuesAndHelp) {
             "m{route=\"/a\\\"b\\\\c\\nd\"} 3\n");
 }
 
+TEST(PrometheusText, LabelValuesAreValidUtf8WhateverTheyWereGiven) {
+  std::string out;
+  PrometheusWriter w(out);
+  w.sample("m", {{"pod", "a\xff\xc3\xa9"}}, 1);
+  EXPECT_EQ(out, "m{pod=\"a%FF\xc3\xa9\"} 1\n");
+}
+
 TEST(PrometheusText, HistogramIsCumulativeWithInfSumAndCount) {
   std::string out;
   PrometheusWriter w(out);

@@ -52,6 +52,17 @@ TEST(TapHub, FormatKeepsQueryOutOfRawPathUnlessAsked) {
   EXPECT_EQ(with.back(), '\n');
 }
 
+TEST(TapHub, RawPathNeverShowsUserinfoOfAnAbsoluteFormUrl) {
+  TapHub hub = make_hub(16);
+  auto sub = hub.subscribe();
+  hub.on_routed_exchange(exchange(200, "http://user:hunter2@example.com/a?x=1"), "/a");
+  std::vector<TapRecord> out;
+  sub->read(out, 1);
+  const std::string line = hub.format(out[0], true);
+  EXPECT_NE(line.find("\"path\":\"http://example.com/a\""), std::string::npos) << line;
+  EXPECT_EQ(line.find("hunter2"), std::string::npos) << line;
+}
+
 TEST(TapFilter, StatusClassesCodesAndErrors) {
   std::vector<std::string> status;
   ASSERT_EQ(TapFilter::parse_status("404,5xx,error", status), "");

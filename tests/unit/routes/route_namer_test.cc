@@ -44,6 +44,16 @@ TEST(RouteNamer, CollapsesIdSegmentsAndKeepsExtensions) {
   EXPECT_EQ(namer.counters().id_segments, 4u);
 }
 
+TEST(RouteNamer, RoutesAreAlwaysValidUtf8) {
+  RouteNamer namer;
+  EXPECT_EQ(name(namer, "/bad/\xff\xfe/caf\xc3\xa9/\x01"), "/bad/%FF%FE/caf\xc3\xa9/%01");
+  EXPECT_EQ(name(namer, "\xff"), "%FF");  // not "/"-rooted: kept whole, still cleaned
+  RouteNamerOptions keep;
+  keep.keep_query = true;
+  RouteNamer keeping(keep);
+  EXPECT_EQ(name(keeping, "/a?q=\xc3"), "/a?q=%C3");
+}
+
 TEST(RouteNamer, IdCollapseCanBeTurnedOff) {
   RouteNamerOptions options;
   options.collapse_ids = false;
