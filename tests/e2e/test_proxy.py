@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import unittest
 
@@ -214,6 +215,85 @@ class ProxyCommandLine(E2ETest):
             p = subprocess.run([NETPROF, *args], capture_output=True, text=True, timeout=10)
             self.assertNotEqual(p.returncode, 0, args)
             self.assertIn(expect, p.stderr, args)
+
+    # Every numeric setting of every mode, each with values that are not numbers, out of range
+    # or out of order: (args, environment, text the error must contain). netprof must stop at
+    # once with a non-zero code naming the setting; never start with the bad value.
+    BAD_NUMBERS = [
+        (["proxy", "--connect-timeout", "nan"], {}, "--connect-timeout"),
+        (["proxy", "--connect-timeout", "inf"], {}, "--connect-timeout"),
+        (["proxy", "--connect-timeout", "0"], {}, "--connect-timeout"),
+        (["proxy", "--drain-timeout", "nan"], {}, "--drain-timeout"),
+        (["proxy", "--drain-timeout", "-1"], {}, "--drain-timeout"),
+        (["proxy", "--report-interval", "nan"], {}, "--report-interval"),
+        (["proxy", "--report-interval", "1e-9"], {}, "--report-interval"),
+        (["proxy", "--route-segment-cap", "-5"], {}, "--route-segment-cap"),
+        (["proxy", "--route-segment-cap", "1.5"], {}, "--route-segment-cap"),
+        (["proxy", "--max-routes", "0x10"], {}, "--max-routes"),
+        (["proxy", "--max-routes", "0"], {}, "--max-routes"),
+        (["proxy", "--buffer-kib", "1e3"], {}, "--buffer-kib"),
+        (["proxy", "--max-connections", "-1"], {}, "--max-connections"),
+        (["proxy", "--max-series", "nan"], {}, "--max-series"),
+        (["proxy", "--push-interval", "nan"], {}, "--push-interval"),
+        (["proxy", "--metrics-duration-buckets", "1,0.5,nan"], {}, "--metrics-duration-buckets"),
+        (["proxy", "--metrics-duration-buckets", "1,0.5"], {}, "--metrics-duration-buckets"),
+        (["proxy", "--metrics-duration-buckets", "0,1"], {}, "--metrics-duration-buckets"),
+        (["proxy", "--metrics-duration-buckets", "-1,1"], {}, "--metrics-duration-buckets"),
+        (["proxy", "--metrics-size-buckets", "100,10"], {}, "--metrics-size-buckets"),
+        (["proxy", "--metrics-size-buckets", "-5,10"], {}, "--metrics-size-buckets"),
+        (["proxy", "--metrics-size-buckets", "inf"], {}, "--metrics-size-buckets"),
+        (["attach", "--inbound-ports", "1", "--connect-timeout", "nan"], {}, "--connect-timeout"),
+        (["attach", "--inbound-ports", "1", "--report-interval", "1e-9"], {}, "--report-interval"),
+        (["demo", "--duration", "nan"], {}, "--duration"),
+        (["demo", "--clients", "0"], {}, "--clients"),
+        (["demo", "--rps", "-1"], {}, "--rps"),
+        (["demo", "--drain-timeout", "nan"], {}, "--drain-timeout"),
+        (["top", "--interval", "nan"], {}, "--interval"),
+        (["top", "--rows", "-1"], {}, "--rows"),
+        (["tap", "--rate", "nan"], {}, "--rate"),
+        (["tap", "--limit", "-1"], {}, "--limit"),
+        (["node", "--inbound-ports", "80", "--connect-timeout-s", "nan"], {}, "connect_timeout_s"),
+        (["node", "--inbound-ports", "80", "--max-pods", "1e400"], {}, "max_pods"),
+        (["node", "--inbound-ports", "80", "--rescan-interval-s", "inf"], {}, "rescan_interval_s"),
+        (["node", "--inbound-ports", "80"], {"NETPROF_DRAIN_TIMEOUT_S": "nan"},
+         "NETPROF_DRAIN_TIMEOUT_S"),
+        (["node", "--inbound-ports", "80"], {"NETPROF_REPORT_INTERVAL_S": "1e-9"},
+         "NETPROF_REPORT_INTERVAL_S"),
+        (["node", "--inbound-ports", "80", "--config", "{config}"], {}, "route_segment_cap"),
+    ]
+
+    def test_every_numeric_setting_is_checked(self):
+        tmp = tempfile.mkdtemp(prefix="netprof-e2e-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        config = os.path.join(tmp, "bad.json")
+        with open(config, "w") as f:
+            f.write('{"route_segment_cap": -5}')
+        common = ["--listen", "127.0.0.1:0", "--admin", "off"]
+        for args, env, expect in self.BAD_NUMBERS:
+            args = [a.replace("{config}", config) for a in args]
+            if args[0] in ("proxy", "demo"):
+                args = args + common
+            with self.subTest(args=args, env=env):
+                try:
+                    p = subprocess.run([NETPROF, *args], capture_output=True, text=True,
+                                       timeout=10, env={**os.environ, **env})
+                except subprocess.TimeoutExpired:
+                    self.fail(f"{args} {env}: still running after 10 s (the value was accepted)")
+                self.assertNotEqual(p.returncode, 0)
+                self.assertNotIn(p.returncode, (-6, 134), "aborted instead of an error")
+                self.assertIn(expect, p.stderr)
+
+    def test_node_config_pointing_at_a_folder_is_a_clear_error(self):
+        # It used to abort (uncaught std::ios_failure, exit 134).
+        tmp = tempfile.mkdtemp(prefix="netprof-e2e-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for name in ("a.json", "b.json"):
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write("{}")
+        p = subprocess.run([NETPROF, "node", "--config", tmp, "--inbound-ports", "80"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("is a directory with 2 files", p.stderr)
 
     def test_sigterm_drains_open_exchanges_then_reports(self):
         backend = self.start_backend()

@@ -29,6 +29,10 @@ constexpr uint32_t kInboundScope = 0;
 constexpr uint32_t kOutboundScope = 1;
 
 int run_attach(const AttachOptions& o) {
+  if (const std::string error = check_profile_options(o.profile); !error.empty()) {
+    std::cerr << "netprof: " << error << "\n";
+    return 2;
+  }
   set_libbpf_verbose(o.verbose);
   InterceptOptions options;
   options.netns_path = o.netns;

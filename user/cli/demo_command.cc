@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/flag_checks.h"
 #include "cli/session.h"
 #include "demo/demo_backend.h"
 #include "demo/demo_traffic.h"
@@ -43,6 +44,10 @@ void print_summary(const nlohmann::json& report) {
 }
 
 int run_demo(const DemoOptions& o) {
+  if (const std::string check = check_profile_options(o.profile); !check.empty()) {
+    std::cerr << "netprof demo: " << check << "\n";
+    return 2;
+  }
   SocketAddress listen_at, backend_at;
   std::string error;
   if (!parse_socket_address(o.listen, "127.0.0.1", listen_at, error) ||
@@ -105,13 +110,13 @@ void register_demo_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "demo", "Profile a built-in demo service under generated traffic (no setup needed)");
   cmd->add_option("--duration", o->duration_s, "Seconds to run (0 = until Ctrl-C)")
-      ->check(CLI::Range(0.0, 1e6))
+      ->check(finite_in(0.0, 1e6))
       ->capture_default_str();
   cmd->add_option("--clients", o->clients, "Concurrent keep-alive clients")
-      ->check(CLI::Range(1, 256))
+      ->check(whole_in(1, 256))
       ->capture_default_str();
   cmd->add_option("--rps", o->rps, "Approximate requests per second (0 = as fast as possible)")
-      ->check(CLI::Range(0, 1'000'000))
+      ->check(whole_in(0, 1'000'000))
       ->capture_default_str();
   cmd->add_option("--listen", o->listen, "Where the relay listens")->capture_default_str();
   cmd->add_option("--backend", o->backend, "Where the demo backend listens")->capture_default_str();

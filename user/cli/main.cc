@@ -1,5 +1,7 @@
 // netprof: which URLs of this service are slow, failing or hot?
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 
 #include "cli/attach_command.h"
 #include "cli/check_command.h"
@@ -21,6 +23,13 @@ int main(int argc, char** argv) {
   netprof::register_node_command(app);
   netprof::register_top_command(app);
   netprof::register_tap_command(app);
-  CLI11_PARSE(app, argc, argv);
+  // Every mode runs inside parse() (subcommand callbacks). Bad input must end in a message,
+  // never in std::terminate's abort (exit 134): report what escaped, exit non-zero.
+  try {
+    CLI11_PARSE(app, argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "netprof: unexpected error: %s\n", e.what());
+    return 70;  // EX_SOFTWARE
+  }
   return 0;
 }

@@ -56,6 +56,7 @@ ProfileOptions profile_options(const NodeConfig& c) {
   p.quiet = c.quiet;
   p.route_patterns = c.routes;
   p.collapse_ids = c.collapse_ids;
+  p.redact = c.redact;
   p.route_segment_cap = c.route_segment_cap;
   p.admin = c.admin_address;
   return p;

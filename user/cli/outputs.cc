@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "admin/admin_server.h"
+#include "cli/flag_checks.h"
 #include "admin/tap_hub.h"
 #include "export/http_metrics.h"
 #include "export/otlp_json.h"
@@ -28,10 +29,6 @@ int64_t unix_nanos() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::string check_bucket_option(const std::vector<double>& bounds) {
-  return bounds.empty() ? std::string() : check_buckets(bounds);
-}
-
 }  // namespace
 
 void add_output_options(CLI::App& app, ProfileOptions& o) {
@@ -42,15 +39,16 @@ void add_output_options(CLI::App& app, ProfileOptions& o) {
                  "Upper bounds in seconds of http_server_request_duration_seconds, comma separated "
                  "(default: OpenTelemetry's 0.005,0.01,0.025,0.05,0.075,0.1,0.25,0.5,0.75,1,2.5,5,7.5,10)")
       ->delimiter(',')
-      ->check([&o](const std::string&) { return check_bucket_option(o.duration_buckets_s); });
+      ->check(finite_in(1e-9, 1e9));  // each item; ascending is checked once all are parsed
   app.add_option("--metrics-size-buckets", o.size_buckets_bytes,
                  "Upper bounds in bytes of the body size histograms, comma separated "
                  "(default: 0,100,1000,1e4,1e5,1e6,1e7,1e8)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(finite_in(0, 1e18));
   app.add_option("--max-series", o.max_series,
                  "Most (method, route, status) series in /metrics and pushes; later ones are "
                  "counted under route {overflow}")
-      ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+      ->check(whole_in(1, 1'000'000))
       ->capture_default_str();
   app.add_option("--otlp-endpoint", o.otlp_endpoint,
                  "Push metrics as OTLP/HTTP JSON to this collector URL every --push-interval "
@@ -59,7 +57,7 @@ void add_output_options(CLI::App& app, ProfileOptions& o) {
                  "POST the JSON report to this URL every --push-interval (the origin's central "
                  "server push)");
   app.add_option("--push-interval", o.push_interval_s, "Seconds between pushes")
-      ->check(CLI::Range(0.1, 86400.0))
+      ->check(finite_in(0.1, 86400.0))
       ->capture_default_str();
   app.add_option("--service-name", o.service_name,
                  "service.name resource attribute of OTLP pushes")

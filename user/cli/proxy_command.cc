@@ -25,6 +25,10 @@ std::string from_env(const char* name, const char* fallback) {
 }
 
 int run_proxy(const ProxyOptions& o) {
+  if (const std::string error = check_profile_options(o.profile); !error.empty()) {
+    std::cerr << "netprof: " << error << "\n";
+    return 2;
+  }
   SocketAddress listen_at, target;
   std::string error;
   const std::string listen_text = o.listen.empty() ? from_env("PORT", "8080") : o.listen;

@@ -26,6 +26,7 @@ struct ProfileOptions {
   // Route templating (routes/route_namer.h).
   std::vector<std::string> route_patterns;  // --route, tried in order
   bool collapse_ids = true;
+  bool redact = true;              // secrets in paths -> {redacted} (routes/secrets.h)
   size_t route_segment_cap = 100;  // distinct values per path position before it becomes {*}
   // Outputs (admin/, export/).
   std::string admin;               // ADDR:PORT, "off", or empty = 127.0.0.1:9464 if free
@@ -40,6 +41,10 @@ struct ProfileOptions {
 
 // Adds the flags every profiling mode shares (stats, report, relay limits).
 void add_profile_options(CLI::App& app, ProfileOptions& options);
+// Checks what the flags' own checks cannot (bucket order) and what modes fill in from other
+// sources; "" when fine, else a message naming the flag. run_profile_session checks too, but
+// a mode calls this before it sets anything up.
+std::string check_profile_options(const ProfileOptions& options);
 
 class RouteStore;
 class ScopeRegistry;

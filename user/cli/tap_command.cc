@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/flag_checks.h"
 #include "export/http_client.h"
 
 namespace netprof {
@@ -85,9 +86,10 @@ void register_tap_command(CLI::App& app) {
   cmd->add_option("-s,--status", o->status,
                   "Only these statuses, comma separated: codes (404), classes (5xx) or 'error'");
   cmd->add_option("--rate", o->rate, "Most lines per second; the rest are counted in {\"dropped\":n} lines")
-      ->check(CLI::Range(0.001, 10000.0))
+      ->check(finite_in(0.001, 10000.0))
       ->capture_default_str();
-  cmd->add_option("-n,--limit", o->limit, "Exit after this many requests");
+  cmd->add_option("-n,--limit", o->limit, "Exit after this many requests")
+      ->check(whole_in(0, UINT64_C(1'000'000'000'000)));
   cmd->add_flag("--raw-path", o->raw_path,
                 "Include the request path as sent (query strings only if netprof runs with --keep-query)");
   cmd->callback([o] { std::exit(run_tap(*o)); });

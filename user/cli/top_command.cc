@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/flag_checks.h"
 #include "export/http_client.h"
 
 namespace netprof {
@@ -109,13 +110,15 @@ class Top {
       error = r.status ? "HTTP " + std::to_string(r.status) : r.error;
       return false;
     }
-    nlohmann::json report;
     try {
-      report = nlohmann::json::parse(r.body);
-    } catch (const std::exception& e) {
+      return read_report(nlohmann::json::parse(r.body));
+    } catch (const std::exception& e) {  // not JSON, or not the shape /stats has
       error = std::string("bad /stats JSON: ") + e.what();
       return false;
     }
+  }
+
+  bool read_report(nlohmann::json report) {  // by value: operator[] on a const json is UB
     const double uptime = report.value("uptime_s", 0.0);
     const double dt = have_previous_ ? uptime - previous_uptime_ : 0;
     std::map<std::string, uint64_t> counts;
@@ -128,8 +131,9 @@ class Top {
       row.asset = j.value("file", false);
       row.count = j.value("count", uint64_t{0});
       row.errors = j.value("errors", uint64_t{0});
-      row.p50 = j["latency_ms"].value("p50", 0.0);
-      row.p99 = j["latency_ms"].value("p99", 0.0);
+      const nlohmann::json latency = j.value("latency_ms", nlohmann::json::object());
+      row.p50 = latency.value("p50", 0.0);
+      row.p99 = latency.value("p99", 0.0);
       const std::string key = std::to_string(j.value("scope", 0)) + " " + row.method + " " + row.route;
       counts[key] = row.count;
       if (dt > 0) {
@@ -321,14 +325,15 @@ void register_top_command(CLI::App& app) {
   cmd->add_option("-a,--admin", o->admin, "Admin API of the netprof to watch (HOST:PORT or http://HOST:PORT)")
       ->capture_default_str();
   cmd->add_option("-i,--interval", o->interval_s, "Seconds between refreshes")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(finite_in(0.1, 3600.0))
       ->capture_default_str();
   cmd->add_option("-s,--sort", o->sort, "Initial sort: count, rate, p50, p99, errors, route")
       ->check(CLI::IsMember({"count", "rate", "p50", "p99", "errors", "route"}))
       ->capture_default_str();
   cmd->add_flag("--once", o->once, "Print one snapshot and exit (also the behaviour when piped)");
   cmd->add_flag("--no-assets", o->hide_assets, "Hide static assets (images, css, js, ...)");
-  cmd->add_option("-n,--rows", o->max_rows, "Most routes shown (default: what fits, or all when piped)");
+  cmd->add_option("-n,--rows", o->max_rows, "Most routes shown (default: what fits, or all when piped)")
+      ->check(whole_in(0, 1'000'000));
   cmd->callback([o] { std::exit(run_top(*o)); });
 }
 

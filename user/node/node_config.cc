@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -48,6 +50,9 @@ Expected<double> number_in_range(const std::string& name, const json& value) {
     message << describe(value) << " is out of range [" << r.min << ", " << r.max << "]";
     return Error{message.str()};
   }
+  // 0 turns the periodic report off; a tiny interval would be a busy loop writing reports.
+  if (name == "report_interval_s" && v != 0 && v < 0.1)
+    return Error{describe(value) + " must be 0 (off) or at least 0.1"};
   return v;
 }
 
@@ -140,6 +145,7 @@ Status set_field(const std::string& name, const json& value, NodeConfig& c) {
     return ok_status();
   }
   if (name == "collapse_ids") return set_bool(c.collapse_ids);
+  if (name == "redact") return set_bool(c.redact);
   if (name == "route_segment_cap") return set_count(c.route_segment_cap);
   if (name == "keep_query") return set_bool(c.keep_query);
   if (name == "max_routes") return set_count(c.max_routes);
@@ -236,6 +242,9 @@ const std::vector<ConfigField>& node_config_fields() {
        "seconds a gone pod's stats and series stay in the report and /metrics"},
       {"routes", FieldKind::kStrings, "route templates, first match wins: /users/{id}"},
       {"collapse_ids", FieldKind::kBool, "collapse ID-like path segments to {id}"},
+      {"redact", FieldKind::kBool,
+       "replace what looks like a secret in paths (JWTs, e-mails, API keys, tokens) with "
+       "{redacted} and drop ;path=parameters"},
       {"route_segment_cap", FieldKind::kCount,
        "distinct values a path position may have before it becomes {*} (0 = no cap)"},
       {"keep_query", FieldKind::kBool, "keep query strings in routes"},
@@ -298,16 +307,44 @@ Status validate(const NodeConfig& c) {
   return ok_status();
 }
 
+Expected<std::string> resolve_config_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);  // follows symlinks (ConfigMap keys are)
+  if (ec) return Error{"config file " + path + ": " + ec.message()};
+  if (fs::is_regular_file(status)) return path;
+  if (!fs::is_directory(status))
+    return Error{"config file " + path + ": not a regular file (point --config at a JSON file)"};
+  // A ConfigMap mounted as a volume is a folder: its keys are files, next to hidden "..data"
+  // bookkeeping. With one key, that file is the configuration.
+  std::vector<std::string> files;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    if (fs::is_regular_file(it->status())) files.push_back(it->path().string());
+  }
+  if (ec) return Error{"config file " + path + ": " + ec.message()};
+  if (files.size() == 1) return files[0];
+  std::sort(files.begin(), files.end());
+  std::string list;
+  for (const std::string& f : files) list += (list.empty() ? "" : ", ") + f;
+  return Error{"config file " + path + " is a directory with " +
+               (files.empty() ? std::string("no files") : std::to_string(files.size()) + " files (" + list + ")") +
+               ": point --config at the JSON file"};
+}
+
 Expected<NodeConfig> load_node_config(const std::string& config_file,
                                       const std::map<std::string, std::string>& env,
                                       const std::map<std::string, std::string>& flags) {
   NodeConfig config;
   if (!config_file.empty()) {
-    std::ifstream in(config_file);
-    if (!in) return Error{"config file " + config_file + ": cannot be read"};
+    auto file = resolve_config_file(config_file);
+    if (!file) return file.take_error();
+    std::ifstream in(*file);
+    if (!in) return Error{"config file " + *file + ": cannot be read"};
     json object = json::parse(in, nullptr, false);
-    if (object.is_discarded()) return Error{"config file " + config_file + ": not valid JSON"};
-    if (auto status = apply_json(object, "config file " + config_file, config); !status)
+    if (object.is_discarded()) return Error{"config file " + *file + ": not valid JSON"};
+    if (auto status = apply_json(object, "config file " + *file, config); !status)
       return status.take_error();
   }
   for (const ConfigField& field : node_config_fields()) {

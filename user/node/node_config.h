@@ -28,6 +28,7 @@ struct NodeConfig {
   // Profiling (same meaning as the proxy/attach flags).
   std::vector<std::string> routes;
   bool collapse_ids = true;
+  bool redact = true;
   size_t route_segment_cap = 100;
   bool keep_query = false;
   size_t max_routes = 10000;
@@ -61,6 +62,11 @@ Status apply_text(const ConfigField& field, const std::string& text, const std::
                   NodeConfig& config);
 // Cross-field checks once every source is applied.
 Status validate(const NodeConfig& config);
+
+// The file --config names: `path` itself, or, when it is a directory (a ConfigMap mounted as
+// a volume), the one regular file in it that is not hidden. More or no files, or anything
+// that is neither a file nor a directory, is an error saying so.
+Expected<std::string> resolve_config_file(const std::string& path);
 
 // Reads the file, environment and flag values in that order. `flags` maps field names to the
 // values given on the command line; `env` is usually the process environment.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 namespace netprof {
@@ -123,6 +124,41 @@ TEST(NodeConfig, CrossFieldChecks) {
   auto missing = load_node_config("/nonexistent/netprof.json", {}, {{"inbound_ports", "80"}});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("/nonexistent/netprof.json"), std::string::npos);
+}
+
+// A folder is an easy mistake (a ConfigMap mounted as a volume): it used to abort with an
+// uncaught std::ios_failure. One key in it is read; otherwise the error says what is there.
+TEST(NodeConfig, ConfigFolderWithOneFileIsReadOtherwiseRefused) {
+  char name[] = "/tmp/netprof-node-config-dir-XXXXXX";
+  ASSERT_NE(mkdtemp(name), nullptr);
+  const std::string dir = name;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+
+  auto empty = load_node_config(dir, {}, {{"inbound_ports", "80"}});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.error().find("is a directory with no files"), std::string::npos) << empty.error();
+
+  // The layout kubelet makes: ..data -> ..2026_x/, key -> ..data/key.
+  std::filesystem::create_directory(dir + "/..2026_x");
+  std::ofstream(dir + "/..2026_x/netprof.json") << R"({"max_pods": 7})";
+  std::filesystem::create_directory_symlink("..2026_x", dir + "/..data");
+  std::filesystem::create_symlink("..data/netprof.json", dir + "/netprof.json");
+  auto one = load_node_config(dir, {}, {{"inbound_ports", "80"}});
+  ASSERT_TRUE(one.ok()) << one.error();
+  EXPECT_EQ(one->max_pods, 7u);
+
+  std::ofstream(dir + "/other.json") << "{}";
+  auto two = load_node_config(dir, {}, {{"inbound_ports", "80"}});
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.error().find("2 files"), std::string::npos) << two.error();
+  EXPECT_NE(two.error().find("other.json"), std::string::npos) << two.error();
+
+  auto device = load_node_config("/dev/null", {}, {{"inbound_ports", "80"}});
+  ASSERT_FALSE(device.ok());
+  EXPECT_NE(device.error().find("not a regular file"), std::string::npos) << device.error();
 }
 
 TEST(NodeConfig, NamesAreDerivedFromTheField) {
