@@ -74,19 +74,27 @@ size_t LatencyHistogram::bucket_index(double value) {
   return index;
 }
 
-LatencyHistogram::LatencyHistogram()
-    : buckets_(new uint32_t[kBuckets]()), min_(kInf), max_(-kInf) {}
+// A first window of 16 buckets spans values within a factor 1.37: enough for a route whose
+// latency is steady, 64 bytes.
+constexpr size_t kInitialWidth = 16;
+
+LatencyHistogram::LatencyHistogram() : min_(kInf), max_(-kInf) {}
 
 LatencyHistogram::LatencyHistogram(const LatencyHistogram& other)
-    : buckets_(new uint32_t[kBuckets]),
-      count_(other.count_), sum_(other.sum_), min_(other.min_), max_(other.max_) {
-  std::memcpy(buckets_.get(), other.buckets_.get(), kBuckets * sizeof(uint32_t));
+    : buckets_(other.width_ ? new uint32_t[other.width_] : nullptr), lo_(other.lo_),
+      width_(other.width_), count_(other.count_), sum_(other.sum_), min_(other.min_),
+      max_(other.max_) {
+  if (width_) std::memcpy(buckets_.get(), other.buckets_.get(), width_ * sizeof(uint32_t));
 }
 
 LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) {
   if (this == &other) return *this;
-  if (!buckets_) buckets_.reset(new uint32_t[kBuckets]);
-  std::memcpy(buckets_.get(), other.buckets_.get(), kBuckets * sizeof(uint32_t));
+  if (width_ != other.width_) {
+    buckets_.reset(other.width_ ? new uint32_t[other.width_] : nullptr);
+    width_ = other.width_;
+  }
+  lo_ = other.lo_;
+  if (width_) std::memcpy(buckets_.get(), other.buckets_.get(), width_ * sizeof(uint32_t));
   count_ = other.count_;
   sum_ = other.sum_;
   min_ = other.min_;
@@ -95,13 +103,16 @@ LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) {
 }
 
 LatencyHistogram::LatencyHistogram(LatencyHistogram&& other) noexcept
-    : buckets_(std::move(other.buckets_)),
-      count_(std::exchange(other.count_, 0)), sum_(std::exchange(other.sum_, 0)),
-      min_(std::exchange(other.min_, kInf)), max_(std::exchange(other.max_, -kInf)) {}
+    : buckets_(std::move(other.buckets_)), lo_(std::exchange(other.lo_, 0)),
+      width_(std::exchange(other.width_, 0)), count_(std::exchange(other.count_, 0)),
+      sum_(std::exchange(other.sum_, 0)), min_(std::exchange(other.min_, kInf)),
+      max_(std::exchange(other.max_, -kInf)) {}
 
 LatencyHistogram& LatencyHistogram::operator=(LatencyHistogram&& other) noexcept {
   if (this == &other) return *this;
   buckets_ = std::move(other.buckets_);
+  lo_ = std::exchange(other.lo_, 0);
+  width_ = std::exchange(other.width_, 0);
   count_ = std::exchange(other.count_, 0);
   sum_ = std::exchange(other.sum_, 0);
   min_ = std::exchange(other.min_, kInf);
@@ -111,9 +122,33 @@ LatencyHistogram& LatencyHistogram::operator=(LatencyHistogram&& other) noexcept
 
 LatencyHistogram::~LatencyHistogram() = default;
 
+void LatencyHistogram::cover(size_t first, size_t last) {
+  const size_t old_lo = lo_, old_end = size_t{lo_} + width_;
+  if (width_ != 0 && first >= old_lo && last < old_end) return;
+  size_t lo = width_ ? std::min(first, old_lo) : first;
+  size_t end = width_ ? std::max(last + 1, old_end) : last + 1;
+  // Slack: at least double the old width (amortised growth), split over both sides so that
+  // a drifting latency does not widen the window again at once.
+  const size_t wanted = std::max({end - lo, size_t{width_} * 2, kInitialWidth});
+  const size_t extra = wanted - (end - lo);
+  const size_t below = std::min(lo, extra / 2);
+  lo -= below;
+  end = std::min(kBuckets, end + (extra - below));
+  if (end - lo < wanted) lo = end > wanted ? end - wanted : 0;
+  std::unique_ptr<uint32_t[]> grown(new uint32_t[end - lo]());
+  if (width_) {
+    std::memcpy(grown.get() + (old_lo - lo), buckets_.get(), width_ * sizeof(uint32_t));
+  }
+  buckets_ = std::move(grown);
+  lo_ = static_cast<uint16_t>(lo);
+  width_ = static_cast<uint16_t>(end - lo);
+}
+
 void LatencyHistogram::record(double value) {
   if (!(value >= 0)) value = 0;  // NaN or a negative duration: count it, as the smallest
-  uint32_t& bucket = buckets_[bucket_index(value)];
+  const size_t index = bucket_index(value);
+  if (index - lo_ >= width_) cover(index, index);  // also when index < lo_ (wraps)
+  uint32_t& bucket = buckets_[index - lo_];
   // Saturate instead of wrapping: ~4e9 values in one 2%-wide bucket of one route.
   bucket += bucket != std::numeric_limits<uint32_t>::max();
   ++count_;
@@ -124,14 +159,25 @@ void LatencyHistogram::record(double value) {
 
 void LatencyHistogram::merge(const LatencyHistogram& other) {
   if (other.count_ == 0) return;
-  for (size_t i = 0; i < kBuckets; ++i) {
-    const uint64_t sum = uint64_t{buckets_[i]} + other.buckets_[i];
-    buckets_[i] = static_cast<uint32_t>(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
+  cover(other.lo_, size_t{other.lo_} + other.width_ - 1);
+  uint32_t* dst = buckets_.get() + (other.lo_ - lo_);
+  for (size_t i = 0; i < other.width_; ++i) {
+    const uint64_t sum = uint64_t{dst[i]} + other.buckets_[i];
+    dst[i] = static_cast<uint32_t>(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
   }
   count_ += other.count_;
   sum_ += other.sum_;
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
+}
+
+void LatencyHistogram::clear() {
+  if (count_ == 0) return;
+  std::fill_n(buckets_.get(), width_, 0u);
+  count_ = 0;
+  sum_ = 0;
+  min_ = kInf;
+  max_ = -kInf;
 }
 
 double LatencyHistogram::min() const { return count_ ? min_ : 0; }
@@ -149,16 +195,18 @@ void LatencyHistogram::quantiles(std::span<const double> qs, std::span<double> o
     std::fill_n(out.begin(), qs.size(), 0.0);
     return;
   }
+  // min_ and max_ were recorded, so their buckets are inside the window.
   const size_t last = bucket_index(max_);
   size_t index = bucket_index(min_);
-  uint64_t cumulative = buckets_[index];
+  auto counts = [this](size_t bucket) { return buckets_[bucket - lo_]; };
+  uint64_t cumulative = counts(index);
   for (size_t k = 0; k < qs.size(); ++k) {
     const double q = qs[k];
     if (!(q > 0)) { out[k] = min_; continue; }
     if (q >= 1) { out[k] = max_; continue; }
     // The order statistic at 0-based rank floor(q*(n-1)) is the (rank+1)-th value.
     const auto wanted = static_cast<uint64_t>(q * static_cast<double>(count_ - 1)) + 1;
-    while (cumulative < wanted && index < last) cumulative += buckets_[++index];
+    while (cumulative < wanted && index < last) cumulative += counts(++index);
     // If saturated buckets left cumulative short, index is now `last`: the max's bucket.
     out[k] = std::clamp(bucket_representative(index), min_, max_);
   }
@@ -170,7 +218,7 @@ uint64_t LatencyHistogram::count_at_or_below(double bound) const {
   const size_t last = bucket_index(max_);
   uint64_t total = 0;
   for (size_t i = bucket_index(min_); i <= last && bucket_representative(i) <= bound; ++i) {
-    total += buckets_[i];
+    total += buckets_[i - lo_];
   }
   return total;
 }

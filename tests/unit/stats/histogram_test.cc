@@ -235,5 +235,66 @@ TEST(LatencyHistogram, CopiesAreIndependentAndMovesLeaveTheSourceEmpty) {
   EXPECT_EQ(copy.min(), 5);
 }
 
+TEST(LatencyHistogram, StorageGrowsWithTheRangeOfValuesNotTheCount) {
+  LatencyHistogram h;
+  EXPECT_EQ(h.storage_bytes(), 0u);  // nothing until the first value
+  for (int i = 0; i < 100000; ++i) h.record(1000 + i % 7);  // a steady route
+  EXPECT_LE(h.storage_bytes(), 128u);
+  // Values over six orders of magnitude: still at most the whole layout.
+  for (double v = 1; v < 1e6; v *= 1.5) h.record(v);
+  EXPECT_GT(h.storage_bytes(), 128u);
+  EXPECT_LE(h.storage_bytes(), LatencyHistogram::bucket_count() * sizeof(uint32_t));
+  LatencyHistogram everything;
+  everything.record(0);
+  everything.record(1e12);
+  EXPECT_LE(everything.storage_bytes(), LatencyHistogram::bucket_count() * sizeof(uint32_t));
+  EXPECT_EQ(everything.quantile(1), 1e12);
+  EXPECT_EQ(everything.quantile(0), 0);
+}
+
+TEST(LatencyHistogram, WidensBelowAndAboveWithoutLosingCounts) {
+  // Recorded in an order that makes the window grow downwards, then upwards, one bucket at
+  // a time: every widening must move the counts already held.
+  std::vector<double> values;
+  for (double v = 5000; v > 2; v /= 1.019) values.push_back(v);
+  for (double v = 5000; v < 4e6; v *= 1.021) values.push_back(v);
+  for (int pass = 0; pass < 3; ++pass) values.insert(values.end(), values.begin(), values.end());
+  expect_accurate(values, "widening");
+}
+
+TEST(LatencyHistogram, MergingDisjointWindowsIsExact) {
+  LatencyHistogram low, high, all;
+  for (int i = 0; i < 1000; ++i) {
+    low.record(10 + i % 13);
+    high.record(1e6 + i * 17.0);
+    all.record(10 + i % 13);
+    all.record(1e6 + i * 17.0);
+  }
+  LatencyHistogram merged;
+  merged.merge(high);  // into an empty histogram first, then below its window
+  merged.merge(low);
+  EXPECT_EQ(merged.count(), all.count());
+  for (double q : kQuantiles) EXPECT_EQ(merged.quantile(q), all.quantile(q)) << q;
+  for (double bound : {5.0, 15.0, 20.0, 1e5, 1.005e6, 2e6}) {
+    EXPECT_EQ(merged.count_at_or_below(bound), all.count_at_or_below(bound)) << bound;
+  }
+}
+
+TEST(LatencyHistogram, ClearEmptiesButKeepsTheWindow) {
+  LatencyHistogram h;
+  for (int i = 1; i <= 1000; ++i) h.record(i);
+  const size_t bytes = h.storage_bytes();
+  h.clear();
+  EXPECT_EQ(h.count(), 0u);
+  EXPECT_EQ(h.quantile(0.5), 0);
+  EXPECT_EQ(h.min(), 0);
+  EXPECT_EQ(h.storage_bytes(), bytes);
+  h.record(42);
+  EXPECT_EQ(h.count(), 1u);
+  EXPECT_EQ(h.quantile(0.5), 42);
+  EXPECT_EQ(h.min(), 42);
+  EXPECT_EQ(h.storage_bytes(), bytes);
+}
+
 }  // namespace
 }  // namespace netprof
