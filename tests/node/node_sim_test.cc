@@ -75,7 +75,7 @@ uint16_t free_port() {
 
 std::string metrics(const Netns& home, uint16_t port) {
   return exchange_in(home, home, address("127.0.0.1:" + std::to_string(port)),
-                     "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                     "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 }
 
 std::string pod_labels(const char* name, const char* uid) {

@@ -1,6 +1,8 @@
 #include "admin/http_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,11 +10,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
 namespace netprof {
 namespace {
@@ -22,6 +27,8 @@ const char* reason_phrase(int status) {
     case 200: return "OK";
     case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
@@ -46,23 +53,55 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-void set_timeout(int fd, int option, int ms) {
-  timeval tv{ms / 1000, (ms % 1000) * 1000};
-  setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
-}
+using Clock = std::chrono::steady_clock;
 
-bool send_all(int fd, std::string_view data) {
+// Writes all of `data` to a non-blocking socket before `deadline`; false if the client is gone
+// or too slow.
+bool send_all(int fd, std::string_view data, Clock::time_point deadline) {
   while (!data.empty()) {
     const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 && errno != EINTR)
+        return false;
+      continue;
+    }
+    return false;
   }
   return true;
 }
 
-// Parses the head (request line + headers, without the final blank line).
-bool parse_head(std::string_view head, HttpRequest& req, bool& keep_alive) {
+// One non-blocking attempt, for the short error answers the poll thread writes itself.
+void send_now(int fd, std::string_view data) {
+  (void)!::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+std::string error_response(int status, std::string_view body) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
+         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + std::string(body);
+}
+
+std::string peer_address(const sockaddr_storage& ss) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, text, sizeof text);
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
+}  // namespace
+
+bool parse_request_head(std::string_view head, HttpRequest& req, bool& keep_alive) {
   const auto line_end = head.find("\r\n");
   const std::string_view line = head.substr(0, line_end);
   const auto sp1 = line.find(' ');
@@ -106,7 +145,35 @@ bool parse_head(std::string_view head, HttpRequest& req, bool& keep_alive) {
   return true;
 }
 
-}  // namespace
+bool host_allowed(std::string_view host, const std::vector<std::string>& allowed) {
+  host = trim(host);
+  auto digits = [](std::string_view s) {
+    return s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (host.empty()) return false;
+  if (host.front() == '[') {  // [IPv6] or [IPv6]:port
+    const auto end = host.find(']');
+    if (end == std::string_view::npos) return false;
+    const std::string_view rest = host.substr(end + 1);
+    if (!rest.empty() && (rest.front() != ':' || !digits(rest.substr(1)))) return false;
+    in6_addr a6{};
+    return inet_pton(AF_INET6, std::string(host.substr(1, end - 1)).c_str(), &a6) == 1;
+  }
+  std::string_view name = host;
+  if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    if (!digits(host.substr(colon + 1))) return false;
+    name = host.substr(0, colon);
+  }
+  if (name.empty() || name.find(':') != std::string_view::npos) return false;
+  if (name.back() == '.') name.remove_suffix(1);  // "localhost." is localhost
+  in_addr a4{};
+  if (inet_pton(AF_INET, std::string(name).c_str(), &a4) == 1) return true;
+  const std::string lowered = lower(name);
+  if (lowered == "localhost") return true;
+  for (const std::string& a : allowed)
+    if (lower(a) == lowered) return true;
+  return false;
+}
 
 std::string percent_decode(std::string_view text) {
   std::string out;
@@ -154,27 +221,68 @@ HttpResponse HttpResponse::text(int status, std::string body) {
 struct HttpServer::Impl {
   int listen_fd = -1;
   int wake_pipe[2] = {-1, -1};
+  int spare_fd = -1;  // given up at EMFILE to accept (and close) a waiting connection
   HttpHandler handler;
   HttpServerOptions options;
-  std::thread acceptor;
+  std::thread poller;
   std::atomic<bool> stopping{false};
 
+  // A connection whose next request head is being read (poll thread only).
+  struct Waiting {
+    std::string peer;
+    std::string buffer;
+    Clock::time_point since;       // accepted, or handed back after a response
+    Clock::time_point first_byte;  // of the request being read
+    bool have_bytes = false;
+    bool draining = false;         // refused: the answer is sent, input is read and dropped
+    uint64_t order = 0;            // lower = older (eviction order)
+  };
+  // Poll thread only.
+  std::map<int, Waiting> waiting;
+  std::unordered_map<std::string, size_t> per_client;  // open connections (waiting or busy)
+  size_t open = 0;
+  uint64_t next_order = 0;
+  Clock::time_point accept_paused_until{};
+
+  // A connection a handler thread is done with.
+  struct Returned {
+    int fd;
+    std::string peer, leftover;
+    bool close;
+  };
   std::mutex mu;
   std::condition_variable all_done;
-  std::set<int> client_fds;  // guarded by mu; shut down on stop to wake their threads
-  size_t threads = 0;        // guarded by mu
+  std::vector<Returned> returned;  // guarded by mu
+  std::set<int> busy_fds;          // guarded by mu; shut down on stop to end their streams
+  size_t handlers = 0;             // guarded by mu
 
-  void accept_loop();
-  void serve(int fd);
-  void finish(int fd);
+  std::atomic<uint64_t> accepted{0}, evicted{0}, refused{0}, timed_out{0}, busy{0}, bad_host{0},
+      fd_exhausted{0}, accept_pauses{0}, loop_wakeups{0};
+
+  void poll_loop();
+  void accept_ready();
+  void admit(int fd, std::string peer);
+  bool evict_oldest(const std::string* peer);
+  void read_ready(int fd);
+  void try_process(int fd);
+  void refuse(int fd, int status, std::string_view body);
+  void close_conn(int fd);
+  void take_back(std::vector<Returned>& items);
+  Clock::time_point deadline_of(const Waiting& w) const;
+  void answer(int fd, std::string peer, HttpRequest req, bool keep_alive, std::string leftover);
+  void wake();
 };
 
 namespace {
 
 class SocketStreamWriter final : public StreamWriter {
  public:
-  SocketStreamWriter(int fd, const std::atomic<bool>& stopping) : fd_(fd), stopping_(stopping) {}
-  bool write(std::string_view data) override { return !stopping_.load() && send_all(fd_, data); }
+  SocketStreamWriter(int fd, const std::atomic<bool>& stopping, int send_timeout_ms)
+      : fd_(fd), stopping_(stopping), send_timeout_ms_(send_timeout_ms) {}
+  bool write(std::string_view data) override {
+    return !stopping_.load() &&
+           send_all(fd_, data, Clock::now() + std::chrono::milliseconds(send_timeout_ms_));
+  }
   bool open() const override {
     if (stopping_.load()) return false;
     pollfd p{fd_, POLLRDHUP, 0};
@@ -184,13 +292,17 @@ class SocketStreamWriter final : public StreamWriter {
  private:
   int fd_;
   const std::atomic<bool>& stopping_;
+  int send_timeout_ms_;
 };
+
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+constexpr size_t kAcceptBurst = 64;  // accepts per wake-up, so reading is never starved
 
 }  // namespace
 
 std::unique_ptr<HttpServer> HttpServer::start(const SocketAddress& address, HttpHandler handler,
                                               HttpServerOptions options, std::string& error) {
-  const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     error = std::strerror(errno);
     return nullptr;
@@ -209,120 +321,329 @@ std::unique_ptr<HttpServer> HttpServer::start(const SocketAddress& address, Http
   Impl& impl = *server->impl_;
   impl.listen_fd = fd;
   impl.handler = std::move(handler);
-  impl.options = options;
-  if (::pipe2(impl.wake_pipe, O_CLOEXEC) != 0) {
+  impl.options = std::move(options);
+  impl.options.reserved_handlers = std::min(impl.options.reserved_handlers,
+                                            impl.options.max_handlers > 0 ? impl.options.max_handlers - 1 : 0);
+  impl.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (::pipe2(impl.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     error = std::strerror(errno);
     ::close(fd);
+    if (impl.spare_fd >= 0) ::close(impl.spare_fd);
     return nullptr;
   }
-  impl.acceptor = std::thread([&impl] { impl.accept_loop(); });
+  impl.poller = std::thread([&impl] { impl.poll_loop(); });
   return server;
 }
 
 HttpServer::~HttpServer() { stop(); }
 
+HttpServerStats HttpServer::stats() const {
+  HttpServerStats s;
+  if (!impl_) return s;
+  const Impl& i = *impl_;
+  s.accepted = i.accepted.load();
+  s.evicted = i.evicted.load();
+  s.refused = i.refused.load();
+  s.timed_out = i.timed_out.load();
+  s.busy = i.busy.load();
+  s.bad_host = i.bad_host.load();
+  s.fd_exhausted = i.fd_exhausted.load();
+  s.accept_pauses = i.accept_pauses.load();
+  s.loop_wakeups = i.loop_wakeups.load();
+  return s;
+}
+
 void HttpServer::stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
-  const char byte = 1;
-  (void)!::write(impl_->wake_pipe[1], &byte, 1);
-  impl_->acceptor.join();
+  impl_->wake();
+  impl_->poller.join();  // closes every waiting connection on its way out
   std::unique_lock lock(impl_->mu);
-  for (int fd : impl_->client_fds) ::shutdown(fd, SHUT_RDWR);
-  impl_->all_done.wait(lock, [this] { return impl_->threads == 0; });
+  for (int fd : impl_->busy_fds) ::shutdown(fd, SHUT_RDWR);
+  impl_->all_done.wait(lock, [this] { return impl_->handlers == 0; });
+  for (const auto& r : impl_->returned) ::close(r.fd);
+  impl_->returned.clear();
   lock.unlock();
   ::close(impl_->listen_fd);
   ::close(impl_->wake_pipe[0]);
   ::close(impl_->wake_pipe[1]);
+  if (impl_->spare_fd >= 0) ::close(impl_->spare_fd);
 }
 
-void HttpServer::Impl::accept_loop() {
-  pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+void HttpServer::Impl::wake() {
+  const char byte = 1;
+  (void)!::write(wake_pipe[1], &byte, 1);
+}
+
+Clock::time_point HttpServer::Impl::deadline_of(const Waiting& w) const {
+  if (w.draining) return w.since + std::chrono::milliseconds(1000);
+  return w.have_bytes ? w.first_byte + std::chrono::milliseconds(options.request_timeout_ms)
+                      : w.since + std::chrono::milliseconds(options.idle_timeout_ms);
+}
+
+void HttpServer::Impl::poll_loop() {
+  std::vector<pollfd> fds;
+  std::vector<Returned> back;
   while (!stopping.load()) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
+    loop_wakeups.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(mu);
+      back.swap(returned);
     }
-    if (fds[1].revents != 0) return;
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;  // EMFILE and friends: the client sees a reset, we keep serving
-    std::lock_guard lock(mu);
-    if (threads >= options.max_connections) {
-      send_all(fd, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-      ::close(fd);
+    take_back(back);
+
+    const auto now = Clock::now();
+    Clock::time_point next = now + std::chrono::seconds(1);
+    fds.clear();
+    const bool accepting = now >= accept_paused_until;
+    fds.push_back({wake_pipe[0], POLLIN, 0});
+    fds.push_back({listen_fd, static_cast<short>(accepting ? POLLIN : 0), 0});
+    if (!accepting) next = std::min(next, accept_paused_until);
+    for (const auto& [fd, w] : waiting) {
+      fds.push_back({fd, POLLIN | POLLRDHUP, 0});
+      next = std::min(next, deadline_of(w));
+    }
+    const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
+    if (::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(wait_ms, 0) + 1)) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents != 0) {
+      char drain[64];
+      while (::read(wake_pipe[0], drain, sizeof drain) > 0) {
+      }
+    }
+    if (stopping.load()) break;
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].revents != 0 && waiting.count(fds[i].fd) != 0) read_ready(fds[i].fd);
+    }
+    if (fds[1].revents != 0) accept_ready();
+    // Whole-request deadlines: a client trickling a byte at a time gets no more time for it.
+    const auto after = Clock::now();
+    std::vector<int> expired;
+    for (const auto& [fd, w] : waiting)
+      if (after >= deadline_of(w)) expired.push_back(fd);
+    for (int fd : expired) {
+      if (!waiting[fd].draining) timed_out.fetch_add(1, std::memory_order_relaxed);
+      close_conn(fd);
+    }
+  }
+  std::vector<int> all;
+  for (const auto& [fd, w] : waiting) all.push_back(fd);
+  for (int fd : all) close_conn(fd);
+}
+
+void HttpServer::Impl::take_back(std::vector<Returned>& items) {
+  for (Returned& r : items) {
+    if (r.close || stopping.load()) {
+      // Still counted in per_client/open: close_conn needs an entry to account for it.
+      waiting[r.fd] = Waiting{std::move(r.peer), {}, Clock::now(), {}, false, false, next_order++};
+      close_conn(r.fd);
       continue;
     }
-    ++threads;
-    client_fds.insert(fd);
-    std::thread([this, fd] { serve(fd); }).detach();  // finish() accounts for it
+    Waiting w{std::move(r.peer), std::move(r.leftover), Clock::now(), Clock::now(), false, false,
+              next_order++};
+    w.have_bytes = !w.buffer.empty();  // a pipelined request: its deadline runs already
+    waiting[r.fd] = std::move(w);
+    try_process(r.fd);
+  }
+  items.clear();
+}
+
+void HttpServer::Impl::accept_ready() {
+  for (size_t n = 0; n < kAcceptBurst; ++n) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
+                             SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      admit(fd, peer_address(ss));
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if ((errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+      // Out of fds: the waiting connection would make poll report the listener readable
+      // forever. Give up the spare fd to accept it and close it at once (the client sees a
+      // close, not a hang), then take the spare back.
+      ::close(spare_fd);
+      const int victim = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (victim >= 0) {
+        ::close(victim);
+        fd_exhausted.fetch_add(1, std::memory_order_relaxed);
+      }
+      spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (victim >= 0 && spare_fd >= 0) continue;
+    }
+    // Nothing to shed with (or another error): stop watching the listener for a moment
+    // instead of spinning on it.
+    accept_paused_until = Clock::now() + kAcceptPause;
+    accept_pauses.fetch_add(1, std::memory_order_relaxed);
+    return;
   }
 }
 
-void HttpServer::Impl::finish(int fd) {
-  std::lock_guard lock(mu);
-  client_fds.erase(fd);
+bool HttpServer::Impl::evict_oldest(const std::string* peer) {
+  int oldest = -1;
+  uint64_t order = UINT64_MAX;
+  for (const auto& [fd, w] : waiting) {
+    if (peer != nullptr && w.peer != *peer) continue;
+    if (w.order < order) {
+      order = w.order;
+      oldest = fd;
+    }
+  }
+  if (oldest < 0) return false;
+  evicted.fetch_add(1, std::memory_order_relaxed);
+  close_conn(oldest);
+  return true;
+}
+
+void HttpServer::Impl::admit(int fd, std::string peer) {
+  // Make room by dropping the oldest connection still waiting for its request: of this
+  // client for the per-client limit, of anyone for the total. A flood evicts itself.
+  const bool room = (per_client[peer] < options.max_per_client || evict_oldest(&peer)) &&
+                    (open < options.max_connections || evict_oldest(nullptr));
+  if (!room) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    send_now(fd, error_response(503, "too many admin connections\n"));
+    ::close(fd);
+    if (per_client[peer] == 0) per_client.erase(peer);
+    return;
+  }
+  accepted.fetch_add(1, std::memory_order_relaxed);
+  ++open;
+  ++per_client[peer];
+  waiting[fd] = Waiting{std::move(peer), {}, Clock::now(), {}, false, false, next_order++};
+}
+
+void HttpServer::Impl::close_conn(int fd) {
+  auto it = waiting.find(fd);
+  if (it == waiting.end()) return;
+  if (auto pc = per_client.find(it->second.peer); pc != per_client.end() && --pc->second == 0)
+    per_client.erase(pc);
+  --open;
+  waiting.erase(it);
   ::close(fd);
-  --threads;
-  all_done.notify_all();
 }
 
-void HttpServer::Impl::serve(int fd) {
-  set_timeout(fd, SO_RCVTIMEO, options.idle_timeout_ms);
-  set_timeout(fd, SO_SNDTIMEO, options.send_timeout_ms);
-  std::string buffer;
+void HttpServer::Impl::read_ready(int fd) {
+  Waiting& w = waiting[fd];
   char chunk[4096];
-  while (!stopping.load()) {
-    size_t head_end;
-    while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
-      if (buffer.size() > options.max_request_bytes) {
-        send_all(fd, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        return finish(fd);
+  while (true) {
+    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      if (w.draining) continue;  // refused: whatever follows (a body) is dropped, never parsed
+      if (!w.have_bytes) {
+        w.have_bytes = true;
+        w.first_byte = Clock::now();
       }
-      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return finish(fd);  // closed, idle timeout or shut down by stop()
-      buffer.append(chunk, static_cast<size_t>(n));
+      w.buffer.append(chunk, static_cast<size_t>(n));
+      if (w.buffer.size() > options.max_request_bytes + 4) break;
+      continue;
     }
-    HttpRequest req;
-    bool keep_alive = false;
-    const bool parsed = parse_head(std::string_view(buffer).substr(0, head_end), req, keep_alive);
-    buffer.erase(0, head_end + 4);
-    HttpResponse res;
-    if (!parsed) {
-      res = HttpResponse::text(400, "bad request\n");
-      keep_alive = false;
-    } else if (!req.header("content-length").empty() && req.header("content-length") != "0") {
-      res = HttpResponse::text(413, "the admin API takes no request bodies\n");
-      keep_alive = false;
-    } else if (req.method != "GET" && req.method != "HEAD") {
-      res = HttpResponse::text(405, "only GET and HEAD\n");
-      res.headers.emplace_back("Allow", "GET, HEAD");
-    } else {
-      try {
-        res = handler(req);
-      } catch (const std::exception& e) {
-        res = HttpResponse::text(500, std::string("internal error: ") + e.what() + "\n");
-      }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return close_conn(fd);  // closed by the client, or an error
+  }
+  if (!w.draining) try_process(fd);
+}
+
+// Answers `status` and closes gracefully: the write side is shut, and input is read and
+// dropped for a moment so that the answer is not destroyed by a reset (lingering close).
+void HttpServer::Impl::refuse(int fd, int status, std::string_view body) {
+  send_now(fd, error_response(status, body));
+  ::shutdown(fd, SHUT_WR);
+  Waiting& w = waiting[fd];
+  w.draining = true;
+  w.buffer.clear();
+  w.since = Clock::now();
+}
+
+void HttpServer::Impl::try_process(int fd) {
+  Waiting& w = waiting[fd];
+  const size_t head_end = w.buffer.find("\r\n\r\n");
+  if (head_end == std::string::npos) {
+    if (w.buffer.size() > options.max_request_bytes) refuse(fd, 431, "request head too large\n");
+    return;
+  }
+  HttpRequest req;
+  bool keep_alive = false;
+  if (head_end > options.max_request_bytes) return refuse(fd, 431, "request head too large\n");
+  if (!parse_request_head(std::string_view(w.buffer).substr(0, head_end), req, keep_alive))
+    return refuse(fd, 400, "bad request\n");
+  // A body would be read as the next request if we ignored it: refuse and close instead.
+  const std::string_view length = req.header("content-length");
+  if (!req.header("transfer-encoding").empty() || (!length.empty() && length != "0"))
+    return refuse(fd, 413, "the admin API takes no request bodies\n");
+  const std::string_view host = req.header("host");
+  // HTTP/1.1 requires Host (RFC 9112 3.2); a browser always sends one, so only 1.0 may omit it.
+  const std::string_view line = std::string_view(w.buffer).substr(0, w.buffer.find("\r\n"));
+  const bool http10 = line.size() >= 8 && line.substr(line.size() - 8) == "HTTP/1.0";
+  if (host.empty() ? !http10 : !host_allowed(host, options.allowed_hosts)) {
+    bad_host.fetch_add(1, std::memory_order_relaxed);
+    return refuse(fd, 403,
+                  "Host not allowed: use localhost or an IP address, or allow the name "
+                  "(--admin-allow-host)\n");
+  }
+  const bool priority = std::find(options.priority_paths.begin(), options.priority_paths.end(),
+                                  req.path) != options.priority_paths.end();
+  {
+    std::lock_guard lock(mu);
+    const size_t limit = priority ? options.max_handlers
+                                  : options.max_handlers - options.reserved_handlers;
+    if (handlers >= limit) {
+      busy.fetch_add(1, std::memory_order_relaxed);
+      return refuse(fd, 503, "busy: try again\n");
     }
-    if (res.stream) keep_alive = false;
-    std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) +
-                       "\r\nContent-Type: " + res.content_type + "\r\nCache-Control: no-store\r\n";
-    for (const auto& [k, v] : res.headers) head += k + ": " + v + "\r\n";
-    if (!res.stream) head += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
-    head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-    const bool head_only = req.method == "HEAD";
-    if (!send_all(fd, head) || (!head_only && !res.stream && !send_all(fd, res.body))) {
-      return finish(fd);
-    }
-    if (res.stream && !head_only) {
-      SocketStreamWriter writer(fd, stopping);
-      res.stream(writer);
-    }
-    if (!keep_alive) {
-      ::shutdown(fd, SHUT_WR);
-      return finish(fd);
+    ++handlers;
+    busy_fds.insert(fd);
+  }
+  std::string leftover = w.buffer.substr(head_end + 4);
+  std::string peer = w.peer;
+  // Out of the poll set while a handler thread owns it; still counted in open/per_client.
+  waiting.erase(fd);
+  std::thread([this, fd, peer = std::move(peer), req = std::move(req), keep_alive,
+               leftover = std::move(leftover)]() mutable {
+    answer(fd, std::move(peer), std::move(req), keep_alive, std::move(leftover));
+  }).detach();  // accounted for in `handlers`; stop() waits for them
+}
+
+void HttpServer::Impl::answer(int fd, std::string peer, HttpRequest req, bool keep_alive,
+                              std::string leftover) {
+  HttpResponse res;
+  if (req.method != "GET" && req.method != "HEAD") {
+    res = HttpResponse::text(405, "only GET and HEAD\n");
+    res.headers.emplace_back("Allow", "GET, HEAD");
+  } else {
+    try {
+      res = handler(req);
+    } catch (const std::exception& e) {
+      res = HttpResponse::text(500, std::string("internal error: ") + e.what() + "\n");
     }
   }
-  finish(fd);
+  if (res.stream) keep_alive = false;
+  std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) +
+                     "\r\nContent-Type: " + res.content_type + "\r\nCache-Control: no-store\r\n";
+  for (const auto& [k, v] : res.headers) head += k + ": " + v + "\r\n";
+  if (!res.stream) head += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
+  head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  const bool head_only = req.method == "HEAD";
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options.response_timeout_ms);
+  bool ok = send_all(fd, head, deadline) &&
+            (head_only || res.stream || send_all(fd, res.body, deadline));
+  if (ok && res.stream && !head_only) {
+    SocketStreamWriter writer(fd, stopping, options.send_timeout_ms);
+    res.stream(writer);
+  }
+  if (!keep_alive) ::shutdown(fd, SHUT_WR);
+  {
+    std::lock_guard lock(mu);
+    busy_fds.erase(fd);
+    --handlers;
+    returned.push_back({fd, std::move(peer), std::move(leftover), !ok || !keep_alive});
+    all_done.notify_all();
+  }
+  wake();
 }
 
 }  // namespace netprof

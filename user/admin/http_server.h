@@ -1,9 +1,24 @@
-// A small HTTP/1.1 server for the admin API: GET only, one thread per connection (capped),
-// keep-alive, responses with Content-Length or streamed until close. Deliberately tiny: it
-// serves a handful of local scrapers, browsers and `netprof top/tap`, never the data path.
+// A small HTTP/1.1 server for the admin API: GET/HEAD only, keep-alive, responses with
+// Content-Length or streamed until close. It serves local scrapers, probes, browsers and
+// `netprof top/tap`, never the data path, and must stay answerable whatever clients do:
+//  - one poll thread reads every request head (non-blocking): a slow client costs an fd and a
+//    small buffer, never a thread; the whole head must arrive within request_timeout_ms of its
+//    first byte (not per byte), an idle keep-alive connection closes after idle_timeout_ms;
+//  - complete requests are answered on handler threads (at most max_handlers), with
+//    reserved_handlers of them kept for priority_paths (/healthz, /metrics);
+//  - at most max_connections open and max_per_client per client address: past either, the
+//    oldest connection still waiting for its request (of that client, for the per-client limit)
+//    is dropped to make room, so a flood of slow clients evicts itself;
+//  - at the fd limit (EMFILE) a spare fd is given up to accept and close the waiting
+//    connection, and accepting pauses briefly when even that fails: no busy loop;
+//  - a request with a body (Content-Length > 0 or any Transfer-Encoding) is refused and the
+//    connection closed, so a body is never read as the next request;
+//  - the Host header must be localhost, an IP literal or a configured name: a browser page
+//    that rebinds its DNS name to 127.0.0.1 cannot read the API.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,10 +64,31 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpServerOptions {
-  size_t max_connections = 64;     // more are answered 503 and closed
-  int idle_timeout_ms = 30'000;    // keep-alive connections idle longer are closed
+  size_t max_connections = 256;    // open at once; past it the oldest waiting one is dropped
+  size_t max_per_client = 32;      // per client address, the same way
+  size_t max_handlers = 64;        // requests answered at once (threads)
+  size_t reserved_handlers = 8;    // of max_handlers, only for priority_paths
+  std::vector<std::string> priority_paths = {"/healthz", "/metrics"};
+  int idle_timeout_ms = 30'000;    // keep-alive wait for the next request's first byte
+  int request_timeout_ms = 10'000; // the whole request head, from its first byte
   int send_timeout_ms = 10'000;    // a client not reading for this long is dropped
+  int response_timeout_ms = 60'000;  // a whole (non-streamed) response
   size_t max_request_bytes = 16 * 1024;
+  // Host names accepted besides localhost and IP literals (case-insensitive, port ignored).
+  std::vector<std::string> allowed_hosts;
+};
+
+// Monotonic totals, readable from any thread.
+struct HttpServerStats {
+  uint64_t accepted = 0;
+  uint64_t evicted = 0;        // waiting connections dropped to make room (limits)
+  uint64_t refused = 0;        // closed at once: no room even after eviction
+  uint64_t timed_out = 0;      // request head not complete in time, or idle too long
+  uint64_t busy = 0;           // answered 503: every handler busy
+  uint64_t bad_host = 0;       // answered 403 for the Host header
+  uint64_t fd_exhausted = 0;   // accepted and closed at the fd limit (EMFILE/ENFILE)
+  uint64_t accept_pauses = 0;  // times accepting paused because even that failed
+  uint64_t loop_wakeups = 0;   // poll thread iterations (a busy loop would show here)
 };
 
 class HttpServer {
@@ -65,6 +101,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   const SocketAddress& address() const { return address_; }  // the bound address (real port)
+  HttpServerStats stats() const;
   // Stops accepting, disconnects clients (streams end) and waits for every thread.
   void stop();
 
@@ -76,5 +113,13 @@ class HttpServer {
 };
 
 std::string percent_decode(std::string_view text);
+
+// Parses a request head (request line and headers, without the blank line). False when it
+// is not one. Exposed for the fuzz target and tests.
+bool parse_request_head(std::string_view head, HttpRequest& request, bool& keep_alive);
+
+// True when `host` (a Host header value) names this machine safely: localhost, an IPv4 or
+// [IPv6] literal, or one of `allowed` (case-insensitive); a port is ignored.
+bool host_allowed(std::string_view host, const std::vector<std::string>& allowed);
 
 }  // namespace netprof
