@@ -135,13 +135,16 @@ def main(deploy):
     mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
     host_paths = {v["hostPath"]["path"]: name for name, v in volumes.items() if "hostPath" in v}
-    for path in ("/sys/fs/cgroup", "/sys/fs/bpf"):
+    for path in ("/sys/fs/cgroup", "/sys/fs/bpf", "/var/log/pods"):
         name = host_paths.get(path)
         if check(name is not None, f"hostPath {path} not mounted"):
             check(mounts.get(name, {}).get("readOnly") is True, f"{path} must be mounted read-only")
     cgroup_mount = mounts.get(host_paths.get("/sys/fs/cgroup"), {}).get("mountPath")
     check(env.get("NETPROF_CGROUP_ROOT") == cgroup_mount,
           "NETPROF_CGROUP_ROOT must point at the host cgroup mount")
+    pod_logs_mount = mounts.get(host_paths.get("/var/log/pods"), {}).get("mountPath")
+    check(env.get("NETPROF_POD_LOGS_DIR", "/var/log/pods") == pod_logs_mount,
+          "the node's /var/log/pods must be mounted where pod_logs_dir points")
     config_volume = [n for n, v in volumes.items()
                      if v.get("configMap", {}).get("name") == configmap["metadata"]["name"]]
     if check(config_volume, "the ConfigMap is not mounted"):

@@ -64,7 +64,9 @@ ProfileOptions profile_options(const NodeConfig& c) {
 
 Expected<std::string> cgroup_root(const NodeConfig& c) {
   if (c.cgroup_root.empty()) return cgroup2_mount_point();
-  auto dir = resolve_cgroup_dir(c.cgroup_root);
+  // The host's /sys/fs/cgroup: cgroup2 itself, or a tmpfs of v1 controllers with cgroup2 at
+  // unified/ (hybrid nodes); runtimes put every container in the cgroup2 tree either way.
+  auto dir = cgroup2_hierarchy_at(c.cgroup_root);
   if (!dir) return Error{"cgroup_root: " + dir.error()};
   return dir;
 }
@@ -87,10 +89,11 @@ int run_node(const NodeFlags& flags) {
   }
   // hostNetwork pods share the node's netns; attaching there would steer the node's own
   // traffic. The node's netns (/proc/1's, with hostPID) is how they are told apart.
-  if (namespace_inode(config->host_netns) == 0) {
-    std::cerr << "netprof node: host_netns: cannot read " << config->host_netns
-              << ": node mode needs the host's PID namespace (hostPID: true) and "
-                 "CAP_SYS_PTRACE, or host_netns set to a readable path\n";
+  if (auto inode = namespace_inode_of(config->host_netns); !inode) {
+    std::cerr << "netprof node: host_netns: " << inode.error()
+              << " (node mode reads the node's netns through the host's PID namespace: "
+                 "hostPID: true, CAP_SYS_PTRACE, no AppArmor/Landlock rule against it; or set "
+                 "host_netns to a readable path of the node's netns)\n";
     return 2;
   }
   set_libbpf_verbose(flags.verbose);
@@ -113,6 +116,7 @@ int run_node(const NodeFlags& flags) {
       std::chrono::milliseconds(static_cast<int64_t>(config->connect_timeout_s * 1000) + 5000);
   agent_options.max_pods = config->max_pods;
   agent_options.host_netns = config->host_netns;
+  agent_options.pod_logs_dir = config->pod_logs_dir;
   agent_options.expire_after =
       std::chrono::milliseconds(static_cast<int64_t>(config->expire_after_s * 1000));
   agent_options.log = log;
@@ -126,13 +130,14 @@ int run_node(const NodeFlags& flags) {
   hooks.on_start = [&](SessionControl& session) {
     Relay& relay = session.relay;
     agent = std::make_unique<NodeAgent>(agent_options, relay, registry, session.erase_scope);
-    log("node mode: pods under " + *root + ", inbound ports " +
+    log("node mode: pods under " + *root + ", names from " + config->pod_logs_dir +
+        " (kubelet), hostnames and service-account files, inbound ports " +
         std::to_string(config->inbound_ports.size()) + ", outbound ports " +
         std::to_string(config->outbound_ports.size()));
     watcher = std::make_unique<PodWatcher>(
         *root, std::chrono::milliseconds(static_cast<int64_t>(config->rescan_interval_s * 1000)),
         [&agent, &watcher](const PodScan& scan) {
-          if (agent->reconcile(scan)) watcher->rescan_within(std::chrono::milliseconds(500));
+          if (auto delay = agent->reconcile(scan)) watcher->rescan_within(*delay);
         });
     if (auto status = watcher->start(); !status) {
       log("cannot follow pods: " + status.error());

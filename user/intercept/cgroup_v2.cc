@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -98,6 +99,45 @@ Expected<std::string> resolve_cgroup_dir(const std::string& argument) {
   if (statfs(dir->c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
     return Error{*dir + " is not in a cgroup v2 hierarchy (cgroup2 is mounted at " + *mount + ")"};
   return dir;
+}
+
+namespace {
+
+bool is_cgroup2(const std::string& dir, long& fs_type) {
+  struct statfs fs {};
+  if (statfs(dir.c_str(), &fs) != 0) return false;
+  fs_type = static_cast<long>(fs.f_type);
+  return fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+std::string fs_type_name(long type) {
+  switch (type) {
+    case TMPFS_MAGIC:
+      return "tmpfs";
+    case CGROUP_SUPER_MAGIC:
+      return "cgroup v1";
+    default: {
+      char hex[32];
+      snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(type));
+      return std::string("file system type ") + hex;
+    }
+  }
+}
+
+}  // namespace
+
+Expected<std::string> cgroup2_hierarchy_at(const std::string& dir) {
+  if (dir.empty() || dir[0] != '/') return resolve_cgroup_dir(dir);
+  auto canonical = canonical_dir(dir);
+  if (!canonical) return canonical.take_error();
+  long type = 0;
+  if (is_cgroup2(*canonical, type)) return canonical;
+  long unified_type = 0;
+  if (is_cgroup2(*canonical + "/unified", unified_type)) return *canonical + "/unified";
+  std::string hint;
+  if (auto mount = cgroup2_mount_point()) hint = "; this process sees cgroup2 at " + *mount;
+  return Error{*canonical + " is not a cgroup v2 hierarchy (" + fs_type_name(type) +
+               ") and has no cgroup2 'unified' mount below it (hybrid layout)" + hint};
 }
 
 bool cgroup_is_within(const std::string& dir, const std::string& ancestor) {

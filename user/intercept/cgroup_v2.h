@@ -20,6 +20,13 @@ Expected<std::string> own_cgroup_dir();
 // cgroup2 mount, or a path relative to that mount ("kubepods/pod123/...").
 Expected<std::string> resolve_cgroup_dir(const std::string& argument);
 
+// The cgroup v2 hierarchy a node's cgroup tree offers at `dir` (canonical): `dir` itself
+// when it is cgroup2, else its `unified` child on a hybrid host (cgroup v1 controllers in
+// dir/<controller>, cgroup2 in dir/unified, as systemd mounts it). A host's /sys/fs/cgroup
+// mounted into a container (the DaemonSet's /host/sys/fs/cgroup) may be either. A relative
+// `dir` is taken below this process's cgroup2 mount, as resolve_cgroup_dir does.
+Expected<std::string> cgroup2_hierarchy_at(const std::string& dir);
+
 // True if `dir` is `ancestor` or below it (both canonical).
 bool cgroup_is_within(const std::string& dir, const std::string& ancestor);
 

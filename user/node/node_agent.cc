@@ -1,5 +1,6 @@
 #include "node/node_agent.h"
 
+#include <algorithm>
 #include <set>
 
 #include "relay/relay.h"
@@ -27,6 +28,14 @@ NodeAgent::NodeAgent(NodeAgentOptions options, Relay& relay, ScopeRegistry& regi
   // The node's netns (with hostPID, /proc/1 is the node's init) and netprof's own pod's.
   for (const std::string& path : {options_.host_netns, std::string("/proc/self/ns/net")})
     if (const ino_t inode = namespace_inode(path); inode != 0) skip_netns_.push_back(inode);
+  // The node's hostname: what a container's UTS namespace holds until the runtime sets the
+  // pod's. Read next to host_netns (/proc/1/ns/uts); unknown is tolerable, since names are
+  // read only through the app's own processes anyway.
+  const std::string& net = options_.host_netns;
+  if (options_.node_hostname.empty() && net.size() > 4 &&
+      net.compare(net.size() - 4, 4, "/net") == 0)
+    if (auto name = uts_nodename(net.substr(0, net.size() - 4) + "/uts"))
+      options_.node_hostname = *name;
 }
 
 NodeAgent::~NodeAgent() { detach_all(); }
@@ -44,22 +53,58 @@ std::pair<uint32_t, uint32_t> NodeAgent::scopes_for(const std::string& uid) {
   return scopes;
 }
 
-bool NodeAgent::reconcile(const PodScan& scan) {
+KubeletPods NodeAgent::kubelet_pods() {
+  auto pods = read_kubelet_pods(options_.pod_logs_dir);
+  const std::string error = pods ? std::string() : pods.error();
+  if (!error.empty() && error != kubelet_error_)
+    log("kubelet pod records not used: " + error +
+        " (pods are named from their hostname and service-account files; mount the node's "
+        "/var/log/pods read-only at pod_logs_dir)");
+  kubelet_error_ = error;
+  return pods ? std::move(*pods) : KubeletPods{};
+}
+
+bool NodeAgent::wait_for(const PodCgroup& cgroup) {
+  const auto now = std::chrono::steady_clock::now();
+  Retry& retry = retry_[cgroup.name.uid];
+  // A container added to the pod (a new directory) starts the backoff again.
+  if (retry.container_dirs != cgroup.container_dirs) retry = Retry{{}, {}, cgroup.container_dirs};
+  if (now < retry.next) return true;  // rescanned early (another pod, an event): same step
+  if (retry.delay.count() == 0) {
+    retry.delay = kFirstRetry;
+  } else if (retry.delay >= kLastRetry) {
+    retry.next = std::chrono::steady_clock::time_point::max();
+    return false;
+  } else {
+    retry.delay *= 2;
+  }
+  retry.next = now + retry.delay;
+  return true;
+}
+
+std::optional<std::chrono::milliseconds> NodeAgent::reconcile(const PodScan& scan) {
   std::lock_guard lock(mu_);
+  const KubeletPods kubelet = kubelet_pods();  // one directory listing per scan
   std::set<std::string> present;
-  bool retry_soon = false;
+  std::map<std::string, const PodCgroup*> waiting;
   for (const PodCgroup& cgroup : scan.pods) {
-    present.insert(cgroup.name.uid);
-    auto it = pods_.find(cgroup.name.uid);
+    const std::string& uid = cgroup.name.uid;
+    present.insert(uid);
+    auto it = pods_.find(uid);
     if (it != pods_.end()) {
       // Still the same network? A recreated sandbox has a new netns; a pod whose processes
       // all exited is on its way out.
-      const std::vector<pid_t> pids = pod_processes(cgroup);
-      auto network = pod_network(pids, skip_netns_);
-      if (network && network->netns_inode == it->second->network.netns_inode) continue;
-      detach(cgroup.name.uid, network ? "its network namespace changed" : "no process left", true);
+      auto network = pod_network(pod_processes(cgroup), skip_netns_);
+      if (network && network->netns_inode == it->second->network.netns_inode) {
+        Pod& pod = *it->second;
+        if (!pod.identity.settled() && reidentify(pod, cgroup, kubelet) &&
+            pod.identity.name.empty())
+          waiting[uid] = &cgroup;
+        continue;
+      }
+      detach(uid, network ? "its network namespace changed" : "no process left", true);
     }
-    attach(cgroup, retry_soon);
+    if (attach(cgroup, kubelet)) waiting[uid] = &cgroup;
   }
   std::vector<std::string> gone;
   for (const auto& [uid, pod] : pods_)
@@ -67,28 +112,107 @@ bool NodeAgent::reconcile(const PodScan& scan) {
   for (const std::string& uid : gone) detach(uid, "its cgroup is gone", true);
   for (auto it = last_error_.begin(); it != last_error_.end();)
     it = present.count(it->first) ? std::next(it) : last_error_.erase(it);
+
+  // A pod that stops waiting starts again from kFirstRetry the next time it waits.
+  for (auto it = retry_.begin(); it != retry_.end();)
+    it = waiting.count(it->first) ? std::next(it) : retry_.erase(it);
+  std::optional<std::chrono::milliseconds> rescan;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [uid, cgroup] : waiting) {
+    if (!wait_for(*cgroup)) {
+      const std::string note =
+          pods_.count(uid) != 0
+              ? "still unnamed (no app process, kubelet record or hostname yet); looking "
+                "again at each rescan"
+              : "no process has joined its cgroup; looking again at each rescan (a cgroup "
+                "the runtime left behind stays empty)";
+      std::string& last = last_error_[uid];
+      if (last != note) log("pod " + uid + ": " + note);
+      last = note;
+      continue;
+    }
+    const auto delay =
+        std::chrono::duration_cast<std::chrono::milliseconds>(retry_[uid].next - now);
+    const auto bounded = std::max(delay, std::chrono::milliseconds{1});
+    rescan = rescan ? std::min(*rescan, bounded) : bounded;
+  }
   expire(wall_clock_ms());
-  return retry_soon;
+  return rescan;
 }
 
-void NodeAgent::attach(const PodCgroup& cgroup, bool& retry_soon) {
+void NodeAgent::register_scopes(const Pod& pod) {
+  const PodIdentity& id = pod.identity;
+  auto register_scope = [&](uint32_t scope, const char* direction) {
+    registry_.set(scope, ScopeInfo{id.name, id.k8s_namespace, id.uid, id.qos, id.container_ids,
+                                   direction, 0, id.name_source, id.namespace_source});
+  };
+  if (!options_.intercept.inbound_ports.empty()) register_scope(pod.inbound_scope, "inbound");
+  if (!options_.intercept.outbound_ports.empty()) register_scope(pod.outbound_scope, "outbound");
+}
+
+namespace {
+
+std::string describe(const PodIdentity& id) {
+  std::string text = "pod " + (id.name.empty() ? std::string("?") : id.name);
+  if (!id.k8s_namespace.empty()) text += " (namespace " + id.k8s_namespace + ")";
+  return text;
+}
+
+std::string sources(const PodIdentity& id) {
+  if (id.name_source.empty()) return "not named yet";
+  std::string text = "named by " + id.name_source;
+  if (!id.namespace_source.empty() && id.namespace_source != id.name_source)
+    text += ", namespace from " + id.namespace_source;
+  return text;
+}
+
+}  // namespace
+
+bool NodeAgent::reidentify(Pod& pod, const PodCgroup& cgroup, const KubeletPods& kubelet) {
+  PodIdentity fresh = identify_pod(cgroup, pod_processes(cgroup), kubelet, options_.node_hostname);
+  // A fallback that finds nothing this time (the app restarting) keeps what was read before.
+  if (fresh.name.empty()) {
+    fresh.name = pod.identity.name;
+    fresh.name_source = pod.identity.name_source;
+  }
+  if (fresh.k8s_namespace.empty()) {
+    fresh.k8s_namespace = pod.identity.k8s_namespace;
+    fresh.namespace_source = pod.identity.namespace_source;
+  }
+  const PodIdentity& old = pod.identity;
+  const bool renamed = fresh.name != old.name || fresh.k8s_namespace != old.k8s_namespace ||
+                       fresh.name_source != old.name_source ||
+                       fresh.namespace_source != old.namespace_source;
+  if (renamed || fresh.container_ids != old.container_ids) {
+    pod.identity = std::move(fresh);
+    register_scopes(pod);
+    if (renamed)
+      log(describe(pod.identity) + " uid " + pod.identity.uid + ": " + sources(pod.identity));
+  }
+  return !pod.identity.settled();
+}
+
+bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   const std::string& uid = cgroup.name.uid;
   auto fail = [&](const std::string& error) {
     std::string& last = last_error_[uid];
     if (last != error) log("pod " + uid + ": not attached: " + error);
     last = error;
+    return false;
   };
   if (pods_.size() >= options_.max_pods) return fail("max_pods reached");
-  const std::vector<pid_t> pids = pod_processes(cgroup);
-  if (pids.empty()) {
-    retry_soon = true;  // the runtime creates the cgroup first, then starts the processes
-    return;
-  }
-  auto network = pod_network(pids, skip_netns_);
+  const std::vector<PodProcess> processes = pod_processes(cgroup);
+  // The runtime creates the cgroup first, then starts the processes; its init becomes the
+  // app at exec. Both pass within a second: the caller retries (wait_for), silently.
+  const bool starting = std::all_of(processes.begin(), processes.end(), [](const PodProcess& p) {
+    return p.role == ProcessRole::kRuntimeInit;
+  });
+  if (starting) return true;
+  auto network = pod_network(processes, skip_netns_);
   if (!network) return fail(network.error());
 
   auto pod = std::make_unique<Pod>();
-  pod->identity = identify_pod(cgroup, pids);
+  pod->identity = identify_pod(cgroup, processes, kubelet, options_.node_hostname);
   pod->cgroup_dir = cgroup.dir;
   pod->network = *network;
   std::tie(pod->inbound_scope, pod->outbound_scope) = scopes_for(uid);
@@ -101,14 +225,7 @@ void NodeAgent::attach(const PodCgroup& cgroup, bool& retry_soon) {
   auto interception = Interception::start(options);
   if (!interception) return fail(interception.error());
   pod->interception = std::move(*interception);
-
-  const PodIdentity& id = pod->identity;
-  auto register_scope = [&](uint32_t scope, const char* direction) {
-    registry_.set(scope, ScopeInfo{id.name, id.k8s_namespace, id.uid, id.qos, id.container_ids,
-                                   direction, 0});
-  };
-  if (!options.inbound_ports.empty()) register_scope(pod->inbound_scope, "inbound");
-  if (!options.outbound_ports.empty()) register_scope(pod->outbound_scope, "outbound");
+  register_scopes(*pod);
 
   std::vector<ListenerSpec> listeners = pod->interception->take_listeners();
   for (const ListenerSpec& spec : listeners) pod->listener_fds.push_back(spec.fd);
@@ -117,13 +234,16 @@ void NodeAgent::attach(const PodCgroup& cgroup, bool& retry_soon) {
     for (ListenerSpec& spec : *shared) relay.add_listener(std::move(spec));
   });
   last_error_.erase(uid);
-  std::string line = "pod " + (id.name.empty() ? std::string("?") : id.name);
-  if (!id.k8s_namespace.empty()) line += " (namespace " + id.k8s_namespace + ")";
-  line += " uid " + uid + " " + id.qos + ": attached, netns of pid " +
-          std::to_string(network->pid) + ", scope " + std::to_string(pod->inbound_scope);
-  for (const std::string& note : pod->interception->notes()) line += "; note: " + note;
-  log(line);
+  const PodIdentity& id = pod->identity;
+  log(describe(id) + " uid " + uid + " " + id.qos + ": attached, netns of pid " +
+      std::to_string(network->pid) + ", scope " + std::to_string(pod->inbound_scope) + ", " +
+      sources(id));
+  // The interception's notes (the sk_msg verdict of this kernel) are the same for every pod.
+  for (const std::string& note : pod->interception->notes())
+    if (notes_logged_.insert(note).second) log("note (applies to every pod): " + note);
+  const bool unnamed = id.name.empty();
   pods_[uid] = std::move(pod);
+  return unnamed;
 }
 
 void NodeAgent::detach(const std::string& uid, const char* why, bool relay_running) {

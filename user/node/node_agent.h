@@ -14,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,11 @@ struct NodeAgentOptions {
   size_t max_pods = 256;
   // The node's network namespace: pods in it (hostNetwork) are never intercepted.
   std::string host_netns = "/proc/1/ns/net";
+  // The node's hostname, which never names a pod. "" = read from the UTS namespace next to
+  // host_netns (/proc/1/ns/uts for /proc/1/ns/net).
+  std::string node_hostname;
+  // The kubelet's pod log directories (<namespace>_<name>_<uid>): the first identity source.
+  std::string pod_logs_dir = "/var/log/pods";
   std::chrono::milliseconds expire_after{300'000};
   std::function<void(const std::string&)> log;  // one line per event; may be empty
 };
@@ -55,9 +62,13 @@ class NodeAgent {
   NodeAgent(const NodeAgent&) = delete;
   NodeAgent& operator=(const NodeAgent&) = delete;
 
-  // Returns true when some pod could not be attached yet for a reason that may pass soon (no
-  // process in its cgroup yet): the caller should rescan shortly.
-  bool reconcile(const PodScan& scan);
+  // Returns a delay when some pod waits for something that usually comes soon (processes
+  // joining its cgroup, the runtime's init exec'ing the app, a name): the caller should
+  // rescan within it. Delays back off per pod (kFirstRetry doubling up to kLastRetry), then
+  // stop: a cgroup the runtime left empty is only looked at again by the regular rescan.
+  static constexpr std::chrono::milliseconds kFirstRetry{500};
+  static constexpr std::chrono::milliseconds kLastRetry{8000};
+  std::optional<std::chrono::milliseconds> reconcile(const PodScan& scan);
   // Drops the stats of pods gone for longer than expire_after.
   void expire(int64_t now_ms);
   // Detaches every pod once the relay has stopped (it closed the listeners itself).
@@ -67,7 +78,20 @@ class NodeAgent {
 
  private:
   struct Pod;
-  void attach(const PodCgroup& cgroup, bool& retry_soon);
+  struct Retry {
+    std::chrono::milliseconds delay{0};
+    std::chrono::steady_clock::time_point next{};
+    std::vector<std::string> container_dirs;  // when they change, the backoff starts again
+  };
+  // True when the pod waits for something that comes soon (see reconcile()).
+  bool attach(const PodCgroup& cgroup, const KubeletPods& kubelet);
+  // Re-reads the identity of a pod the kubelet's record has not named; updates the registry
+  // if it changed. True while it is not final.
+  bool reidentify(Pod& pod, const PodCgroup& cgroup, const KubeletPods& kubelet);
+  void register_scopes(const Pod& pod);
+  // Steps the backoff of a waiting pod; false once its retries are used up.
+  bool wait_for(const PodCgroup& cgroup);
+  KubeletPods kubelet_pods();
   void detach(const std::string& uid, const char* why, bool relay_running);
   void log(const std::string& line) const;
   std::pair<uint32_t, uint32_t> scopes_for(const std::string& uid);
@@ -83,6 +107,9 @@ class NodeAgent {
   // recreated, processes restarted) goes on counting in the same entries.
   std::map<std::string, std::pair<uint32_t, uint32_t>> scopes_by_uid_;
   std::map<std::string, std::string> last_error_;  // by UID: log each distinct failure once
+  std::map<std::string, Retry> retry_;             // by UID: pods waiting, with their backoff
+  std::set<std::string> notes_logged_;             // interception notes are the same for every pod
+  std::string kubelet_error_;                      // last failure to list pod_logs_dir, logged once
   uint32_t next_scope_ = kFirstScope;
 };
 

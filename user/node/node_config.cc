@@ -127,6 +127,7 @@ Status set_field(const std::string& name, const json& value, NodeConfig& c) {
 
   if (name == "cgroup_root") return set_string(c.cgroup_root);
   if (name == "host_netns") return set_string(c.host_netns);
+  if (name == "pod_logs_dir") return set_string(c.pod_logs_dir);
   if (name == "inbound_ports") return set_ports(c.inbound_ports);
   if (name == "outbound_ports") return set_ports(c.outbound_ports);
   if (name == "skmsg") return set_bool(c.skmsg);
@@ -229,6 +230,10 @@ const std::vector<ConfigField>& node_config_fields() {
       {"host_netns", FieldKind::kString,
        "the node's network namespace; pods sharing it (hostNetwork) are never intercepted "
        "(default /proc/1/ns/net: needs hostPID)"},
+      {"pod_logs_dir", FieldKind::kString,
+       "the kubelet's pod log directory (<namespace>_<name>_<uid> per pod), the first source "
+       "of pod names and namespaces; hostname and service-account files are the fallbacks "
+       "(default /var/log/pods)"},
       {"inbound_ports", FieldKind::kPorts, "pod ports whose incoming connections to profile"},
       {"outbound_ports", FieldKind::kPorts,
        "remote ports whose connections from each pod to profile"},

@@ -15,10 +15,11 @@
 namespace netprof {
 
 struct NodeConfig {
-  std::string cgroup_root;                    // "" = the cgroup2 mount
-  std::string host_netns = "/proc/1/ns/net";  // the node's netns: hostNetwork pods are skipped
-  std::vector<uint16_t> inbound_ports;        // intercepted connections into each pod
-  std::vector<uint16_t> outbound_ports;       // ... and from each pod to these remote ports
+  std::string cgroup_root;                     // "" = the cgroup2 mount
+  std::string host_netns = "/proc/1/ns/net";   // the node's netns: hostNetwork pods are skipped
+  std::string pod_logs_dir = "/var/log/pods";  // the kubelet's <namespace>_<name>_<uid> dirs
+  std::vector<uint16_t> inbound_ports;         // intercepted connections into each pod
+  std::vector<uint16_t> outbound_ports;        // ... and from each pod to these remote ports
   bool skmsg = true;
   bool ipv4 = true;
   bool ipv6 = true;

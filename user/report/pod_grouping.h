@@ -1,8 +1,10 @@
 // Node mode's per-pod view of a report. Each route whose scope belongs to a pod gets a "pod"
 // object (name, namespace, uid, qos, direction), and the report gets a "pods" array: every
-// registered pod with its containers, whether it is gone, its totals and its routes (method,
-// route, direction, count, errors; the full figures stay in "routes"). Only fields are added:
-// the "routes" contract is unchanged, and without a registry nothing changes at all.
+// registered pod with its containers, which sources named it (name_source, namespace_source:
+// "kubelet", "hostname", "service-account" or ""), whether it is gone, its totals and its
+// routes (method, route, direction, count, errors; the full figures stay in "routes"). Only
+// fields are added: the "routes" contract is unchanged, and without a registry nothing
+// changes at all.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,8 @@ inline void add_pod_grouping(nlohmann::json& report, const ScopeRegistry& regist
              {"qos", info.qos},
              {"containers", info.container_ids},
              {"gone_at_ms", info.gone_at_ms},
+             {"name_source", info.name_source},
+             {"namespace_source", info.namespace_source},
              {"scopes", nlohmann::json::array()},
              {"requests", 0},
              {"errors", 0},

@@ -21,6 +21,10 @@ struct ScopeInfo {
   std::vector<std::string> container_ids;
   std::string direction;   // "inbound" or "outbound"
   int64_t gone_at_ms = 0;  // epoch ms the pod went away; 0 while it runs
+  // Which source named the pod and gave its namespace: "kubelet" (/var/log/pods),
+  // "hostname", "service-account", or "" (not known yet).
+  std::string name_source;
+  std::string namespace_source;
 };
 
 class ScopeRegistry {

@@ -20,6 +20,8 @@ ScopeInfo pod(const char* name, const char* uid) {
   info.qos = "Burstable";
   info.container_ids = {"abc"};
   info.direction = "inbound";
+  info.name_source = "kubelet";
+  info.namespace_source = "kubelet";
   return info;
 }
 
@@ -54,6 +56,8 @@ TEST(PodGrouping, RoutesGetTheirPodAndPodsListTheirRoutes) {
   EXPECT_EQ(web["errors"], 1);
   EXPECT_EQ(web["routes"].size(), 2u);
   EXPECT_EQ(web["qos"], "Burstable");
+  EXPECT_EQ(web["name_source"], "kubelet");  // which source named the pod
+  EXPECT_EQ(web["namespace_source"], "kubelet");
   EXPECT_EQ(web["gone_at_ms"], 0);
 }
 
