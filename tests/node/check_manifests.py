@@ -78,9 +78,16 @@ def main(deploy):
     ports = config.get("inbound_ports", []) + config.get("outbound_ports", [])
     check(ports and all(isinstance(p, int) and 1 <= p <= 65535 for p in ports),
           "config.json needs valid inbound/outbound ports")
-    admin_port = int(config.get("admin_address", "127.0.0.1:9464").rsplit(":", 1)[1])
-    check(not config.get("admin_address", "").startswith("127."),
-          "admin_address must not be loopback: the kubelet probes and Prometheus scrapes the pod IP")
+    # The cluster reaches /metrics and /healthz only (metrics_address, on the pod IP); the
+    # dashboard, /stats and /tap stay on loopback unless opened with a token.
+    metrics = config.get("metrics_address", "")
+    check(metrics and not metrics.startswith("127."),
+          "metrics_address must be a non-loopback address: the kubelet probes and Prometheus "
+          "scrapes the pod IP")
+    admin_port = int((metrics or ":0").rsplit(":", 1)[1])
+    admin = config.get("admin_address", "127.0.0.1:9464")
+    check(admin.startswith("127.") or admin == "off" or bool(config.get("admin_token_file")),
+          "admin_address must stay on loopback (dashboard, /stats, /tap) unless admin_token_file is set")
 
     ds = docs["DaemonSet"][0][1]
     spec = ds["spec"]
@@ -99,7 +106,7 @@ def main(deploy):
     check(annotations.get("prometheus.io/scrape") == "true", "prometheus.io/scrape missing")
     check(annotations.get("prometheus.io/path") == "/metrics", "prometheus.io/path missing")
     check(annotations.get("prometheus.io/port") == str(admin_port),
-          "prometheus.io/port differs from admin_address")
+          "prometheus.io/port differs from metrics_address")
 
     containers = pod["containers"]
     check(len(containers) == 1, "one container expected")
@@ -123,7 +130,7 @@ def main(deploy):
         get = c.get(probe, {}).get("httpGet", {})
         check(get.get("path") == "/healthz", f"{probe} must GET /healthz")
         port = named_ports.get(get.get("port"), get.get("port"))
-        check(port == admin_port, f"{probe} port {port} is not the admin port {admin_port}")
+        check(port == admin_port, f"{probe} port {port} is not the metrics_address port {admin_port}")
 
     res = c.get("resources", {})
     for what in ("cpu", "memory"):

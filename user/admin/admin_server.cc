@@ -141,12 +141,21 @@ std::string AdminServer::render_metrics(const AdminSources& sources, double upti
 
 std::unique_ptr<AdminServer> AdminServer::start(const SocketAddress& address,
                                                 AdminSources sources, std::string& error) {
+  return start(address, std::move(sources), AdminAccess{}, error);
+}
+
+std::unique_ptr<AdminServer> AdminServer::start(const SocketAddress& address,
+                                                AdminSources sources, AdminAccess access,
+                                                std::string& error) {
   std::unique_ptr<AdminServer> admin(new AdminServer());
   admin->sources_ = std::move(sources);
+  admin->access_ = std::move(access);
   admin->started_ = std::chrono::steady_clock::now();
   AdminServer* self = admin.get();
+  HttpServerOptions options;
+  options.allowed_hosts = admin->access_.allowed_hosts;
   admin->server_ = HttpServer::start(
-      address, [self](const HttpRequest& r) { return self->handle(r); }, HttpServerOptions{}, error);
+      address, [self](const HttpRequest& r) { return self->handle(r); }, std::move(options), error);
   if (!admin->server_) return nullptr;
   return admin;
 }
@@ -157,7 +166,36 @@ void AdminServer::stop() {
   if (server_) server_->stop();
 }
 
+namespace {
+
+// Compares without returning early, so the time taken says nothing about the token.
+bool same_secret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
+}  // namespace
+
 HttpResponse AdminServer::handle(const HttpRequest& req) {
+  const bool probe_path = req.path == "/healthz" || req.path == "/metrics";
+  if (!access_.full_api && !probe_path)
+    return HttpResponse::text(404, "only /metrics and /healthz are served on this address\n");
+  if (!access_.token.empty() && !probe_path) {
+    std::string_view auth = req.header("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool bearer = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer;
+    if (!bearer || !same_secret(auth.substr(kBearer.size()), access_.token)) {
+      HttpResponse r = HttpResponse::text(401, "a bearer token is required (Authorization: Bearer ...)\n");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"netprof\"");
+      return r;
+    }
+  }
+  return serve(req);
+}
+
+HttpResponse AdminServer::serve(const HttpRequest& req) {
   const double uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   if (req.path == "/" || req.path == "/index.html") {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "admin/http_server.h"
 
@@ -40,10 +41,23 @@ struct AdminSources {
   std::function<bool()> interception_active;
 };
 
+// Who may read what on one listener.
+struct AdminAccess {
+  // false: only /healthz and /metrics (the listener a cluster may reach); the dashboard,
+  // /stats, /tap and /api/* answer 404 there.
+  bool full_api = true;
+  // Non-empty: every path but /healthz and /metrics needs "Authorization: Bearer <token>".
+  std::string token;
+  // Host names accepted besides localhost and IP literals (DNS rebinding guard).
+  std::vector<std::string> allowed_hosts;
+};
+
 class AdminServer {
  public:
   static std::unique_ptr<AdminServer> start(const SocketAddress& address, AdminSources sources,
                                             std::string& error);
+  static std::unique_ptr<AdminServer> start(const SocketAddress& address, AdminSources sources,
+                                            AdminAccess access, std::string& error);
   ~AdminServer();
   const SocketAddress& address() const { return server_->address(); }
   void stop();
@@ -53,10 +67,12 @@ class AdminServer {
 
  private:
   AdminServer() = default;
-  HttpResponse handle(const HttpRequest& request);
+  HttpResponse handle(const HttpRequest& request);  // access checks, then serve()
+  HttpResponse serve(const HttpRequest& request);
   HttpResponse tap(const HttpRequest& request);
 
   AdminSources sources_;
+  AdminAccess access_;
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<HttpServer> server_;
 };

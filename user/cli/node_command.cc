@@ -59,6 +59,9 @@ ProfileOptions profile_options(const NodeConfig& c) {
   p.redact = c.redact;
   p.route_segment_cap = c.route_segment_cap;
   p.admin = c.admin_address;
+  p.metrics_address = c.metrics_address;
+  p.admin_token_file = c.admin_token_file;
+  p.admin_allowed_hosts = c.admin_allowed_hosts;
   return p;
 }
 

@@ -1,10 +1,14 @@
 #include "cli/outputs.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 #include "admin/admin_server.h"
 #include "cli/flag_checks.h"
@@ -29,12 +33,59 @@ int64_t unix_nanos() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+bool is_loopback(const SocketAddress& a) {
+  if (a.family() == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(a.get())->sin_addr.s_addr) >> 24) == 127;
+  if (a.family() == AF_INET6) {
+    const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(a.get())->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  return false;
+}
+
+// The token from --admin-token-file, else $NETPROF_ADMIN_TOKEN; never printed. Surrounding
+// whitespace (a file's final newline) is not part of it.
+bool read_admin_token(const std::string& file, std::string& token) {
+  token.clear();
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "netprof: --admin-token-file %s: cannot be read\n", file.c_str());
+      return false;
+    }
+    std::getline(in, token);
+  } else if (const char* env = std::getenv("NETPROF_ADMIN_TOKEN"); env != nullptr) {
+    token = env;
+  } else {
+    return true;
+  }
+  const auto first = token.find_first_not_of(" \t\r\n");
+  const auto last = token.find_last_not_of(" \t\r\n");
+  token = first == std::string::npos ? std::string() : token.substr(first, last - first + 1);
+  if (token.empty()) {
+    std::fprintf(stderr, "netprof: the admin token (%s) is empty\n",
+                 file.empty() ? "NETPROF_ADMIN_TOKEN" : file.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void add_output_options(CLI::App& app, ProfileOptions& o) {
   app.add_option("--admin", o.admin,
                  "ADDR:PORT of the admin API (dashboard, /stats, /metrics, /tap), or 'off' "
                  "(default: 127.0.0.1:9464, skipped with a warning if that port is taken)");
+  app.add_option("--metrics-address", o.metrics_address,
+                 "ADDR:PORT serving only /metrics and /healthz (for a cluster's Prometheus and "
+                 "probes; the dashboard, /stats and /tap stay on --admin)");
+  app.add_option("--admin-token-file", o.admin_token_file,
+                 "File holding a bearer token the admin API requires for everything but "
+                 "/metrics and /healthz (or set NETPROF_ADMIN_TOKEN); needed for a non-loopback "
+                 "--admin");
+  app.add_option("--admin-allow-host", o.admin_allowed_hosts,
+                 "Host header name the admin API accepts besides localhost and IP addresses "
+                 "(repeatable; others are refused: DNS rebinding)");
   app.add_option("--metrics-duration-buckets", o.duration_buckets_s,
                  "Upper bounds in seconds of http_server_request_duration_seconds, comma separated "
                  "(default: OpenTelemetry's 0.005,0.01,0.025,0.05,0.075,0.1,0.25,0.5,0.75,1,2.5,5,7.5,10)")
@@ -74,6 +125,7 @@ struct Outputs::Impl {
   RoutedTee tee;
   std::vector<std::unique_ptr<Pusher>> pushers;
   std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<AdminServer> metrics_only;  // --metrics-address
   const ScopeRegistry* scopes = nullptr;
 
   static HttpMetricsOptions metrics_options(const ProfileOptions& o) {
@@ -92,7 +144,8 @@ struct Outputs::Impl {
   // With the admin API off and no OTLP push, nobody reads the series or the tap: skip them.
   std::vector<RoutedSink*> routed_sinks(const ProfileOptions& o) {
     std::vector<RoutedSink*> sinks;
-    if (o.admin != "off" || !o.otlp_endpoint.empty()) sinks.push_back(&metrics);
+    if (o.admin != "off" || !o.metrics_address.empty() || !o.otlp_endpoint.empty())
+      sinks.push_back(&metrics);
     if (o.admin != "off") sinks.push_back(&tap);
     return sinks;
   }
@@ -153,12 +206,24 @@ bool Outputs::start() {
       return false;
     }
   }
-  if (o.admin != "off") {
+  if (o.admin != "off" || !o.metrics_address.empty()) {
     const bool explicit_address = !o.admin.empty();
     SocketAddress address;
     std::string error;
-    if (!parse_socket_address(explicit_address ? o.admin : kDefaultAdmin, "127.0.0.1", address, error)) {
+    if (o.admin != "off" &&
+        !parse_socket_address(explicit_address ? o.admin : kDefaultAdmin, "127.0.0.1", address, error)) {
       std::fprintf(stderr, "netprof: bad --admin address %s\n", error.c_str());
+      return false;
+    }
+    AdminAccess access;
+    access.allowed_hosts = o.admin_allowed_hosts;
+    if (!read_admin_token(o.admin_token_file, access.token)) return false;
+    if (o.admin != "off" && !is_loopback(address) && access.token.empty()) {
+      std::fprintf(stderr,
+                   "netprof: --admin %s would open /stats, /tap and the dashboard to the network: "
+                   "use --metrics-address %s for /metrics and /healthz only (keep --admin on "
+                   "127.0.0.1), or require a token with --admin-token-file or NETPROF_ADMIN_TOKEN\n",
+                   o.admin.c_str(), o.admin.c_str());
       return false;
     }
     AdminSources sources;
@@ -173,8 +238,28 @@ bool Outputs::start() {
       for (const auto& p : m.pushers) all.push_back(p->stats());
       return all;
     };
-    m.admin = AdminServer::start(address, std::move(sources), error);
-    if (!m.admin) {
+    if (!o.metrics_address.empty()) {
+      SocketAddress metrics_at;
+      if (!parse_socket_address(o.metrics_address, "0.0.0.0", metrics_at, error)) {
+        std::fprintf(stderr, "netprof: bad --metrics-address %s\n", error.c_str());
+        return false;
+      }
+      AdminAccess probes_only = access;
+      probes_only.full_api = false;
+      probes_only.token.clear();  // Prometheus and the kubelet read these without a token
+      m.metrics_only = AdminServer::start(metrics_at, sources, std::move(probes_only), error);
+      if (!m.metrics_only) {
+        std::fprintf(stderr, "netprof: --metrics-address: %s\n", error.c_str());
+        return false;
+      }
+      if (!o.quiet)
+        std::fprintf(stderr, "netprof: metrics on http://%s/ (/metrics, /healthz)\n",
+                     m.metrics_only->address().to_string().c_str());
+    }
+    if (o.admin == "off") {
+      // only --metrics-address
+    } else if (m.admin = AdminServer::start(address, std::move(sources), std::move(access), error);
+               !m.admin) {
       if (explicit_address) {
         std::fprintf(stderr, "netprof: admin API: %s (pick another --admin ADDR:PORT or --admin off)\n",
                      error.c_str());
@@ -193,6 +278,7 @@ bool Outputs::start() {
 void Outputs::stop() {
   for (auto& p : impl_->pushers) p->stop();
   if (impl_->admin) impl_->admin->stop();
+  if (impl_->metrics_only) impl_->metrics_only->stop();
 }
 
 }  // namespace netprof

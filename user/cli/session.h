@@ -30,6 +30,9 @@ struct ProfileOptions {
   size_t route_segment_cap = 100;  // distinct values per path position before it becomes {*}
   // Outputs (admin/, export/).
   std::string admin;               // ADDR:PORT, "off", or empty = 127.0.0.1:9464 if free
+  std::string metrics_address;     // ADDR:PORT serving only /metrics and /healthz; "" = none
+  std::string admin_token_file;    // bearer token for the admin API (else $NETPROF_ADMIN_TOKEN)
+  std::vector<std::string> admin_allowed_hosts;  // Host names accepted besides IPs/localhost
   std::vector<double> duration_buckets_s, size_buckets_bytes;  // empty = the defaults
   size_t max_series = 2000;
   std::string otlp_endpoint, push_url;

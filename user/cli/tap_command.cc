@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -52,6 +53,10 @@ int run_tap(const TapOptions& o) {
 
   int status = 0;
   std::string rejected;  // the body of a non-200 answer, for the message
+  // A token-protected admin API (--admin-token-file there): the same token from the environment.
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (const char* token = std::getenv("NETPROF_ADMIN_TOKEN"); token != nullptr && *token != '\0')
+    headers.emplace_back("Authorization", std::string("Bearer ") + token);
   error = http_stream(url, 3000, status, [&](std::string_view data) {
     if (status != 200) {
       rejected.append(data);
@@ -60,7 +65,7 @@ int run_tap(const TapOptions& o) {
     std::fwrite(data.data(), 1, data.size(), stdout);
     std::fflush(stdout);  // a line as soon as it arrives, also into a pipe
     return !std::ferror(stdout);
-  });
+  }, {}, headers);
   if (!error.empty()) {
     std::cerr << "netprof tap: cannot read http://" << url.host_header() << "/tap: " << error
               << " (is netprof running with --admin there?)\n";

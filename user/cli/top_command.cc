@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -105,7 +106,11 @@ class Top {
 
   // Reads /stats; false with `error` set when the admin API cannot be read.
   bool refresh(std::string& error) {
-    const HttpResult r = http_request(url_, "GET", {}, {}, 3000);
+    // A token-protected admin API (--admin-token-file there): the same token from the env.
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (const char* token = std::getenv("NETPROF_ADMIN_TOKEN"); token != nullptr && *token != '\0')
+      headers.emplace_back("Authorization", std::string("Bearer ") + token);
+    const HttpResult r = http_request(url_, "GET", {}, {}, 3000, headers);
     if (!r.ok()) {
       error = r.status ? "HTTP " + std::to_string(r.status) : r.error;
       return false;

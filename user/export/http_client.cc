@@ -240,11 +240,12 @@ HttpResult http_request(const Url& url, std::string_view method, std::string_vie
 
 std::string http_stream(const Url& url, int connect_timeout_ms, int& status,
                         const std::function<bool(std::string_view)>& on_data,
-                        const std::function<bool()>& keep_going) {
+                        const std::function<bool()>& keep_going,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(connect_timeout_ms);
   Fd fd;
   if (auto error = connect_to(url, deadline, fd); !error.empty()) return error;
-  if (auto error = send_all(fd.get(), request_head(url, "GET", {}, {}, {}), deadline); !error.empty()) {
+  if (auto error = send_all(fd.get(), request_head(url, "GET", {}, {}, headers), deadline); !error.empty()) {
     return error;
   }
   bool chunked = false;

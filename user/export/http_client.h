@@ -37,6 +37,7 @@ HttpResult http_request(const Url& url, std::string_view method, std::string_vie
 // error text, or empty on a clean end. `status` gets the response status.
 std::string http_stream(const Url& url, int connect_timeout_ms, int& status,
                         const std::function<bool(std::string_view)>& on_data,
-                        const std::function<bool()>& keep_going = {});
+                        const std::function<bool()>& keep_going = {},
+                        const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 }  // namespace netprof

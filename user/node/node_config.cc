@@ -166,6 +166,17 @@ Status set_field(const std::string& name, const json& value, NodeConfig& c) {
       return Error{"'" + c.admin_address + "': " + error};
     return ok_status();
   }
+  if (name == "metrics_address") {
+    if (auto status = set_string(c.metrics_address); !status) return status;
+    SocketAddress address;
+    std::string error;
+    if (!c.metrics_address.empty() &&
+        !parse_socket_address(c.metrics_address, "0.0.0.0", address, error))
+      return Error{"'" + c.metrics_address + "': " + error};
+    return ok_status();
+  }
+  if (name == "admin_token_file") return set_string(c.admin_token_file);
+  if (name == "admin_allowed_hosts") return set_strings(c.admin_allowed_hosts);
   if (name == "quiet") return set_bool(c.quiet);
   return Error{"unknown field"};
 }
@@ -263,6 +274,14 @@ const std::vector<ConfigField>& node_config_fields() {
       {"connect_timeout_s", FieldKind::kSeconds, "seconds to wait for the app"},
       {"admin_address", FieldKind::kString,
        "HOST:PORT of /healthz, /metrics and /stats, or off (default: 127.0.0.1:9464 if free)"},
+      {"metrics_address", FieldKind::kString,
+       "HOST:PORT serving only /metrics and /healthz (for the cluster; the rest stays on "
+       "admin_address)"},
+      {"admin_token_file", FieldKind::kString,
+       "file with a bearer token the admin API requires for all but /metrics and /healthz "
+       "(or NETPROF_ADMIN_TOKEN); needed for a non-loopback admin_address"},
+      {"admin_allowed_hosts", FieldKind::kStrings,
+       "Host header names the admin API accepts besides localhost and IP addresses"},
       {"quiet", FieldKind::kBool, "no progress messages on stderr"},
   };
   return fields;

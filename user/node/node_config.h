@@ -42,6 +42,10 @@ struct NodeConfig {
   double connect_timeout_s = 10;
   // /healthz, /metrics, /stats: HOST:PORT, "off", or "" = 127.0.0.1:9464 when free.
   std::string admin_address;
+  // /metrics and /healthz only (what the cluster may reach): HOST:PORT or "" = none.
+  std::string metrics_address;
+  std::string admin_token_file;                // bearer token for the rest of the admin API
+  std::vector<std::string> admin_allowed_hosts;  // Host names besides localhost and IPs
   bool quiet = false;
 };
 
