@@ -641,9 +641,10 @@ void HttpServer::Impl::answer(int fd, std::string peer, HttpRequest req, bool ke
     busy_fds.erase(fd);
     --handlers;
     returned.push_back({fd, std::move(peer), std::move(leftover), !ok || !keep_alive});
+    // Under the lock: once `handlers` is 0, stop() closes the pipe (and its fd may be reused).
+    wake();
     all_done.notify_all();
   }
-  wake();
 }
 
 }  // namespace netprof
