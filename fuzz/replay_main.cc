@@ -1,5 +1,5 @@
 // Replays fuzz inputs without libFuzzer, so ctest can run the regression inputs in a normal
-// (gcc or clang, optionally sanitized) build: tracker_fuzz_replay FILE_OR_DIR...
+// (gcc or clang, optionally sanitized) build: <target>_fuzz_replay FILE_OR_DIR...
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     for (const auto& file : files) {
       std::ifstream in(file, std::ios::binary);
       if (!in) {
-        std::fprintf(stderr, "tracker_fuzz_replay: cannot read %s\n", file.c_str());
+        std::fprintf(stderr, "%s: cannot read %s\n", argv[0], file.c_str());
         return 2;
       }
       const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
@@ -32,6 +32,6 @@ int main(int argc, char** argv) {
       ++replayed;
     }
   }
-  std::printf("tracker_fuzz_replay: %zu inputs replayed, no invariant broken\n", replayed);
+  std::printf("%s: %zu inputs replayed, no invariant broken\n", argv[0], replayed);
   return replayed > 0 ? 0 : 1;  // an empty run would prove nothing
 }

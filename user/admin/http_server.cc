@@ -151,6 +151,13 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& allowed
     return s.find_first_not_of("0123456789") == std::string_view::npos;
   };
   if (host.empty()) return false;
+  // Only what a host name, an address literal and a port are made of: anything else (a NUL
+  // would end the text inet_pton sees early) is refused before any parsing.
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+    if (!ok) return false;
+  }
   if (host.front() == '[') {  // [IPv6] or [IPv6]:port
     const auto end = host.find(']');
     if (end == std::string_view::npos) return false;

@@ -66,6 +66,7 @@ void RouteNamer::name(std::string_view target, std::string& out) {
       if (!in_parameter) path_scratch_.push_back(c);
     }
     target = path_scratch_;
+    if (target.empty()) target = "/";  // ";x" alone: nothing but a parameter
   }
 
   out.clear();

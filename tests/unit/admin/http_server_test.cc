@@ -171,9 +171,12 @@ TEST(HostAllowed, LoopbackNamesIpLiteralsAndConfiguredNamesOnly) {
   }
   for (const char* bad : {"", "evil.example.com", "evil.example.com:9464", "localhost.evil.com",
                           "127.0.0.1.evil.com", "::1", "[::1", "[::1]x", "localhost:http",
-                          "[not-ip]:1", "1.2.3.4:5:6"}) {
+                          "[not-ip]:1", "1.2.3.4:5:6", "[fe80::1%25eth0]:80"}) {
     EXPECT_FALSE(host_allowed(bad, allowed)) << bad;
   }
+  // Found by fuzz/admin_request_fuzz: a NUL ended the text inet_pton saw.
+  EXPECT_FALSE(host_allowed(std::string_view("[fe80::\0evil]:80", 17), allowed));
+  EXPECT_FALSE(host_allowed(std::string_view("127.0.0.1\0.evil.com", 20), allowed));
 }
 
 // DNS rebinding: a page on evil.example reaches 127.0.0.1 with Host: evil.example.

@@ -64,6 +64,7 @@ TEST(RouteNamerRedaction, SecretsBecomeRedactedByDefault) {
   EXPECT_EQ(name(namer, "/hook/ghp_16C7e42F292c6912E7710c838347Ae178B4a"), "/hook/{redacted}");
   EXPECT_EQ(name(namer, "/cart;jsessionid=0123456789ABCDEF/items;v=1"), "/cart/items");
   EXPECT_EQ(name(namer, "/a;b"), "/a");
+  EXPECT_EQ(name(namer, ";rXAMPLE"), "/");  // found by fuzz/route_namer_fuzz: was ""
   // Ids stay ids, words stay words.
   EXPECT_EQ(name(namer, "/orders/42/items/507f1f77bcf86cd799439011"), "/orders/{id}/items/{id}");
   EXPECT_EQ(name(namer, "/api/getUserProfile"), "/api/getUserProfile");
