@@ -46,6 +46,14 @@
  *           netprof_skb_pass attached to local_peers routes those bytes through the psock,
  *           which repairs both, and is attached only where the probe shows it is needed.
  *
+ *  ONE OBJECT PER NODE this object is loaded once per netprof process and shared by every pod
+ *           it attaches: what differs per pod is map entries keyed by the pod's netns cookie
+ *           (pods, relay_listeners, and the netns half of every tuple key), one copy of
+ *           netprof_steer_inbound with the pod's cookie as an immediate (sk_lookup programs
+ *           cannot call bpf_get_netns_cookie), and links: sk_lookup on the pod's netns,
+ *           sock_ops and connect4/6 on its cgroup. Connections of a netns without a pods
+ *           entry are never touched.
+ *
  *  FAIL OPEN every attachment is a bpf_link (sk_lookup to the netns, cgroup programs to the
  *           cgroup) or hangs off a map (sk_msg on local_peers) that only netprof's fds keep
  *           alive; nothing is pinned. If netprof dies, even by SIGKILL, the kernel closes the
@@ -71,19 +79,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* ---- configuration, set by user space between open and load ---- */
+/* ---- configuration, set by user space between open and load (node-wide) ---- */
 
-/* Only sockets in this network namespace are touched (0 = any). sock_ops and the connect
- * hooks are attached to cgroups, which can hold processes of any netns. */
-const volatile __u64 target_netns_cookie = 0;
 /* 1 = sock_ops fills local_peers and sk_msg redirects; 0 = sockets never enter a SOCKHASH. */
 const volatile __u8 skmsg_enabled = 0;
-/* Where connect4/connect6 send targeted connections: the relay's outbound listeners inside
- * the pod netns. Addresses in network order, ports in host order; port 0 = direction off. */
-const volatile __u32 outbound_listener_ip4 = 0;
-const volatile __u16 outbound_listener_port4 = 0;
-const volatile __u32 outbound_listener_ip6[4] = {0, 0, 0, 0};
-const volatile __u16 outbound_listener_port6 = 0;
 
 /* ---- maps ---- */
 
@@ -105,23 +104,36 @@ struct {
   __type(value, __u8);
 } outbound_ports SEC(".maps");
 
-/* The relay's inbound listening sockets. key: enum netprof_listener_slot; value: socket.
- * Written by user space (socket fd) before attach; read by sk_lookup. */
+/* The attached pods. key: the pod's netns cookie; value: netprof_pod. Written by user space
+ * when it attaches a pod (before its links) and deleted when it detaches it; read by every
+ * program: a netns without an entry is left alone. Sized max_pods by user space. */
 struct {
-  __uint(type, BPF_MAP_TYPE_SOCKMAP);
-  __uint(max_entries, NETPROF_SLOT_COUNT);
-  __type(key, __u32);
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, NETPROF_MAX_PODS);
+  __type(key, __u64);
+  __type(value, struct netprof_pod);
+} pods SEC(".maps");
+
+/* The relay's inbound listening sockets. key: netprof_listener_key (pod netns cookie, relay
+ * worker, family slot); value: socket. Written by user space (socket fd) when it attaches a
+ * pod, deleted when it detaches it (the kernel also drops a socket that closes); read by
+ * sk_lookup. Sized max_pods * 2 slots (* workers) by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, NETPROF_MAX_PODS * NETPROF_SLOT_COUNT);
+  __type(key, struct netprof_listener_key);
   __type(value, __u64);
 } relay_listeners SEC(".maps");
 
-/* Relay upstream connections that must reach the app, not the relay. key: the tuple as the
- * app's side sees it (local = app address:port, remote = relay source address:port); value: 1.
+/* Relay upstream connections that must reach the app, not the relay. key: netprof_sock_key,
+ * the pod's netns and the tuple as the app's side sees it (local = app address:port,
+ * remote = relay source address:port); value: 1.
  * Written by the inbound dialer between bind() and connect(), deleted by it once the
  * handshake is long over; read by sk_lookup. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, NETPROF_MAX_PENDING);
-  __type(key, struct netprof_tuple);
+  __type(key, struct netprof_sock_key);
   __type(value, __u8);
 } upstream_guard SEC(".maps");
 
@@ -145,38 +157,40 @@ struct {
   __type(value, struct netprof_endpoint);
 } orig_dst_by_cookie SEC(".maps");
 
-/* Original destination of an established relayed outbound connection. key: the tuple as the
- * relay's accepted socket sees it (local = outbound listener, remote = client); value:
- * netprof_endpoint. Written by sock_ops; read and deleted by the outbound dialer. */
+/* Original destination of an established relayed outbound connection. key: netprof_sock_key,
+ * the pod's netns and the tuple as the relay's accepted socket sees it (local = outbound
+ * listener, remote = client); value: netprof_endpoint. Written by sock_ops; read and deleted
+ * by the outbound dialer. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, NETPROF_MAX_PENDING);
-  __type(key, struct netprof_tuple);
+  __type(key, struct netprof_sock_key);
   __type(value, struct netprof_endpoint);
 } orig_dst_by_tuple SEC(".maps");
 
-/* Both ends of local relayed hops, for sk_msg. key: the socket's own tuple; value: socket.
+/* Both ends of local relayed hops, for sk_msg. key: netprof_sock_key, the socket's netns and
+ * its own tuple (loopback tuples repeat across pods); value: socket.
  * Written by sock_ops (when skmsg_enabled); the kernel removes a socket when it closes; read
  * by sk_msg (bpf_msg_redirect_hash), which user space attaches to this map. */
 struct {
   __uint(type, BPF_MAP_TYPE_SOCKHASH);
   __uint(max_entries, NETPROF_MAX_LOCAL_PEERS);
-  __type(key, struct netprof_tuple);
+  __type(key, struct netprof_sock_key);
   __type(value, __u64);
 } local_peers SEC(".maps");
 
 /* Active ends of local hops that just joined local_peers, waiting for their passive peer.
- * key: the active socket's tuple; value: 1. Written by sock_ops at ACTIVE_ESTABLISHED; read
+ * key: netprof_sock_key of the active socket; value: 1. Written by sock_ops at ACTIVE_ESTABLISHED; read
  * and deleted by sock_ops at PASSIVE_ESTABLISHED (sock_ops cannot look sockets up in a
  * SOCKHASH: that needs bpf_sk_release, which it may not call). LRU: unanswered ones age out. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, NETPROF_MAX_PENDING);
-  __type(key, struct netprof_tuple);
+  __type(key, struct netprof_sock_key);
   __type(value, __u8);
 } pending_actives SEC(".maps");
 
-/* Event counters. key: enum netprof_counter; value: count on this CPU.
+/* Event counters, node-wide (all pods). key: enum netprof_counter; value: count on this CPU.
  * Written by every program; read by user space (tests, check, verbose logs). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -194,6 +208,15 @@ static __always_inline void count(__u32 index, __u64 amount) {
 
 static __always_inline int is_port_in(void* ports, __u16 port) {
   return bpf_map_lookup_elem(ports, &port) != 0;
+}
+
+/* The pod netns cookie of this copy of the sk_lookup program: an ld_imm64 of the placeholder
+ * that user space replaces per pod (see NETPROF_POD_COOKIE_PLACEHOLDER). Inline asm keeps
+ * the compiler from folding the constant into other instructions. */
+static __always_inline __u64 pod_cookie_immediate(void) {
+  __u64 cookie;
+  asm volatile("%0 = 0x6e657470726f6631 ll" : "=r"(cookie));
+  return cookie;
 }
 
 static __always_inline void mirror(const struct netprof_tuple* in, struct netprof_tuple* out) {
@@ -246,32 +269,44 @@ int netprof_steer_inbound(struct bpf_sk_lookup* ctx) {
   __u16 port = (__u16)ctx->local_port;
   if (!is_port_in(&inbound_ports, port)) return SK_PASS;
 
-  struct netprof_tuple t;
-  __builtin_memset(&t, 0, sizeof(t));
-  t.family = (__u16)ctx->family;
-  t.local_port = port;
-  t.remote_port = bpf_ntohs(ctx->remote_port);
-  __u32 slot;
+  struct netprof_sock_key k;
+  __builtin_memset(&k, 0, sizeof(k));
+  k.netns_cookie = pod_cookie_immediate();
+  struct netprof_tuple* t = &k.tuple;
+  t->family = (__u16)ctx->family;
+  t->local_port = port;
+  t->remote_port = bpf_ntohs(ctx->remote_port);
+  struct netprof_listener_key lk;
+  __builtin_memset(&lk, 0, sizeof(lk));
+  lk.netns_cookie = k.netns_cookie;
   if (ctx->family == AF_INET) {
-    t.local_ip[0] = ctx->local_ip4;
-    t.remote_ip[0] = ctx->remote_ip4;
-    slot = NETPROF_SLOT_INBOUND_V4;
+    t->local_ip[0] = ctx->local_ip4;
+    t->remote_ip[0] = ctx->remote_ip4;
+    lk.slot = NETPROF_SLOT_INBOUND_V4;
   } else if (ctx->family == AF_INET6) {
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-      t.local_ip[i] = ctx->local_ip6[i];
-      t.remote_ip[i] = ctx->remote_ip6[i];
+      t->local_ip[i] = ctx->local_ip6[i];
+      t->remote_ip[i] = ctx->remote_ip6[i];
     }
-    slot = NETPROF_SLOT_INBOUND_V6;
+    lk.slot = NETPROF_SLOT_INBOUND_V6;
   } else {
     return SK_PASS;
   }
 
-  if (bpf_map_lookup_elem(&upstream_guard, &t)) {
+  if (bpf_map_lookup_elem(&upstream_guard, &k)) {
     count(NETPROF_CNT_LOOKUP_GUARDED, 1);
     return SK_PASS;
   }
-  struct bpf_sock* listener = bpf_map_lookup_elem(&relay_listeners, &slot);
+  struct netprof_pod* pod = bpf_map_lookup_elem(&pods, &k.netns_cookie);
+  if (!pod) {
+    count(NETPROF_CNT_LOOKUP_FAIL_OPEN, 1);
+    return SK_PASS;
+  }
+  /* Spread over the pod's relay workers by client port (one worker today). */
+  __u32 workers = pod->relay_workers;
+  if (workers > 1 && workers <= NETPROF_MAX_WORKERS) lk.worker = t->remote_port % workers;
+  struct bpf_sock* listener = bpf_map_lookup_elem(&relay_listeners, &lk);
   if (!listener) {
     count(NETPROF_CNT_LOOKUP_FAIL_OPEN, 1);
     return SK_PASS;
@@ -289,7 +324,6 @@ static __always_inline int record_outbound(struct bpf_sock_addr* ctx,
                                            const struct netprof_endpoint* orig) {
   if (ctx->type != 1 /* SOCK_STREAM */ || ctx->protocol != IPPROTO_TCP) return 0;
   if (!is_port_in(&outbound_ports, orig->port)) return 0;
-  if (target_netns_cookie && bpf_get_netns_cookie(ctx) != target_netns_cookie) return 0;
   __u64 cookie = bpf_get_socket_cookie(ctx);
   if (bpf_map_lookup_elem(&guard_cookies, &cookie)) {
     count(NETPROF_CNT_CONNECT_GUARDED, 1);
@@ -300,24 +334,31 @@ static __always_inline int record_outbound(struct bpf_sock_addr* ctx,
   return 1;
 }
 
+/* The pod whose netns the connecting socket is in; NULL: not an attached pod's netns. */
+static __always_inline struct netprof_pod* pod_of_netns(__u64 netns_cookie) {
+  return bpf_map_lookup_elem(&pods, &netns_cookie);
+}
+
 SEC("cgroup/connect4")
 int netprof_connect4(struct bpf_sock_addr* ctx) {
-  if (!outbound_listener_port4) return 1;
+  struct netprof_pod* pod = pod_of_netns(bpf_get_netns_cookie(ctx));
+  if (!pod || !pod->outbound_port4) return 1;
   struct netprof_endpoint orig;
   __builtin_memset(&orig, 0, sizeof(orig));
   orig.family = AF_INET;
   orig.ip[0] = ctx->user_ip4;
   orig.port = bpf_ntohs((__u16)ctx->user_port);
   if (record_outbound(ctx, &orig)) {
-    ctx->user_ip4 = outbound_listener_ip4;
-    ctx->user_port = bpf_htons(outbound_listener_port4);
+    ctx->user_ip4 = pod->outbound_ip4;
+    ctx->user_port = bpf_htons(pod->outbound_port4);
   }
   return 1; /* 1 = allow the connect */
 }
 
 SEC("cgroup/connect6")
 int netprof_connect6(struct bpf_sock_addr* ctx) {
-  if (!outbound_listener_port6) return 1;
+  struct netprof_pod* pod = pod_of_netns(bpf_get_netns_cookie(ctx));
+  if (!pod || !pod->outbound_port6) return 1;
   struct netprof_endpoint orig;
   __builtin_memset(&orig, 0, sizeof(orig));
   orig.family = AF_INET6;
@@ -330,65 +371,67 @@ int netprof_connect6(struct bpf_sock_addr* ctx) {
    * running connect4; rewriting them to a v6 listener would break them, so leave them. */
   if (is_v4_mapped(orig.ip)) return 1;
   if (record_outbound(ctx, &orig)) {
-    ctx->user_ip6[0] = outbound_listener_ip6[0];
-    ctx->user_ip6[1] = outbound_listener_ip6[1];
-    ctx->user_ip6[2] = outbound_listener_ip6[2];
-    ctx->user_ip6[3] = outbound_listener_ip6[3];
-    ctx->user_port = bpf_htons(outbound_listener_port6);
+    ctx->user_ip6[0] = pod->outbound_ip6[0];
+    ctx->user_ip6[1] = pod->outbound_ip6[1];
+    ctx->user_ip6[2] = pod->outbound_ip6[2];
+    ctx->user_ip6[3] = pod->outbound_ip6[3];
+    ctx->user_port = bpf_htons(pod->outbound_port6);
   }
   return 1;
 }
 
 /* ---- sock_ops: original destination by tuple, and the sk_msg peer table ---- */
 
-static __always_inline int is_outbound_listener(const struct netprof_tuple* t, int remote) {
+static __always_inline int is_outbound_listener(const struct netprof_pod* pod,
+                                                const struct netprof_tuple* t, int remote) {
   const __u32* ip = remote ? t->remote_ip : t->local_ip;
   __u16 port = remote ? t->remote_port : t->local_port;
   if (t->family == AF_INET)
-    return outbound_listener_port4 && port == outbound_listener_port4 &&
-           ip[0] == outbound_listener_ip4;
-  return outbound_listener_port6 && port == outbound_listener_port6 &&
-         ip[0] == outbound_listener_ip6[0] && ip[1] == outbound_listener_ip6[1] &&
-         ip[2] == outbound_listener_ip6[2] && ip[3] == outbound_listener_ip6[3];
+    return pod->outbound_port4 && port == pod->outbound_port4 && ip[0] == pod->outbound_ip4;
+  return pod->outbound_port6 && port == pod->outbound_port6 && ip[0] == pod->outbound_ip6[0] &&
+         ip[1] == pod->outbound_ip6[1] && ip[2] == pod->outbound_ip6[2] &&
+         ip[3] == pod->outbound_ip6[3];
 }
 
 static __always_inline void record_tuple(struct bpf_sock_ops* skops,
-                                         const struct netprof_tuple* t) {
+                                         const struct netprof_sock_key* k) {
   __u64 cookie = bpf_get_socket_cookie(skops);
   struct netprof_endpoint* orig = bpf_map_lookup_elem(&orig_dst_by_cookie, &cookie);
   if (!orig) {
     count(NETPROF_CNT_ORIG_DST_MISSING, 1);
     return;
   }
-  struct netprof_tuple relay_view;
-  mirror(t, &relay_view);
+  struct netprof_sock_key relay_view;
+  relay_view.netns_cookie = k->netns_cookie;
+  mirror(&k->tuple, &relay_view.tuple);
   if (bpf_map_update_elem(&orig_dst_by_tuple, &relay_view, orig, BPF_ANY) == 0)
     count(NETPROF_CNT_ORIG_DST_RECORDED, 1);
   bpf_map_delete_elem(&orig_dst_by_cookie, &cookie);
 }
 
-static __always_inline long add_peer(struct bpf_sock_ops* skops, struct netprof_tuple* t) {
-  long err = bpf_sock_hash_update(skops, &local_peers, t, BPF_ANY);
+static __always_inline long add_peer(struct bpf_sock_ops* skops, struct netprof_sock_key* k) {
+  long err = bpf_sock_hash_update(skops, &local_peers, k, BPF_ANY);
   count(err ? NETPROF_CNT_PEER_ADD_FAILED : NETPROF_CNT_PEER_ADDED, 1);
   return err;
 }
 
 static __always_inline void add_active_peer(struct bpf_sock_ops* skops,
-                                            struct netprof_tuple* t) {
+                                            struct netprof_sock_key* k) {
   const __u8 present = 1;
-  if (add_peer(skops, t) == 0) bpf_map_update_elem(&pending_actives, t, &present, BPF_ANY);
+  if (add_peer(skops, k) == 0) bpf_map_update_elem(&pending_actives, k, &present, BPF_ANY);
 }
 
 /* The passive end joins only when its active peer is already there (on a local hop the
  * client's ACTIVE_ESTABLISHED runs before the server's PASSIVE_ESTABLISHED), so relay
  * sockets facing remote clients never pay for sk_msg. */
 static __always_inline void add_passive_peer(struct bpf_sock_ops* skops,
-                                             struct netprof_tuple* t) {
-  struct netprof_tuple peer;
-  mirror(t, &peer);
+                                             struct netprof_sock_key* k) {
+  struct netprof_sock_key peer;
+  peer.netns_cookie = k->netns_cookie;
+  mirror(&k->tuple, &peer.tuple);
   if (!bpf_map_lookup_elem(&pending_actives, &peer)) return;
   bpf_map_delete_elem(&pending_actives, &peer);
-  add_peer(skops, t);
+  add_peer(skops, k);
 }
 
 SEC("sockops")
@@ -396,42 +439,47 @@ int netprof_sock_ops(struct bpf_sock_ops* skops) {
   __u32 op = skops->op;
   if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
     return 1;
-  if (target_netns_cookie && bpf_get_netns_cookie(skops) != target_netns_cookie) return 1;
-
-  struct netprof_tuple t;
-  __builtin_memset(&t, 0, sizeof(t));
-  t.family = (__u16)skops->family;
-  t.local_port = (__u16)skops->local_port;
+  struct netprof_sock_key k;
+  __builtin_memset(&k, 0, sizeof(k));
+  k.netns_cookie = bpf_get_netns_cookie(skops);
+  /* Sockets of a netns that is not an attached pod's are left alone (the cgroup may hold
+   * processes of any netns; netprof's own cgroup holds the relay's sockets of every pod,
+   * each in its pod's netns). */
+  struct netprof_pod* pod = pod_of_netns(k.netns_cookie);
+  if (!pod) return 1;
+  struct netprof_tuple* t = &k.tuple;
+  t->family = (__u16)skops->family;
+  t->local_port = (__u16)skops->local_port;
   /* remote_port holds the big-endian port in its upper 16 bits on little-endian hosts. */
-  t.remote_port = (__u16)(bpf_ntohl(skops->remote_port) & 0xffff);
+  t->remote_port = (__u16)(bpf_ntohl(skops->remote_port) & 0xffff);
   if (skops->family == AF_INET) {
-    t.local_ip[0] = skops->local_ip4;
-    t.remote_ip[0] = skops->remote_ip4;
+    t->local_ip[0] = skops->local_ip4;
+    t->remote_ip[0] = skops->remote_ip4;
   } else if (skops->family == AF_INET6) {
-    t.local_ip[0] = skops->local_ip6[0];
-    t.local_ip[1] = skops->local_ip6[1];
-    t.local_ip[2] = skops->local_ip6[2];
-    t.local_ip[3] = skops->local_ip6[3];
-    t.remote_ip[0] = skops->remote_ip6[0];
-    t.remote_ip[1] = skops->remote_ip6[1];
-    t.remote_ip[2] = skops->remote_ip6[2];
-    t.remote_ip[3] = skops->remote_ip6[3];
+    t->local_ip[0] = skops->local_ip6[0];
+    t->local_ip[1] = skops->local_ip6[1];
+    t->local_ip[2] = skops->local_ip6[2];
+    t->local_ip[3] = skops->local_ip6[3];
+    t->remote_ip[0] = skops->remote_ip6[0];
+    t->remote_ip[1] = skops->remote_ip6[1];
+    t->remote_ip[2] = skops->remote_ip6[2];
+    t->remote_ip[3] = skops->remote_ip6[3];
   } else {
     return 1;
   }
-  normalize_v4_mapped(&t);
+  normalize_v4_mapped(t);
 
   if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
-    if (is_outbound_listener(&t, 1)) {
-      record_tuple(skops, &t);
-      if (skmsg_enabled) add_active_peer(skops, &t);
-    } else if (skmsg_enabled && is_port_in(&inbound_ports, t.remote_port) &&
-               is_local_hop(&t)) {
-      add_active_peer(skops, &t);
+    if (is_outbound_listener(pod, t, 1)) {
+      record_tuple(skops, &k);
+      if (skmsg_enabled) add_active_peer(skops, &k);
+    } else if (skmsg_enabled && is_port_in(&inbound_ports, t->remote_port) &&
+               is_local_hop(t)) {
+      add_active_peer(skops, &k);
     }
   } else if (skmsg_enabled &&
-             (is_outbound_listener(&t, 0) || is_port_in(&inbound_ports, t.local_port))) {
-    add_passive_peer(skops, &t);
+             (is_outbound_listener(pod, t, 0) || is_port_in(&inbound_ports, t->local_port))) {
+    add_passive_peer(skops, &k);
   }
   return 1;
 }
@@ -440,27 +488,31 @@ int netprof_sock_ops(struct bpf_sock_ops* skops) {
 
 SEC("sk_msg")
 int netprof_redirect_local(struct sk_msg_md* msg) {
-  struct netprof_tuple peer;
-  __builtin_memset(&peer, 0, sizeof(peer));
-  peer.family = (__u16)msg->family;
-  peer.local_port = (__u16)(bpf_ntohl(msg->remote_port) & 0xffff);
-  peer.remote_port = (__u16)msg->local_port;
+  struct netprof_sock_key k;
+  __builtin_memset(&k, 0, sizeof(k));
+  /* Both ends of a local hop are in the same netns (the relay's sockets of a pod live in
+   * the pod's netns), so the peer's key carries this socket's netns cookie. */
+  k.netns_cookie = bpf_get_netns_cookie(msg);
+  struct netprof_tuple* peer = &k.tuple;
+  peer->family = (__u16)msg->family;
+  peer->local_port = (__u16)(bpf_ntohl(msg->remote_port) & 0xffff);
+  peer->remote_port = (__u16)msg->local_port;
   if (msg->family == AF_INET) {
-    peer.local_ip[0] = msg->remote_ip4;
-    peer.remote_ip[0] = msg->local_ip4;
+    peer->local_ip[0] = msg->remote_ip4;
+    peer->remote_ip[0] = msg->local_ip4;
   } else {
-    peer.local_ip[0] = msg->remote_ip6[0];
-    peer.local_ip[1] = msg->remote_ip6[1];
-    peer.local_ip[2] = msg->remote_ip6[2];
-    peer.local_ip[3] = msg->remote_ip6[3];
-    peer.remote_ip[0] = msg->local_ip6[0];
-    peer.remote_ip[1] = msg->local_ip6[1];
-    peer.remote_ip[2] = msg->local_ip6[2];
-    peer.remote_ip[3] = msg->local_ip6[3];
-    normalize_v4_mapped(&peer);
+    peer->local_ip[0] = msg->remote_ip6[0];
+    peer->local_ip[1] = msg->remote_ip6[1];
+    peer->local_ip[2] = msg->remote_ip6[2];
+    peer->local_ip[3] = msg->remote_ip6[3];
+    peer->remote_ip[0] = msg->local_ip6[0];
+    peer->remote_ip[1] = msg->local_ip6[1];
+    peer->remote_ip[2] = msg->local_ip6[2];
+    peer->remote_ip[3] = msg->local_ip6[3];
+    normalize_v4_mapped(peer);
   }
   __u32 size = msg->size;
-  if (bpf_msg_redirect_hash(msg, &local_peers, &peer, BPF_F_INGRESS) == SK_PASS) {
+  if (bpf_msg_redirect_hash(msg, &local_peers, &k, BPF_F_INGRESS) == SK_PASS) {
     count(NETPROF_CNT_MSG_REDIRECTED, 1);
     count(NETPROF_CNT_MSG_REDIRECTED_BYTES, size);
   } else {

@@ -17,10 +17,23 @@
 
 /* Most ports one direction can target (size of the port maps). */
 #define NETPROF_MAX_PORTS 64
+/* The maps below are shared by every pod of a netprof process (one loaded object per node):
+ * their sizes are node-wide settings that user space sets before load
+ * (bpf_map__set_max_entries); these are the compiled-in defaults. */
 /* Entries of the LRU maps that track connections in flight (handshakes, not lifetimes). */
 #define NETPROF_MAX_PENDING 65536
 /* Local sockets the sk_msg fast path can hold at once (two per relayed local hop). */
 #define NETPROF_MAX_LOCAL_PEERS 65536
+/* Pods attached at once (`netprof attach`: 1). */
+#define NETPROF_MAX_PODS 256
+/* Relay workers per pod that may own listeners (room for several; sk_lookup spreads
+ * connections over the pod's `relay_workers`). */
+#define NETPROF_MAX_WORKERS 16
+/* The placeholder user space replaces by a pod's netns cookie in its copy of the sk_lookup
+ * program ("netprof1" in ASCII): sk_lookup programs cannot call bpf_get_netns_cookie (not
+ * even on 6.18), so each pod's netns gets its own copy of netprof_steer_inbound with its
+ * cookie as an immediate. Everything else of a pod is map entries. */
+#define NETPROF_POD_COOKIE_PLACEHOLDER 0x6e657470726f6631ULL
 
 /* One TCP connection as seen from one of its two sockets. */
 struct netprof_tuple {
@@ -39,7 +52,34 @@ struct netprof_endpoint {
   __u16 family;
 };
 
-/* Slots of the relay_listeners SOCKMAP. The inbound listeners are per family because a
+/* A tuple in one network namespace: the same loopback tuple can exist in every pod at once,
+ * so every tuple-keyed map of the shared object is keyed by this. */
+struct netprof_sock_key {
+  __u64 netns_cookie; /* SO_NETNS_COOKIE / bpf_get_netns_cookie of the socket's netns */
+  struct netprof_tuple tuple;
+};
+
+/* One attached pod, keyed by its netns cookie in the pods map. */
+struct netprof_pod {
+  /* Where connect4/connect6 send the pod's targeted connections: the relay's outbound
+   * listeners inside the pod netns (address in network order, port in host order; port 0 =
+   * that family's outbound interception is off). */
+  __u32 outbound_ip4;
+  __u32 outbound_ip6[4];
+  __u16 outbound_port4;
+  __u16 outbound_port6;
+  /* Relay workers holding inbound listeners for this pod (1..NETPROF_MAX_WORKERS). */
+  __u32 relay_workers;
+};
+
+/* Key of the relay_listeners SOCKHASH: one inbound listener per pod, worker and family. */
+struct netprof_listener_key {
+  __u64 netns_cookie;
+  __u32 worker; /* 0..relay_workers-1 */
+  __u32 slot;   /* enum netprof_listener_slot */
+};
+
+/* Slots of the relay_listeners map. The inbound listeners are per family because a
  * socket can only be assigned to a lookup of its own family (or a dual-stack v6 one, which
  * would make getsockname() return v4-mapped addresses). */
 enum netprof_listener_slot {

@@ -100,19 +100,31 @@ FeatureReport probe_features() {
                         "steers inbound connections to the relay"));
   f.push_back(helper("bpf_sk_assign in sk_lookup", BPF_PROG_TYPE_SK_LOOKUP, BPF_FUNC_sk_assign,
                      "5.9", kIn, "hands a connection to the relay listener"));
-  f.push_back(map_type("SOCKMAP", BPF_MAP_TYPE_SOCKMAP, "4.14", kIn,
-                       "holds the relay listeners for sk_lookup"));
+  f.push_back(map_type("SOCKHASH", BPF_MAP_TYPE_SOCKHASH, "4.18", kIn | kMsg,
+                       "holds every pod's relay listeners (by netns cookie) and the sk_msg "
+                       "peers"));
+  {
+    // No kernel so far lets sk_lookup read its netns cookie, so each pod's netns gets its
+    // own copy of the small sk_lookup program with its cookie as an immediate.
+    Feature cookie = helper("bpf_get_netns_cookie in sk_lookup", BPF_PROG_TYPE_SK_LOOKUP,
+                            BPF_FUNC_get_netns_cookie, "-", 0, "");
+    cookie.detail = cookie.available
+                        ? "available, not needed: netprof gives each pod its own sk_lookup copy"
+                        : "missing (in every kernel so far): each pod gets its own copy of the "
+                          "sk_lookup program (a few KiB), everything else is shared";
+    f.push_back(cookie);
+  }
   f.push_back(prog_type("cgroup sock_addr (connect4/connect6)",
                         BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "4.17", kOut,
                         "rewrites outbound connects to the relay"));
   f.push_back(helper("bpf_get_netns_cookie in cgroup sock_addr",
                      BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_netns_cookie, "5.7", kOut,
-                     "limits connect rewriting to the pod's netns"));
+                     "finds the pod of a connecting socket (pods map)"));
   f.push_back(prog_type("sock_ops program", BPF_PROG_TYPE_SOCK_OPS, "4.13", kOut | kMsg,
                         "records original destinations; fills the sk_msg peer table"));
   f.push_back(helper("bpf_get_netns_cookie in sock_ops", BPF_PROG_TYPE_SOCK_OPS,
                      BPF_FUNC_get_netns_cookie, "5.15", kOut | kMsg,
-                     "limits sock_ops to the pod's netns"));
+                     "finds the pod of a socket (pods map)"));
   f.push_back(helper("bpf_get_socket_cookie in sock_ops", BPF_PROG_TYPE_SOCK_OPS,
                      BPF_FUNC_get_socket_cookie, "5.0", kOut,
                      "joins a connect to its established socket"));
@@ -122,6 +134,9 @@ FeatureReport probe_features() {
                         "redirects payload between local peers"));
   f.push_back(helper("bpf_msg_redirect_hash", BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_redirect_hash,
                      "4.18", kMsg, "the sk_msg redirect itself"));
+  f.push_back(helper("bpf_get_netns_cookie in sk_msg", BPF_PROG_TYPE_SK_MSG,
+                     BPF_FUNC_get_netns_cookie, "5.15", kMsg,
+                     "keys the peer table by netns (loopback tuples repeat across pods)"));
   f.push_back(prog_type("cgroup getsockopt program", BPF_PROG_TYPE_CGROUP_SOCKOPT, "5.3", 0,
                         "not used: netprof hands original destinations over a map"));
 
@@ -153,9 +168,9 @@ FeatureReport probe_features() {
   {
     UniqueFd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     const bool cookie = probe.valid() && socket_netns_cookie(probe.get()) != 0;
-    f.push_back({"SO_NETNS_COOKIE", "5.14", 0, cookie,
-                 cookie ? "tells the programs which netns is the pod's"
-                        : "without it cgroup programs cannot be limited to the pod's netns",
+    f.push_back({"SO_NETNS_COOKIE", "5.14", kIn | kOut | kMsg, cookie,
+                 cookie ? "keys each pod's entries in the node's shared BPF maps"
+                        : "missing: netprof keys each pod's BPF map entries by its netns cookie",
                  ""});
   }
   {

@@ -105,6 +105,13 @@ std::vector<std::string> sock_ops_cgroups(const std::string& pod, const std::str
   return kept;
 }
 
+Status add_listener_entry(int map_fd, const netprof_listener_key& key, int socket_fd) {
+  const __u64 value = static_cast<__u64>(socket_fd);
+  if (bpf_map_update_elem(map_fd, &key, &value, BPF_ANY) != 0)
+    return bpf_failure("cannot put the relay listener in the listener SOCKHASH", errno);
+  return ok_status();
+}
+
 struct PodSockets {
   UniqueFd inbound4, inbound6, outbound4, outbound6;
   uint64_t netns_cookie = 0;
@@ -141,7 +148,8 @@ Expected<PodSockets> create_pod_sockets(const InterceptOptions& options, const N
   UniqueFd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (probe.valid()) sockets.netns_cookie = socket_netns_cookie(probe.get());
   if (sockets.netns_cookie == 0)
-    notes.push_back("no netns cookie (kernel < 5.14): cgroup programs act in every netns");
+    return Error{"cannot read the pod's netns cookie (SO_NETNS_COOKIE, Linux 5.14+): netprof "
+                 "keys each pod's BPF map entries by it (`netprof check` lists what is missing)"};
   return sockets;
 }
 
@@ -164,31 +172,21 @@ Expected<std::vector<uint16_t>> parse_port_list(const std::string& text) {
   return ports;
 }
 
-Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptions& options) {
+Expected<std::shared_ptr<InterceptNode>> InterceptNode::load(const InterceptOptions& options) {
   const bool inbound = !options.inbound_ports.empty();
   const bool outbound = !options.outbound_ports.empty();
   if (!inbound && !outbound) return Error{"no ports to intercept: give inbound and/or outbound ports"};
   if (!options.ipv4 && !options.ipv6) return Error{"both IPv4 and IPv6 are off"};
-  if (outbound && options.cgroup_path.empty())
-    return Error{"outbound interception needs the pod's cgroup (--cgroup): connect hooks are per cgroup"};
 
-  std::unique_ptr<Interception> self(new Interception());
+  std::shared_ptr<InterceptNode> node(new InterceptNode());
+  node->options_ = options;
   auto home = Netns::open("");
   if (!home) return home.take_error();
-  auto pod = Netns::open(options.netns_path);
-  if (!pod) return pod.take_error();
+  node->home_.emplace(std::move(*home));
 
-  auto sockets = create_pod_sockets(options, *pod, *home, self->notes_);
-  if (!sockets) return sockets.take_error();
-
-  std::string pod_cgroup, own_cgroup;
-  if (!options.cgroup_path.empty()) {
-    auto dir = resolve_cgroup_dir(options.cgroup_path);
-    if (!dir) return dir.take_error();
-    pod_cgroup = *dir;
-  }
   // The probe's verdict decides kAuto, and where the TCP-path bytes of a socket in
-  // local_peers need the no-op SK_SKB verdict, it is attached in kOn too.
+  // local_peers need the no-op SK_SKB verdict, it is attached in kOn too. Decided once per
+  // process: the kernel does not change under it.
   bool skmsg = options.skmsg && options.skmsg_mode != SkMsgMode::kOff;
   bool skb_pass = false;
   if (skmsg) {
@@ -196,82 +194,152 @@ Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptio
     skb_pass = probe.needs_skb_pass();
     if (!probe.usable()) {
       skmsg = options.skmsg_mode == SkMsgMode::kOn;
-      self->notes_.push_back(std::string(skmsg ? "sk_msg forced on, but " : "sk_msg off: ") +
+      node->notes_.push_back(std::string(skmsg ? "sk_msg forced on, but " : "sk_msg off: ") +
                              "this kernel's sockmap would break FIONREAD or readiness for "
                              "the app's sockets: " + probe.summary());
     } else if (skb_pass) {
-      self->notes_.push_back("sk_msg with a no-op SK_SKB verdict on its map: " +
+      node->notes_.push_back("sk_msg with a no-op SK_SKB verdict on its map: " +
                              probe.summary());
     }
   }
   if (skmsg) {
     auto dir = own_cgroup_dir();
-    if (dir) own_cgroup = *dir;
-    else self->notes_.push_back("sk_msg only for the pod's own sockets: " + dir.error());
+    if (dir) node->own_cgroup_ = *dir;
+    else node->notes_.push_back("sk_msg only for the pods' own sockets: " + dir.error());
   }
 
   ProgramConfig config;
-  config.netns_cookie = sockets->netns_cookie;
   config.inbound = inbound;
   config.outbound = outbound;
   config.skmsg = skmsg;
   config.skb_pass = skmsg && skb_pass;
   config.sock_ops = outbound || skmsg;
-  if (sockets->outbound4.valid()) {
-    const SocketAddress address = local_address(sockets->outbound4.get());
-    config.outbound_ip4 = htonl(INADDR_LOOPBACK);
-    config.outbound_port4 = port_of(address);
-    self->outbound_addresses_.push_back(address);
-  }
-  if (sockets->outbound6.valid()) {
-    const SocketAddress address = local_address(sockets->outbound6.get());
-    std::memcpy(config.outbound_ip6.data(), &in6addr_loopback, 16);
-    config.outbound_port6 = port_of(address);
-    self->outbound_addresses_.push_back(address);
-  }
+  config.sizes = options.map_sizes;
   auto programs = InterceptPrograms::load(config);
   if (!programs) return programs.take_error();
-
-  auto state = std::make_shared<InterceptState>(
-      InterceptState{std::move(*programs), std::move(*pod), std::move(*home), outbound});
-  self->state_ = state;
-  const InterceptPrograms& progs = state->programs;
+  node->programs_ = std::make_shared<const InterceptPrograms>(std::move(*programs));
+  const InterceptPrograms& progs = *node->programs_;
 
   if (auto status = fill_ports(progs.inbound_ports_fd(), options.inbound_ports); !status)
     return status.take_error();
   if (auto status = fill_ports(progs.outbound_ports_fd(), options.outbound_ports); !status)
     return status.take_error();
-  const std::pair<__u32, int> slots[] = {{NETPROF_SLOT_INBOUND_V4, sockets->inbound4.get()},
-                                         {NETPROF_SLOT_INBOUND_V6, sockets->inbound6.get()}};
-  for (const auto& [slot, fd] : slots) {
-    if (fd < 0) continue;
-    const __u64 value = static_cast<__u64>(fd);
-    if (bpf_map_update_elem(progs.relay_listeners_fd(), &slot, &value, BPF_ANY) != 0)
-      return errno_error("cannot put the relay listener in the SOCKMAP", errno);
-  }
-
-  // Attach order: the fast path and bookkeeping first, steering last, so no connection is
-  // steered before everything it needs is in place.
   if (skmsg) {
     auto attachment = MapAttachment::attach(bpf_program__fd(progs.redirect_local()),
                                             progs.local_peers_fd(), BPF_SK_MSG_VERDICT, "sk_msg");
     if (!attachment) return attachment.take_error();
-    self->skmsg_.emplace(std::move(*attachment));
+    node->skmsg_attachment_.emplace(std::move(*attachment));
   }
   if (config.skb_pass) {
     auto attachment =
         MapAttachment::attach(bpf_program__fd(progs.skb_pass()), progs.local_peers_fd(),
                               BPF_SK_SKB_VERDICT, "the no-op SK_SKB verdict");
     if (!attachment) return attachment.take_error();
-    self->skb_pass_.emplace(std::move(*attachment));
+    node->skb_pass_attachment_.emplace(std::move(*attachment));
   }
-  if (config.sock_ops) {
-    for (const std::string& dir : sock_ops_cgroups(pod_cgroup, own_cgroup)) {
-      auto fd = open_dir(dir);
-      if (!fd) return fd.take_error();
-      auto link = BpfLink::attach_cgroup(progs.sock_ops(), fd->get(), "sock_ops");
-      if (!link) return Error{link.error() + " " + dir};
-      self->links_.push_back(std::move(*link));
+  return node;
+}
+
+InterceptNode::~InterceptNode() {
+  skmsg_attachment_.reset();
+  skb_pass_attachment_.reset();
+}
+
+Expected<std::shared_ptr<BpfLink>> InterceptNode::sock_ops_link(const std::string& dir) {
+  std::lock_guard lock(mu_);
+  if (auto it = sock_ops_links_.find(dir); it != sock_ops_links_.end())
+    if (std::shared_ptr<BpfLink> link = it->second.lock()) return link;
+  auto fd = open_dir(dir);
+  if (!fd) return fd.take_error();
+  auto link = BpfLink::attach_cgroup(programs_->sock_ops(), fd->get(), "sock_ops");
+  if (!link) return Error{link.error() + " " + dir};
+  auto shared = std::make_shared<BpfLink>(std::move(*link));
+  // Drop entries of links that are gone, so the table does not grow with pods.
+  for (auto it = sock_ops_links_.begin(); it != sock_ops_links_.end();)
+    it = it->second.expired() ? sock_ops_links_.erase(it) : std::next(it);
+  sock_ops_links_[dir] = shared;
+  return shared;
+}
+
+Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& target) {
+  const InterceptOptions& options = options_;
+  const bool inbound = !options.inbound_ports.empty();
+  const bool outbound = !options.outbound_ports.empty();
+  if (outbound && target.cgroup_path.empty())
+    return Error{"outbound interception needs the pod's cgroup (--cgroup): connect hooks are per cgroup"};
+
+  std::unique_ptr<Interception> self(new Interception());
+  self->node_ = shared_from_this();
+  auto pod = Netns::open(target.netns_path);
+  if (!pod) return pod.take_error();
+  auto home = Netns::open("");
+  if (!home) return home.take_error();
+
+  InterceptOptions pod_options = options;
+  pod_options.netns_path = target.netns_path;
+  pod_options.cgroup_path = target.cgroup_path;
+  auto sockets = create_pod_sockets(pod_options, *pod, *home, self->notes_);
+  if (!sockets) return sockets.take_error();
+  const uint64_t cookie = sockets->netns_cookie;
+
+  std::string pod_cgroup;
+  if (!target.cgroup_path.empty()) {
+    auto dir = resolve_cgroup_dir(target.cgroup_path);
+    if (!dir) return dir.take_error();
+    pod_cgroup = *dir;
+  }
+
+  netprof_pod entry;
+  std::memset(&entry, 0, sizeof(entry));
+  entry.relay_workers = 1;
+  if (sockets->outbound4.valid()) {
+    const SocketAddress address = local_address(sockets->outbound4.get());
+    entry.outbound_ip4 = htonl(INADDR_LOOPBACK);
+    entry.outbound_port4 = port_of(address);
+    self->outbound_addresses_.push_back(address);
+  }
+  if (sockets->outbound6.valid()) {
+    const SocketAddress address = local_address(sockets->outbound6.get());
+    std::memcpy(entry.outbound_ip6, &in6addr_loopback, 16);
+    entry.outbound_port6 = port_of(address);
+    self->outbound_addresses_.push_back(address);
+  }
+
+  auto state = std::make_shared<InterceptState>(
+      InterceptState{programs_, std::move(*pod), std::move(*home), outbound, cookie});
+  self->state_ = state;
+  const InterceptPrograms& progs = *programs_;
+
+  // Map entries first, links last: no connection is steered before everything it needs is
+  // in place. A netns already in the map (attached twice) is refused, not shared.
+  if (bpf_map_update_elem(progs.pods_fd(), &cookie, &entry, BPF_NOEXIST) != 0) {
+    const int err = errno;
+    if (err == EEXIST) return Error{"this network namespace is already attached"};
+    if (err == E2BIG)
+      return Error{"the pods map is full (" + std::to_string(options.map_sizes.pods) +
+                   " pods): raise max_pods"};
+    return bpf_failure("cannot add the pod to the pods map", err);
+  }
+  self->pod_entry_ = true;
+  const std::pair<__u32, int> slots[] = {{NETPROF_SLOT_INBOUND_V4, sockets->inbound4.get()},
+                                         {NETPROF_SLOT_INBOUND_V6, sockets->inbound6.get()}};
+  for (const auto& [slot, fd] : slots) {
+    if (fd < 0) continue;
+    netprof_listener_key key;
+    std::memset(&key, 0, sizeof(key));
+    key.netns_cookie = cookie;
+    key.worker = 0;
+    key.slot = slot;
+    if (auto status = add_listener_entry(progs.relay_listeners_fd(), key, fd); !status)
+      return status.take_error();
+    self->listener_keys_.push_back(key);
+  }
+
+  if (outbound || skmsg_on()) {
+    for (const std::string& dir : sock_ops_cgroups(pod_cgroup, own_cgroup_)) {
+      auto link = sock_ops_link(dir);
+      if (!link) return link.take_error();
+      self->shared_links_.push_back(std::move(*link));
     }
   }
   if (outbound) {
@@ -285,7 +353,10 @@ Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptio
     }
   }
   if (inbound) {
-    auto link = BpfLink::attach_netns(progs.steer_inbound(), state->pod.fd(), "sk_lookup");
+    auto program = progs.load_pod_lookup(cookie);
+    if (!program) return program.take_error();
+    self->lookup_program_ = std::move(*program);
+    auto link = BpfLink::attach_netns_fd(self->lookup_program_.get(), state->pod.fd(), "sk_lookup");
     if (!link) return Error{link.error() + " " + state->pod.path()};
     self->links_.push_back(std::move(*link));
   }
@@ -294,36 +365,70 @@ Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptio
   auto outbound_dialer = std::make_shared<OutboundDialer>(state);
   for (UniqueFd* fd : {&sockets->inbound4, &sockets->inbound6})
     if (fd->valid())
-      self->listeners_.push_back(ListenerSpec{fd->release(), options.inbound_scope, inbound_dialer});
+      self->listeners_.push_back(ListenerSpec{fd->release(), target.inbound_scope, inbound_dialer});
   for (UniqueFd* fd : {&sockets->outbound4, &sockets->outbound6})
     if (fd->valid())
       self->listeners_.push_back(
-          ListenerSpec{fd->release(), options.outbound_scope, outbound_dialer});
+          ListenerSpec{fd->release(), target.outbound_scope, outbound_dialer});
   return self;
 }
 
+Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptions& options) {
+  if (!options.outbound_ports.empty() && options.cgroup_path.empty())
+    return Error{"outbound interception needs the pod's cgroup (--cgroup): connect hooks are per cgroup"};
+  auto node = InterceptNode::load(options);
+  if (!node) return node.take_error();
+  auto pod = (*node)->attach(
+      PodTarget{options.netns_path, options.cgroup_path, options.inbound_scope,
+                options.outbound_scope});
+  if (!pod) return pod.take_error();
+  std::vector<std::string> notes = (*node)->notes();
+  notes.insert(notes.end(), (*pod)->notes_.begin(), (*pod)->notes_.end());
+  (*pod)->notes_ = std::move(notes);
+  return std::move(*pod);
+}
+
+void Interception::remove_map_entries() {
+  if (!node_ || !node_->programs_) return;
+  const InterceptPrograms& progs = *node_->programs_;
+  for (const netprof_listener_key& key : listener_keys_)
+    bpf_map_delete_elem(progs.relay_listeners_fd(), &key);
+  listener_keys_.clear();
+  if (pod_entry_) {
+    const uint64_t cookie = state_->netns_cookie;
+    bpf_map_delete_elem(progs.pods_fd(), &cookie);
+    pod_entry_ = false;
+  }
+}
+
 Interception::~Interception() {
-  // Detach first: from here on new connections take the normal path.
+  // Detach first: from here on new connections take the normal path. Then the map entries
+  // go, so a pod that comes back later in a new netns starts clean.
   links_.clear();
-  skmsg_.reset();
-  skb_pass_.reset();
+  shared_links_.clear();
+  lookup_program_.reset();
+  remove_map_entries();
   for (ListenerSpec& spec : listeners_)
     if (spec.fd >= 0) close(spec.fd);
 }
 
 std::vector<ListenerSpec> Interception::take_listeners() { return std::exchange(listeners_, {}); }
 
-CounterValues Interception::counters() const { return state_->programs.counters(); }
+CounterValues Interception::counters() const { return node_->counters(); }
 
-const InterceptPrograms& Interception::programs() const { return state_->programs; }
+const InterceptPrograms& Interception::programs() const { return node_->programs(); }
+
+uint64_t Interception::netns_cookie() const { return state_ ? state_->netns_cookie : 0; }
 
 std::vector<uint32_t> Interception::link_ids() const {
   std::vector<uint32_t> ids;
-  for (const BpfLink& link : links_) {
+  auto add = [&](const BpfLink& link) {
     bpf_link_info info{};
     __u32 length = sizeof(info);
     if (bpf_obj_get_info_by_fd(link.fd(), &info, &length) == 0) ids.push_back(info.id);
-  }
+  };
+  for (const BpfLink& link : links_) add(link);
+  for (const auto& link : shared_links_) add(*link);
   return ids;
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "intercept/socket_keys.h"
@@ -12,8 +13,11 @@
 namespace netprof {
 namespace {
 
-// Room for every handshake in flight at about 4000 new connections/s for 15 s.
+// Room for every handshake in flight at about 4000 new connections/s for 15 s. The ring starts
+// small and doubles up to this: a node has one per pod, most of them idle, and a full-size
+// ring is 3.5 MiB.
 constexpr size_t kGuardRingCapacity = NETPROF_MAX_PENDING;
+constexpr size_t kGuardRingInitial = 64;
 const __u8 kPresent = 1;
 
 int new_socket_in_pod(const InterceptState& state, int family) {
@@ -39,12 +43,12 @@ int guarded_connect(const InterceptState& state, int fd, const SocketAddress& to
   if (state.outbound_active) {
     cookie = socket_cookie(fd);
     if (cookie == 0 ||
-        bpf_map_update_elem(state.programs.guard_cookies_fd(), &cookie, &kPresent, BPF_ANY) != 0)
+        bpf_map_update_elem(state.programs->guard_cookies_fd(), &cookie, &kPresent, BPF_ANY) != 0)
       return errno ? errno : EIO;
   }
   int result = 0;
   if (connect(fd, to.get(), to.length) != 0 && errno != EINPROGRESS) result = errno;
-  if (cookie) bpf_map_delete_elem(state.programs.guard_cookies_fd(), &cookie);
+  if (cookie) bpf_map_delete_elem(state.programs->guard_cookies_fd(), &cookie);
   return result;
 }
 
@@ -52,26 +56,33 @@ int guarded_connect(const InterceptState& state, int fd, const SocketAddress& to
 
 InboundDialer::InboundDialer(std::shared_ptr<const InterceptState> state,
                              std::chrono::milliseconds guard_lifetime)
-    : state_(std::move(state)), guard_lifetime_(guard_lifetime), ring_(kGuardRingCapacity) {}
+    : state_(std::move(state)), guard_lifetime_(guard_lifetime), ring_(kGuardRingInitial) {}
 
 InboundDialer::~InboundDialer() {
   // The map dies with the last InterceptState reference, but the dialer may go first.
   for (; size_ > 0; --size_, head_ = (head_ + 1) % ring_.size())
-    bpf_map_delete_elem(state_->programs.upstream_guard_fd(), &ring_[head_].key);
+    bpf_map_delete_elem(state_->programs->upstream_guard_fd(), &ring_[head_].key);
 }
 
 void InboundDialer::sweep(std::chrono::steady_clock::time_point now) {
   while (size_ > 0 && ring_[head_].expires <= now) {
-    bpf_map_delete_elem(state_->programs.upstream_guard_fd(), &ring_[head_].key);
+    bpf_map_delete_elem(state_->programs->upstream_guard_fd(), &ring_[head_].key);
     head_ = (head_ + 1) % ring_.size();
     --size_;
   }
 }
 
 void InboundDialer::remember(const Pending& pending) {
+  if (size_ == ring_.size() && ring_.size() < kGuardRingCapacity) {
+    // Grow: the same entries, oldest first, in a ring twice the size.
+    std::vector<Pending> bigger(std::min(ring_.size() * 2, kGuardRingCapacity));
+    for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
   if (size_ == ring_.size()) {
     // Full: retire the oldest early. The LRU map would evict it at this rate anyway.
-    bpf_map_delete_elem(state_->programs.upstream_guard_fd(), &ring_[head_].key);
+    bpf_map_delete_elem(state_->programs->upstream_guard_fd(), &ring_[head_].key);
     head_ = (head_ + 1) % ring_.size();
     --size_;
   }
@@ -92,9 +103,10 @@ DialResult InboundDialer::dial(int client_fd) {
   const SocketAddress source = with_port(original, 0);
   if (bind(upstream.get(), source.get(), source.length) != 0) return {-1, errno};
   const SocketAddress bound = local_address(upstream.get());
-  netprof_tuple key;
-  if (bound.length == 0 || !make_tuple(original, bound, key)) return {-1, EAFNOSUPPORT};
-  if (bpf_map_update_elem(state_->programs.upstream_guard_fd(), &key, &kPresent, BPF_ANY) != 0)
+  netprof_tuple tuple;
+  if (bound.length == 0 || !make_tuple(original, bound, tuple)) return {-1, EAFNOSUPPORT};
+  const netprof_sock_key key = sock_key(state_->netns_cookie, tuple);
+  if (bpf_map_update_elem(state_->programs->upstream_guard_fd(), &key, &kPresent, BPF_ANY) != 0)
     return {-1, errno};
   remember({now + guard_lifetime_, key});
 
@@ -104,12 +116,13 @@ DialResult InboundDialer::dial(int client_fd) {
 
 bool lookup_original_destination(const InterceptState& state, int accepted_fd,
                                  SocketAddress& out) {
-  netprof_tuple key;
-  if (!socket_tuple(accepted_fd, key)) return false;
+  netprof_tuple tuple;
+  if (!socket_tuple(accepted_fd, tuple)) return false;
+  const netprof_sock_key key = sock_key(state.netns_cookie, tuple);
   netprof_endpoint original;
-  if (bpf_map_lookup_elem(state.programs.orig_dst_by_tuple_fd(), &key, &original) != 0)
+  if (bpf_map_lookup_elem(state.programs->orig_dst_by_tuple_fd(), &key, &original) != 0)
     return false;
-  bpf_map_delete_elem(state.programs.orig_dst_by_tuple_fd(), &key);
+  bpf_map_delete_elem(state.programs->orig_dst_by_tuple_fd(), &key);
   out = endpoint_address(original);
   return out.length != 0;
 }

@@ -16,10 +16,11 @@ namespace netprof {
 // What the dialers share with the Interception that made them; kept alive by whoever holds
 // it last, so a relay that outlives the Interception object still dials safely.
 struct InterceptState {
-  InterceptPrograms programs;
+  std::shared_ptr<const InterceptPrograms> programs;  // the node's, shared by every pod
   Netns pod;
   Netns home;
   bool outbound_active = false;  // connect4/6 attached: every upstream needs a cookie guard
+  uint64_t netns_cookie = 0;     // the pod's: the netns half of its tuple keys
 };
 
 // Inbound (sk_lookup): the accepted socket's local address IS the original destination.
@@ -37,14 +38,14 @@ class InboundDialer final : public UpstreamDialer {
  private:
   struct Pending {
     std::chrono::steady_clock::time_point expires;
-    netprof_tuple key;
+    netprof_sock_key key;
   };
   void sweep(std::chrono::steady_clock::time_point now);
   void remember(const Pending& pending);
 
   std::shared_ptr<const InterceptState> state_;
   std::chrono::milliseconds guard_lifetime_;
-  std::vector<Pending> ring_;  // fixed capacity, allocated once
+  std::vector<Pending> ring_;  // grows by doubling up to a fixed capacity, never shrinks
   size_t head_ = 0;            // oldest entry
   size_t size_ = 0;
 };

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "intercept/bpf_programs.h"
+#include "intercept/netns.h"
 #include "intercept/socket_keys.h"
 #include "intercept/unique_fd.h"
 
@@ -61,8 +62,10 @@ Expected<Pair> connect_pair(int listener, const SocketAddress& at) {
 
 // Into local_peers under its own tuple, the key sock_ops would have used.
 Status add_to_peers(int map_fd, int fd) {
-  netprof_tuple key{};
-  if (!socket_tuple(fd, key)) return errno_error("getsockname", errno);
+  netprof_tuple tuple{};
+  if (!socket_tuple(fd, tuple)) return errno_error("getsockname", errno);
+  // netprof_redirect_local looks peers up in the sending socket's netns.
+  const netprof_sock_key key = sock_key(socket_netns_cookie(fd), tuple);
   const __u64 value = static_cast<__u64>(fd);
   if (bpf_map_update_elem(map_fd, &key, &value, BPF_ANY) != 0)
     return errno_error("cannot put a socket in local_peers", errno);
@@ -112,6 +115,9 @@ Expected<SkMsgRun> run_once(bool skb_pass) {
   ProgramConfig config;
   config.skmsg = true;
   config.skb_pass = skb_pass;
+  // A few sockets at most: small maps keep the experiment's memory out of the node's peak.
+  config.sizes.pending = 16;
+  config.sizes.local_peers = 16;
   auto programs = InterceptPrograms::load(config);
   if (!programs) return programs.take_error();
   const int peers = programs->local_peers_fd();

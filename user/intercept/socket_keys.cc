@@ -70,6 +70,14 @@ bool socket_tuple(int fd, netprof_tuple& out) {
   return make_tuple(local, remote, out);
 }
 
+netprof_sock_key sock_key(uint64_t netns_cookie, const netprof_tuple& tuple) {
+  netprof_sock_key key;
+  std::memset(&key, 0, sizeof(key));
+  key.netns_cookie = netns_cookie;
+  key.tuple = tuple;
+  return key;
+}
+
 SocketAddress endpoint_address(const netprof_endpoint& endpoint) {
   SocketAddress address;
   if (endpoint.family == AF_INET) {

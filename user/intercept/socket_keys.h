@@ -15,6 +15,9 @@ bool make_tuple(const SocketAddress& local, const SocketAddress& remote, netprof
 // if the socket is not connected.
 bool socket_tuple(int fd, netprof_tuple& out);
 
+// `tuple` in the network namespace with `netns_cookie`: the key of every tuple-keyed map.
+netprof_sock_key sock_key(uint64_t netns_cookie, const netprof_tuple& tuple);
+
 SocketAddress endpoint_address(const netprof_endpoint& endpoint);
 netprof_endpoint address_endpoint(const SocketAddress& address);
 
