@@ -3,8 +3,10 @@
 #include <bpf/bpf.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,8 +107,37 @@ SimNode::~SimNode() {
   if (!root_.empty()) remove_tree(root_);
 }
 
+// The tiny server: one connection at a time, reads a request head, answers 404, closes.
+[[noreturn]] static void serve_tiny(uint16_t port) {
+  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1, zero = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_port = htons(port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0 || listen(fd, 64) != 0)
+    _exit(124);
+  static const char kAnswer[] =
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  char buffer[2048];
+  while (true) {
+    const int client = accept(fd, nullptr, nullptr);
+    if (client < 0) continue;
+    std::string head;
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = read(client, buffer, sizeof buffer);
+      if (n <= 0) break;
+      head.append(buffer, static_cast<size_t>(n));
+    }
+    if (write(client, kAnswer, sizeof kAnswer - 1) < 0) {
+    }
+    close(client);
+  }
+}
+
 std::unique_ptr<SimPod> SimNode::add_pod(const std::string& hostname, const std::string& uid,
-                                         SimLayout layout, std::string& error) {
+                                         SimLayout layout, std::string& error, bool tiny) {
   std::unique_ptr<SimPod> pod(new SimPod());
   pod->uid_ = uid;
   pod->hostname_ = hostname;
@@ -134,6 +165,7 @@ std::unique_ptr<SimPod> SimNode::add_pod(const std::string& hostname, const std:
     dup2(null, 1);
     dup2(null, 2);
     if (chdir("/var/empty") != 0 && chdir("/") != 0) _exit(123);
+    if (tiny) serve_tiny(SimPod::kPort);
     execvp("python3", const_cast<char* const*>(argv));
     _exit(127);
   }
@@ -288,6 +320,50 @@ int NodeProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (!exited) return -1;
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+BpfFootprint bpf_footprint(pid_t pid) {
+  BpfFootprint footprint;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return footprint;
+  std::vector<std::pair<char, uint64_t>> seen;  // ('m' or 'p', id)
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream info(dir + "/" + e->d_name);
+    uint64_t memlock = 0, id = 0;
+    char kind = 0;
+    for (std::string line; std::getline(info, line);) {
+      if (line.rfind("memlock:", 0) == 0) memlock = std::strtoull(line.c_str() + 8, nullptr, 10);
+      if (line.rfind("map_id:", 0) == 0) {
+        kind = 'm';
+        id = std::strtoull(line.c_str() + 7, nullptr, 10);
+      }
+      if (line.rfind("prog_id:", 0) == 0) {
+        kind = 'p';
+        id = std::strtoull(line.c_str() + 8, nullptr, 10);
+      }
+    }
+    if (kind == 0 || std::find(seen.begin(), seen.end(), std::pair{kind, id}) != seen.end())
+      continue;
+    seen.emplace_back(kind, id);
+    if (kind == 'm') {
+      ++footprint.maps;
+      footprint.map_memlock += memlock;
+    } else {
+      ++footprint.programs;
+      footprint.prog_memlock += memlock;
+    }
+  }
+  closedir(d);
+  return footprint;
+}
+
+uint64_t resident_bytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  return 0;
 }
 
 size_t sk_lookup_programs(const Netns& netns) {

@@ -48,9 +48,11 @@ class SimNode {
   static std::unique_ptr<SimNode> create(std::string& error);
   ~SimNode();  // removes the whole tree below root()
   const std::string& root() const { return root_; }
-  // A pod whose HTTP server answers on kPort once this returns.
+  // A pod whose HTTP server answers on kPort once this returns. The server is python3's
+  // http.server (404 for every path), or with `tiny` a forked copy of this process that
+  // answers every request with an empty 404 (for many pods: a few hundred KiB each).
   std::unique_ptr<SimPod> add_pod(const std::string& hostname, const std::string& uid,
-                                  SimLayout layout, std::string& error);
+                                  SimLayout layout, std::string& error, bool tiny = false);
   // A hostNetwork pod: a process in the test's own (the "node's") network namespace.
   std::unique_ptr<SimPod> add_host_network_pod(const std::string& uid, std::string& error);
 
@@ -76,6 +78,20 @@ class NodeProcess {
   pid_t pid_ = -1;
   std::string log_path_, report_path_;
 };
+
+// The BPF objects a process holds, from the kernel's own accounting (/proc/PID/fdinfo of its
+// bpf-map and bpf-prog fds, each object counted once): what `bpftool map/prog show` reports
+// as memlock, summed.
+struct BpfFootprint {
+  size_t maps = 0;
+  size_t programs = 0;
+  uint64_t map_memlock = 0;   // bytes
+  uint64_t prog_memlock = 0;  // bytes
+  uint64_t memlock() const { return map_memlock + prog_memlock; }
+};
+BpfFootprint bpf_footprint(pid_t pid);
+// Resident memory of a process (VmRSS), bytes.
+uint64_t resident_bytes(pid_t pid);
 
 // Programs attached to a netns for sk_lookup, or to a cgroup directory for `type`.
 size_t sk_lookup_programs(const Netns& netns);

@@ -118,6 +118,8 @@ int run_node(const NodeFlags& flags) {
   agent_options.intercept.guard_lifetime =
       std::chrono::milliseconds(static_cast<int64_t>(config->connect_timeout_s * 1000) + 5000);
   agent_options.max_pods = config->max_pods;
+  agent_options.intercept.map_sizes.pending = static_cast<uint32_t>(config->bpf_pending_entries);
+  agent_options.intercept.map_sizes.local_peers = static_cast<uint32_t>(config->bpf_local_peers);
   agent_options.host_netns = config->host_netns;
   agent_options.pod_logs_dir = config->pod_logs_dir;
   agent_options.expire_after =

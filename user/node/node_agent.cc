@@ -53,6 +53,35 @@ std::pair<uint32_t, uint32_t> NodeAgent::scopes_for(const std::string& uid) {
   return scopes;
 }
 
+Expected<std::shared_ptr<InterceptNode>> NodeAgent::load_node() {
+  if (node_) return node_;
+  InterceptOptions options = options_.intercept;
+  options.map_sizes.pods = static_cast<uint32_t>(options_.max_pods);
+  auto node = InterceptNode::load(options);
+  if (!node) {
+    // Every pod would fail the same way: say it once, not once per pod.
+    if (node.error() != node_error_)
+      log("cannot load the BPF programs for the node: " + node.error());
+    node_error_ = node.error();
+    return node.take_error();
+  }
+  node_ = std::move(*node);
+  node_error_.clear();
+  const MapSizes& sizes = options.map_sizes;
+  std::string line = "BPF programs loaded once for the node: maps for " +
+                     std::to_string(sizes.pods) + " pods, " + std::to_string(sizes.pending) +
+                     " pending connections, " + std::to_string(sizes.local_peers) +
+                     " sk_msg sockets; sk_msg " + (node_->skmsg_on() ? "on" : "off");
+  for (const std::string& note : node_->notes()) line += "; note: " + note;
+  log(line);
+  return node_;
+}
+
+std::shared_ptr<const InterceptNode> NodeAgent::intercept_node() const {
+  std::lock_guard lock(mu_);
+  return node_;
+}
+
 KubeletPods NodeAgent::kubelet_pods() {
   auto pods = read_kubelet_pods(options_.pod_logs_dir);
   const std::string error = pods ? std::string() : pods.error();
@@ -217,12 +246,10 @@ bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   pod->network = *network;
   std::tie(pod->inbound_scope, pod->outbound_scope) = scopes_for(uid);
 
-  InterceptOptions options = options_.intercept;
-  options.netns_path = network->netns_path;
-  options.cgroup_path = cgroup.dir;
-  options.inbound_scope = pod->inbound_scope;
-  options.outbound_scope = pod->outbound_scope;
-  auto interception = Interception::start(options);
+  auto node = load_node();
+  if (!node) return false;  // logged once by load_node()
+  auto interception = (*node)->attach(
+      PodTarget{network->netns_path, cgroup.dir, pod->inbound_scope, pod->outbound_scope});
   if (!interception) return fail(interception.error());
   pod->interception = std::move(*interception);
   register_scopes(*pod);
@@ -238,7 +265,8 @@ bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   log(describe(id) + " uid " + uid + " " + id.qos + ": attached, netns of pid " +
       std::to_string(network->pid) + ", scope " + std::to_string(pod->inbound_scope) + ", " +
       sources(id));
-  // The interception's notes (the sk_msg verdict of this kernel) are the same for every pod.
+  // A pod's notes (e.g. no IPv6 in it) tend to repeat for every pod: each is said once. The
+  // node's own (the sk_msg verdict) were logged with the BPF load.
   for (const std::string& note : pod->interception->notes())
     if (notes_logged_.insert(note).second) log("note (applies to every pod): " + note);
   const bool unnamed = id.name.empty();

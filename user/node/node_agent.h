@@ -1,4 +1,5 @@
-// Node mode's bookkeeping: one Interception per pod, its relay listeners and its scopes.
+// Node mode's bookkeeping: one loaded BPF object for the node (InterceptNode, loaded at the
+// first attach and kept), one Interception per pod on it, its relay listeners and its scopes.
 // reconcile() brings the attached set in line with a scan of the cgroup tree: new pods are
 // attached (listeners posted to the relay's loop), gone pods detached (links dropped at once,
 // listeners removed on the loop) and marked gone in the ScopeRegistry; stats of pods gone
@@ -29,7 +30,9 @@ namespace netprof {
 class Relay;
 
 struct NodeAgentOptions {
-  InterceptOptions intercept;  // ports, families, sk_msg; netns/cgroup/scopes are per pod
+  // Ports, families, sk_msg and map sizes; netns/cgroup/scopes are per pod. The pods map is
+  // sized max_pods whatever intercept.map_sizes.pods says.
+  InterceptOptions intercept;
   size_t max_pods = 256;
   // The node's network namespace: pods in it (hostNetwork) are never intercepted.
   std::string host_netns = "/proc/1/ns/net";
@@ -75,6 +78,8 @@ class NodeAgent {
   void detach_all();
 
   std::vector<AttachedPodView> attached() const;
+  // The node's loaded BPF object (null before the first attach).
+  std::shared_ptr<const InterceptNode> intercept_node() const;
 
  private:
   struct Pod;
@@ -94,6 +99,7 @@ class NodeAgent {
   KubeletPods kubelet_pods();
   void detach(const std::string& uid, const char* why, bool relay_running);
   void log(const std::string& line) const;
+  Expected<std::shared_ptr<InterceptNode>> load_node();
   std::pair<uint32_t, uint32_t> scopes_for(const std::string& uid);
 
   NodeAgentOptions options_;
@@ -101,6 +107,8 @@ class NodeAgent {
   ScopeRegistry& registry_;
   ScopeExpiry expire_;
   std::vector<ino_t> skip_netns_;  // the node's and netprof's own
+  std::shared_ptr<InterceptNode> node_;  // loaded once, at the first pod
+  std::string node_error_;               // the last load failure, logged once
   mutable std::mutex mu_;          // reconcile() on the watcher thread, attached() from anywhere
   std::map<std::string, std::unique_ptr<Pod>> pods_;  // by UID
   // A pod keeps its scopes while its stats live, so a pod that comes back (sandbox

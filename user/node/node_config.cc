@@ -29,6 +29,8 @@ struct Range {
 // Ranges for numbers: the same bounds the proxy/attach flags enforce.
 Range range_of(const std::string& name) {
   if (name == "max_pods") return {1, 100000};
+  if (name == "bpf_pending_entries") return {256, 4194304};
+  if (name == "bpf_local_peers") return {256, 4194304};
   if (name == "rescan_interval_s") return {0.1, 3600};
   if (name == "expire_after_s") return {0, 30 * 86400.0};
   if (name == "route_segment_cap") return {0, 1'000'000};
@@ -134,6 +136,8 @@ Status set_field(const std::string& name, const json& value, NodeConfig& c) {
   if (name == "ipv4") return set_bool(c.ipv4);
   if (name == "ipv6") return set_bool(c.ipv6);
   if (name == "max_pods") return set_count(c.max_pods);
+  if (name == "bpf_pending_entries") return set_count(c.bpf_pending_entries);
+  if (name == "bpf_local_peers") return set_count(c.bpf_local_peers);
   if (name == "rescan_interval_s") return set_seconds(c.rescan_interval_s);
   if (name == "expire_after_s") return set_seconds(c.expire_after_s);
   if (name == "routes") {
@@ -251,7 +255,13 @@ const std::vector<ConfigField>& node_config_fields() {
       {"skmsg", FieldKind::kBool, "sk_msg fast path between local sockets"},
       {"ipv4", FieldKind::kBool, "intercept IPv4"},
       {"ipv6", FieldKind::kBool, "intercept IPv6"},
-      {"max_pods", FieldKind::kCount, "most pods attached at once"},
+      {"max_pods", FieldKind::kCount,
+       "most pods attached at once (also sizes the node's pods and listener BPF maps)"},
+      {"bpf_pending_entries", FieldKind::kCount,
+       "connection handshakes in flight the node's BPF maps track (5 LRU maps of this size: "
+       "most of netprof's fixed kernel memory)"},
+      {"bpf_local_peers", FieldKind::kCount,
+       "sockets the node's sk_msg fast path can hold (two per local relayed hop)"},
       {"rescan_interval_s", FieldKind::kSeconds,
        "seconds between full rescans of the cgroup tree (inotify reacts sooner)"},
       {"expire_after_s", FieldKind::kSeconds,

@@ -24,6 +24,9 @@ struct NodeConfig {
   bool ipv4 = true;
   bool ipv6 = true;
   size_t max_pods = 256;          // pods attached at once; more are logged and skipped
+  // Sizes of the node's shared BPF maps (kernel memory: see deploy/README.md).
+  size_t bpf_pending_entries = 65536;  // connection handshakes in flight, node-wide
+  size_t bpf_local_peers = 65536;      // sockets on the sk_msg fast path, node-wide
   double rescan_interval_s = 10;  // full rescan besides inotify
   double expire_after_s = 300;    // stats of a pod that is gone live this long
   // Profiling (same meaning as the proxy/attach flags).
