@@ -35,6 +35,13 @@ def quantity(text):
     return float(text)
 
 
+# deploy/README.md, "Resources": memory = base + per pod x pods (+ busy connections), measured
+# by bench/run's node scale cell with the default map sizes.
+BASE_BYTES = 42.3 * 2**20
+PER_POD_BYTES = 21 * 2**10
+PENDING_ENTRY_BYTES = 0.56 * 2**10  # the five LRU maps, per bpf_pending_entries entry
+
+
 def config_fields(repo):
     """Field names `netprof node` accepts, from the table in user/node/node_config.cc."""
     source = open(os.path.join(repo, "user", "node", "node_config.cc")).read()
@@ -137,6 +144,15 @@ def main(deploy):
         req, lim = res.get("requests", {}).get(what), res.get("limits", {}).get(what)
         if check(req is not None and lim is not None, f"{what} request and limit required"):
             check(quantity(req) <= quantity(lim), f"{what} request above its limit")
+    # The memory request covers an idle node at max_pods by the documented formula.
+    pending = config.get("bpf_pending_entries", 65536)
+    idle = (BASE_BYTES + (pending - 65536) * PENDING_ENTRY_BYTES +
+            PER_POD_BYTES * config.get("max_pods", 256))
+    request = res.get("requests", {}).get("memory")
+    if request is not None:
+        check(quantity(request) >= idle,
+              f"memory request {request} is below base + per pod x max_pods = "
+              f"{idle / 2**20:.0f} MiB (deploy/README.md, Resources)")
 
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
