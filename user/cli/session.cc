@@ -50,7 +50,8 @@ void add_profile_options(CLI::App& app, ProfileOptions& o) {
       ->check(zero_or_finite_in(kMinReportInterval, 86400.0))
       ->capture_default_str();
   app.add_option("--report-file", o.report_file,
-                 "Write each report to this file, replaced atomically (default: stdout)");
+                 "Write each report to this file, replaced atomically; devices, FIFOs and "
+                 "/dev/stdout are written through, never replaced (default: stdout)");
   app.add_option("--max-routes", o.max_routes,
                  "Most (method, route) entries kept; later ones are counted in one overflow entry")
       ->check(whole_in(1, 10'000'000))
@@ -164,10 +165,13 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   reporter_options.scopes = hooks.scopes;
   reporter_options.interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
-  PeriodicReporter reporter(store,
-                            o.report_file.empty() ? ReportWriter::to_stdout()
-                                                  : ReportWriter::to_file(o.report_file),
-                            reporter_options);
+  ReportWriter writer =
+      o.report_file.empty() ? ReportWriter::to_stdout() : ReportWriter::to_file(o.report_file);
+  if (std::string error = writer.check(); !error.empty()) {
+    std::fprintf(stderr, "netprof: --report-file %s\n", error.c_str());
+    return 1;
+  }
+  PeriodicReporter reporter(store, std::move(writer), reporter_options);
   reporter.start();
   if (hooks.on_start) {
     SessionControl control{relay, store, [&store, &outputs](uint32_t scope) {
@@ -184,10 +188,15 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   done.store(true);
   supervisor.join();
   if (hooks.on_stop) hooks.on_stop();
-  reporter.stop();  // writes the final report
-  outputs.stop();   // last pushes
+  const std::string report_error = reporter.stop();  // writes the final report
+  outputs.stop();                                    // last pushes
   if (loop_error != 0) {
     std::fprintf(stderr, "netprof: event loop failed: %s\n", std::strerror(loop_error));
+    return 1;
+  }
+  if (!report_error.empty()) {
+    // The counts of the whole run are gone: a script or a Job must not take this for success.
+    std::fprintf(stderr, "netprof: the final report was not written: %s\n", report_error.c_str());
     return 1;
   }
   return 0;

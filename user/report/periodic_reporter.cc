@@ -20,8 +20,8 @@ void PeriodicReporter::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void PeriodicReporter::stop() {
-  if (stopped_) return;
+std::string PeriodicReporter::stop() {
+  if (stopped_) return {};
   stopped_ = true;
   {
     std::lock_guard lock(mu_);
@@ -29,7 +29,7 @@ void PeriodicReporter::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (options_.final_report) report_now();
+  return options_.final_report ? report_now() : std::string();
 }
 
 void PeriodicReporter::run() {

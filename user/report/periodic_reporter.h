@@ -32,8 +32,9 @@ class PeriodicReporter {
   PeriodicReporter& operator=(const PeriodicReporter&) = delete;
 
   void start();
-  // Wakes the thread at once, joins it and writes the final report. Idempotent.
-  void stop();
+  // Wakes the thread at once, joins it and writes the final report. Idempotent. Returns the
+  // final report's error (empty when it was written, or when there is none to write).
+  std::string stop();
 
   // Builds and writes one report now. A failure is reported on stderr (once per distinct
   // message, and once more when writing works again) and returned; the caller keeps running.

@@ -1,6 +1,8 @@
 #include "report/report_writer.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -115,6 +117,62 @@ TEST(ReportWriter, AReaderNeverSeesAPartialFile) {
   done = true;
   reader.join();
   EXPECT_GE(reads.load(), 50);
+}
+
+TEST(ReportWriter, OwnFdNamesWriteToTheFdItself) {
+  // /dev/stdout & co. are this process's fds, even when they are sockets (which cannot be
+  // opened by path): they are never resolved, replaced or reopened.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const ReportWriter writer = ReportWriter::to_file("/proc/self/fd/" + std::to_string(fds[1]));
+  EXPECT_EQ(writer.check(), "");
+  EXPECT_EQ(writer.write(document(5)), "");
+  ::close(fds[1]);
+  char buf[4096];
+  const ssize_t n = ::read(fds[0], buf, sizeof buf);
+  ::close(fds[0]);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(json::parse(std::string(buf, static_cast<size_t>(n))).at("generation"), 5);
+  EXPECT_EQ(ReportWriter::to_file("/dev/stdout").destination(), "/dev/stdout");
+}
+
+TEST(ReportWriter, FifoIsWrittenThroughAndAMissingReaderIsAnError) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir.file("report.fifo");
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  const ReportWriter writer = ReportWriter::to_file(path);
+  EXPECT_EQ(writer.check(), "");
+  const std::string error = writer.write(document(1));
+  EXPECT_NE(error.find("no process is reading it"), std::string::npos) << error;
+
+  const int reader = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  EXPECT_EQ(writer.write(document(2)), "");
+  EXPECT_EQ(writer.write(document(3)), "");
+  char buf[8192];
+  const ssize_t n = ::read(reader, buf, sizeof buf);
+  ::close(reader);
+  ASSERT_GT(n, 0);
+  std::istringstream lines(std::string(buf, static_cast<size_t>(n)));
+  std::string line;
+  int seen = 0;
+  while (std::getline(lines, line)) EXPECT_EQ(json::parse(line).at("generation"), 2 + seen++);
+  EXPECT_EQ(seen, 2);
+  struct stat st {};
+  ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+TEST(ReportWriter, CheckRefusesDirectoriesAndMissingParents) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  EXPECT_NE(ReportWriter::to_file(dir.path().string()).check().find("is a directory"),
+            std::string::npos);
+  EXPECT_NE(ReportWriter::to_file(dir.file("no/r.json")).check().find("No such file"),
+            std::string::npos);
+  EXPECT_EQ(ReportWriter::to_file(dir.file("r.json")).check(), "");
+  EXPECT_EQ(ReportWriter::to_file("relative-report.json").check(), "");
 }
 
 }  // namespace
