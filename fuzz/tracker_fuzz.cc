@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t config = data[0];
   if (config & 1) limits.max_path_bytes = 1 + (config >> 4);
   if (config & 2) limits.max_pipelined = 1 + ((config >> 2) & 3);
-  if (config & 4) limits.max_upgrade_hold_bytes = 1 + (config >> 3);
+  if (config & 4) limits.max_held_bytes = 1 + (config >> 3);
   CheckingSink sink(limits);
   uint64_t client_bytes = 0, server_bytes = 0;
   {

@@ -30,7 +30,7 @@ struct Exchange {
   std::string_view reason;            // reason phrase ("OK"); the origin's "state"
 
   MonoNanos request_first_byte = 0;
-  MonoNanos request_headers_done = 0;
+  MonoNanos request_headers_done = 0; // 0 if the server answered before the head was complete
   MonoNanos request_done = 0;         // 0 if the request body never completed
   MonoNanos response_headers_done = 0;// 0 if no response headers
   MonoNanos response_done = 0;        // 0 if the response never completed
@@ -42,13 +42,19 @@ struct Exchange {
 
   ExchangeOutcome outcome = ExchangeOutcome::kCompleted;
 
+  // Where timing starts: the request headers seen; for a request the server answered before
+  // its head was complete (nginx's 400 for an oversized header, a canned 431), its first byte.
+  // Never an unset 0: that would be a latency of the host's uptime.
+  MonoNanos timed_from() const {
+    return request_headers_done ? request_headers_done : request_first_byte;
+  }
   // The origin's latency: request headers seen -> response headers seen.
   MonoNanos latency() const {
-    return response_headers_done ? response_headers_done - request_headers_done : 0;
+    return response_headers_done && timed_from() ? response_headers_done - timed_from() : 0;
   }
   // Time to the last response byte.
   MonoNanos total_time() const {
-    return response_done ? response_done - request_headers_done : 0;
+    return response_done && timed_from() ? response_done - timed_from() : 0;
   }
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/pending_queue.h"
 
@@ -25,12 +26,24 @@ bool is_interim(uint16_t status) { return status >= 100 && status < 200 && statu
 // - A request is pushed to `pending` when its first byte is parsed; the response parser always
 //   works for pending.front(). A final response completes and emits the front request.
 // - After a request that asks to switch protocols (Upgrade, CONNECT) the client parser stops
-//   and later client bytes are held until the answer says whether they are still HTTP.
+//   and later client bytes are held until the answer says whether they are still HTTP. The same
+//   hold bounds pipelining: with max_pipelined requests pending, later client bytes wait until
+//   half of them are answered. Held bytes keep the time they arrived.
 struct HttpTracker::Impl {
   enum class Client : uint8_t {
     kIdle,       // between requests
     kInRequest,  // parsing pending.back()
     kOrphan,     // parsing a request that was already answered and emitted (early response)
+  };
+  enum class Hold : uint8_t {
+    kNone,      // client bytes are parsed as they come
+    kUpgrade,   // until the Upgrade/CONNECT request (pending.back()) is answered
+    kPipeline,  // until half of max_pipelined pending requests are answered
+  };
+  // Held client bytes end at `end` (an offset into `held`) and arrived at `at`.
+  struct HeldChunk {
+    size_t end;
+    MonoNanos at;
   };
 
   Impl(ExchangeSink& s, uint32_t sc, const TrackerLimits& l) : sink(s), scope(sc), limits(l) {
@@ -54,8 +67,8 @@ struct HttpTracker::Impl {
   llhttp_t resp_parser{};
   http_detail::PendingQueue pending;
   std::string reason;  // reason phrase of the response being parsed
-  std::string held;    // client bytes after an Upgrade/CONNECT request, until it is answered
-  MonoNanos held_at = 0;
+  std::string held;    // client bytes not parsed yet (see Hold)
+  std::vector<HeldChunk> held_chunks;
   MonoNanos now = 0;   // timestamp of the chunk being parsed, for callbacks
 
   // Wire bytes parsed since the last message boundary of each direction.
@@ -64,7 +77,8 @@ struct HttpTracker::Impl {
 
   TrackerMode mode = TrackerMode::kHttp;
   Client client = Client::kIdle;
-  bool holding = false;        // client parser stopped until an upgrade is answered
+  Hold hold = Hold::kNone;     // client parser stopped at a message boundary
+  bool client_lost = false;    // held bytes outgrew their bound: the client side is not parsed
   bool req_complete = false;   // set by the request parser's on_message_complete
   bool resp_complete = false;  // set by the response parser's on_message_complete
   bool resp_paired = false;    // the response being parsed belongs to pending.front()
@@ -77,12 +91,17 @@ struct HttpTracker::Impl {
   // ---- feeding -------------------------------------------------------------------------
 
   void feed_client(const char* data, size_t len, MonoNanos at) {
+    if (client_lost || mode != TrackerMode::kHttp) return;
+    const size_t used = hold == Hold::kNone ? parse_client(data, len, at) : 0;
+    if (used < len && hold != Hold::kNone) hold_bytes(data + used, len - used, at);
+  }
+
+  // Parses client bytes until they are used up, the connection stops being parsed, or a hold
+  // begins (at a message boundary). Returns how many bytes were parsed.
+  size_t parse_client(const char* data, size_t len, MonoNanos at) {
+    const size_t total = len;
     int stalls = 0;
-    while (len > 0 && mode == TrackerMode::kHttp) {
-      if (holding) {
-        hold(data, len, at);
-        return;
-      }
+    while (len > 0 && mode == TrackerMode::kHttp && hold == Hold::kNone) {
       now = at;
       const llhttp_errno_t err = llhttp_execute(&req_parser, data, len);
       const size_t used = consumed(req_parser, err, data, len);
@@ -90,23 +109,24 @@ struct HttpTracker::Impl {
       data += used;
       len -= used;
       stalls = used == 0 ? stalls + 1 : 0;
-      if (err == HPE_OK) return;
+      if (err == HPE_OK) break;
       if (err == HPE_PAUSED && req_complete) {
         llhttp_resume(&req_parser);
         finish_request();
       } else if (err == HPE_PAUSED_UPGRADE) {
         // Comes right after the Upgrade/CONNECT request completed. Whether the next bytes are
-        // parsed is decided by `holding`; the parser itself is made ready for a next request.
+        // parsed is decided by `hold`; the parser itself is made ready for a next request.
         llhttp_resume_after_upgrade(&req_parser);
       } else {
         go_opaque();
-        return;
+        break;
       }
       if (stalls > 2) {  // cannot happen with llhttp as documented; never spin on it
         go_opaque();
-        return;
+        break;
       }
     }
+    return total - len;
   }
 
   void feed_server(const char* data, size_t len, MonoNanos at) {
@@ -145,13 +165,67 @@ struct HttpTracker::Impl {
     return static_cast<size_t>(pos - data);
   }
 
-  void hold(const char* data, size_t len, MonoNanos at) {
-    if (held.size() + len > limits.max_upgrade_hold_bytes) {
-      go_opaque();
+  void hold_bytes(const char* data, size_t len, MonoNanos at) {
+    const bool new_chunk = held_chunks.empty() || held_chunks.back().at != at;
+    const size_t cost = held.size() + len + (held_chunks.size() + new_chunk) * sizeof(HeldChunk);
+    if (cost > limits.max_held_bytes) {
+      lose_client();
       return;
     }
-    if (held.empty()) held_at = at;
     held.append(data, len);
+    if (new_chunk) {
+      held_chunks.push_back({held.size(), at});
+    } else {
+      held_chunks.back().end = held.size();
+    }
+  }
+
+  void drop_held() {
+    std::string().swap(held);
+    std::vector<HeldChunk>().swap(held_chunks);
+    hold = Hold::kNone;
+  }
+
+  // Held bytes outgrew their bound. Pending requests are still answered in order, so they keep
+  // being paired; what the client sent after them is not followed (see TrackerLimits).
+  void lose_client() {
+    drop_held();
+    client_lost = true;
+  }
+
+  // The reason for a hold is gone: parse the held bytes, with the times they arrived, until
+  // they are used up or a new hold begins (whose bytes stay held).
+  void release_held() {
+    hold = Hold::kNone;
+    std::string replay;
+    replay.swap(held);
+    std::vector<HeldChunk> chunks;
+    chunks.swap(held_chunks);
+    size_t offset = 0;
+    for (size_t i = 0; i < chunks.size() && offset < replay.size(); ++i) {
+      if (chunks[i].end <= offset) continue;
+      const size_t len = chunks[i].end - offset;
+      const size_t used = parse_client(replay.data() + offset, len, chunks[i].at);
+      offset += used;
+      if (mode != TrackerMode::kHttp || client_lost) return;
+      if (used < len) break;  // a new hold: the rest stays held
+    }
+    if (offset >= replay.size()) return;
+    held.assign(replay, offset);
+    for (const HeldChunk& c : chunks) {
+      if (c.end > offset) held_chunks.push_back({c.end - offset, c.at});
+    }
+  }
+
+  // Called whenever a pending request was answered.
+  void after_answer() {
+    if (client_lost) {
+      if (pending.empty()) go_opaque();  // nothing left that we can follow
+    } else if (hold == Hold::kUpgrade && pending.empty()) {
+      release_held();  // the upgrade was refused: the held bytes are HTTP after all
+    } else if (hold == Hold::kPipeline && pending.size() <= limits.max_pipelined / 2) {
+      release_held();  // half answered: parse the next batch
+    }
   }
 
   // ---- message boundaries --------------------------------------------------------------
@@ -162,7 +236,11 @@ struct HttpTracker::Impl {
       http_detail::PendingRequest& r = pending.back();
       r.ex.request_bytes += req_unattributed;
       // The client parser stops here until the server says whether the protocol switches.
-      if (r.upgrade) holding = true;
+      if (r.upgrade) {
+        hold = Hold::kUpgrade;
+      } else if (pending.size() >= limits.max_pipelined) {
+        hold = Hold::kPipeline;
+      }
     }
     req_unattributed = 0;
     client = Client::kIdle;
@@ -185,23 +263,14 @@ struct HttpTracker::Impl {
     emit_front(ExchangeOutcome::kCompleted);
     if (switching) {
       enter_passthrough();
-    } else if (holding && pending.empty()) {
-      release_held();
+    } else {
+      after_answer();
     }
-  }
-
-  // The upgrade was refused: the held client bytes are HTTP after all.
-  void release_held() {
-    holding = false;
-    std::string replay;
-    replay.swap(held);  // frees `held` for good: refused upgrades are rare
-    feed_client(replay.data(), replay.size(), held_at);
   }
 
   void enter_passthrough() {
     mode = TrackerMode::kPassthrough;
-    std::string().swap(held);
-    holding = false;
+    drop_held();
   }
 
   // ---- emitting ------------------------------------------------------------------------
@@ -253,8 +322,23 @@ struct HttpTracker::Impl {
     mode = TrackerMode::kUnparsed;
     sink.on_unparsed_connection(scope);
     flush_pending(ExchangeOutcome::kParseError);
-    std::string().swap(held);
-    holding = false;
+    drop_held();
+  }
+
+  // The connection ends: every request the client sent is reported, also those still held
+  // unparsed behind a full pipeline, batch by batch so that memory stays bounded.
+  void end(ExchangeOutcome outcome) {
+    flush_pending(outcome);
+    while (mode == TrackerMode::kHttp && hold == Hold::kPipeline) {
+      release_held();
+      flush_pending(outcome);
+    }
+    if (mode == TrackerMode::kHttp && client_lost) {
+      mode = TrackerMode::kUnparsed;  // bytes were relayed that we did not follow
+      sink.on_unparsed_connection(scope);
+    }
+    drop_held();
+    closed = true;
   }
 
   // ---- request callbacks -------------------------------------------------------------------
@@ -267,7 +351,8 @@ struct HttpTracker::Impl {
 
   static int req_begin(llhttp_t* p) {
     Impl& t = of(p);
-    if (t.pending.size() >= t.limits.max_pipelined) return -1;  // see tracker.h: goes opaque
+    // Never more than max_pipelined: the parser holds the client's bytes before that (hold).
+    if (t.pending.size() >= t.limits.max_pipelined) return -1;
     http_detail::PendingRequest& r = t.pending.push(t.scope);
     r.ex.request_first_byte = t.now;
     t.client = Client::kInRequest;
@@ -442,22 +527,24 @@ void HttpTracker::on_connection_closed(MonoNanos now, bool reset) {
   Impl& t = *impl_;
   if (t.closed) return;
   if (!reset) t.server_eof_at(now);
-  t.closed = true;
-  t.flush_pending(reset ? ExchangeOutcome::kResetBeforeResponse
-                        : ExchangeOutcome::kClosedBeforeResponse);
-  std::string().swap(t.held);
+  t.end(reset ? ExchangeOutcome::kResetBeforeResponse : ExchangeOutcome::kClosedBeforeResponse);
 }
 
 void HttpTracker::on_upstream_failed(MonoNanos) {
   Impl& t = *impl_;
   if (t.closed) return;
-  t.closed = true;
-  t.flush_pending(ExchangeOutcome::kUpstreamFailed);
-  std::string().swap(t.held);
+  t.end(ExchangeOutcome::kUpstreamFailed);
 }
 
 TrackerMode HttpTracker::mode() const { return impl_->mode; }
 
 size_t HttpTracker::pending_requests() const { return impl_->pending.size(); }
+
+bool HttpTracker::idle() const {
+  const Impl& t = *impl_;
+  return t.mode == TrackerMode::kHttp && !t.closed && !t.client_lost && t.pending.empty() &&
+         t.client == Impl::Client::kIdle && !t.resp_in_message && t.held.empty() &&
+         t.req_unattributed == 0 && t.resp_unattributed == 0;
+}
 
 }  // namespace netprof

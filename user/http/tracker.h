@@ -6,6 +6,8 @@
 // - kCompleted when the final response is complete (1xx other than 101 are interim; 101, and 2xx
 //   to CONNECT, complete at their headers and switch the connection to kPassthrough). A server
 //   answering before the request body is complete ends the exchange there (request_done = 0).
+// - Pipelining is followed to any depth (see TrackerLimits::max_pipelined for how memory stays
+//   bounded).
 // - When the connection ends or goes opaque, every pending request whose headers were complete
 //   is emitted with kClosedBeforeResponse / kResetBeforeResponse / kParseError, status 0 and
 //   reason empty, the other response fields as far as they were seen. A request whose head never
@@ -24,11 +26,17 @@ namespace netprof {
 
 struct TrackerLimits {
   size_t max_path_bytes = 2048;        // longer paths are truncated (flagged in the Exchange)
-  // A request beyond this many pending ones makes the connection opaque (kUnparsed, counted
-  // once); the pending ones are emitted as kParseError. Tracking fewer would misalign every later
-  // response, and a client this far ahead of its server is pathological.
+  // Requests pending (sent, not yet answered) that are tracked at once. Once this many are
+  // pending, the client's further bytes are held unparsed until the server has answered half of
+  // them, then parsed with the time they arrived: pipelining of any depth pairs correctly.
   size_t max_pipelined = 64;
-  size_t max_upgrade_hold_bytes = 64 * 1024;  // client bytes held while an Upgrade is answered
+  // Client bytes held unparsed: while pipelining past max_pipelined, or after an Upgrade/CONNECT
+  // request until its answer says whether they are still HTTP. Past this bound the held bytes
+  // are let go and the client's side is no longer parsed: the requests already pending are still
+  // paired with their responses (an Upgrade answered 101 still goes passthrough); once they are
+  // answered, or at close, the connection is counted unparsed (its later requests are not
+  // counted at all, rather than as invented errors).
+  size_t max_held_bytes = 256 * 1024;
 };
 
 enum class TrackerMode : uint8_t {
@@ -60,6 +68,10 @@ class HttpTracker {
 
   TrackerMode mode() const;
   size_t pending_requests() const;
+  // Between exchanges: HTTP, no request pending or being received, no response being received.
+  // Closing the connection now loses nothing (what a server does to idle keep-alive
+  // connections); a passthrough or unparsed connection is never idle as far as we know.
+  bool idle() const;
 
  private:
   struct Impl;

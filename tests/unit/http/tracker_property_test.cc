@@ -248,7 +248,7 @@ TEST(HttpTrackerProperty, ArbitraryBytesNeverBreakIt) {
     TrackerLimits limits;
     limits.max_path_bytes = gen.pick(1, 64);
     limits.max_pipelined = gen.pick(1, 8);
-    limits.max_upgrade_hold_bytes = gen.pick(0, 256);
+    limits.max_held_bytes = gen.pick(0, 256);
     HttpTracker tracker(sink, 1, limits);
     static const std::string kAlphabet[] = {
         "GET / HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 101 S\r\n", "HTTP/1.1 100 C\r\n",

@@ -316,17 +316,35 @@ TEST(HttpTracker, UpgradeIgnoredWithPlain200ThenFurtherRequest) {
   EXPECT_EQ(r.exchanges[1].request_first_byte, 30);
 }
 
-TEST(HttpTracker, HeldBytesPastTheBoundMakeTheConnectionUnparsed) {
+// A WebSocket client may send more than the hold bound before the 101 arrives: the upgrade
+// is still paired with its answer; only a refused upgrade leaves bytes we could not follow.
+TEST(HttpTracker, HeldBytesPastTheBoundStillPairTheUpgrade) {
   TrackerLimits limits;
-  limits.max_upgrade_hold_bytes = 16;
+  limits.max_held_bytes = 64;
   const std::string upgrade = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-  const RunResult r = run_all_splits({client(10, upgrade), client(20, std::string(17, 'x'))},
-                                     limits);
-  EXPECT_EQ(r.mode, TrackerMode::kUnparsed);
-  EXPECT_EQ(r.unparsed, 1);
-  ASSERT_EQ(r.exchanges.size(), 1u);
-  EXPECT_EQ(r.exchanges[0].outcome, Outcome::kParseError);
-  EXPECT_EQ(r.exchanges[0].path, "/ws");
+  const std::string switching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+  const RunResult accepted = run_all_splits(
+      {client(10, upgrade), client(20, std::string(100, 'x')), server(30, switching),
+       server(40, "frames"), client(50, "more frames"), closed(60)},
+      limits);
+  EXPECT_EQ(accepted.mode, TrackerMode::kPassthrough);
+  EXPECT_EQ(accepted.unparsed, 0);
+  ASSERT_EQ(accepted.exchanges.size(), 1u);
+  EXPECT_EQ(accepted.exchanges[0].outcome, Outcome::kCompleted);
+  EXPECT_EQ(accepted.exchanges[0].status, 101);
+  EXPECT_EQ(accepted.exchanges[0].path, "/ws");
+
+  // Refused: the held bytes were HTTP after all, but they are gone. The refusal itself is
+  // paired; the connection is then counted unparsed, and nothing is invented.
+  const RunResult refused = run_all_splits(
+      {client(10, upgrade), client(20, std::string(100, 'x')), server(30, ok("no")),
+       client(40, get("/later")), server(50, ok("later")), closed(60)},
+      limits);
+  EXPECT_EQ(refused.mode, TrackerMode::kUnparsed);
+  EXPECT_EQ(refused.unparsed, 1);
+  ASSERT_EQ(refused.exchanges.size(), 1u);
+  EXPECT_EQ(refused.exchanges[0].outcome, Outcome::kCompleted);
+  EXPECT_EQ(refused.exchanges[0].status, 200);
 
   const RunResult within = run_all_splits(
       {client(10, upgrade), client(20, std::string(16, 'x')), closed(30)}, limits);
@@ -465,21 +483,66 @@ TEST(HttpTracker, LongPathIsTruncated) {
   EXPECT_FALSE(exact.exchanges[0].path_truncated);
 }
 
-TEST(HttpTracker, PipeliningBeyondTheLimitGoesUnparsed) {
+// Past max_pipelined pending requests, later ones wait unparsed until half are answered;
+// every request is still paired with its own response and keeps the time it arrived.
+TEST(HttpTracker, PipeliningPastTheLimitPairsEveryRequest) {
   TrackerLimits limits;
   limits.max_pipelined = 2;
-  const RunResult at_limit = run_all_splits(
-      {client(10, get("/1") + get("/2")), server(20, ok("a") + ok("b"))}, limits);
-  EXPECT_EQ(at_limit.unparsed, 0);
-  EXPECT_EQ(at_limit.exchanges.size(), 2u);
+  std::string requests;
+  for (int i = 1; i <= 7; ++i) requests += get("/" + std::to_string(i));
+  Script script{client(10, requests)};
+  for (int i = 1; i <= 7; ++i) script.push_back(server(20 + i, ok(std::string(i, 'b'))));
+  script.push_back(closed(40));
+  const RunResult r = run_all_splits(script, limits);
+  EXPECT_EQ(r.unparsed, 0);
+  EXPECT_EQ(r.mode, TrackerMode::kHttp);
+  ASSERT_EQ(r.exchanges.size(), 7u);
+  for (int i = 1; i <= 7; ++i) {
+    const SeenExchange& e = r.exchanges[static_cast<size_t>(i - 1)];
+    EXPECT_EQ(e.outcome, Outcome::kCompleted);
+    EXPECT_EQ(e.path, "/" + std::to_string(i));
+    EXPECT_EQ(e.status, 200);
+    EXPECT_EQ(e.request_first_byte, 10);
+    EXPECT_EQ(e.request_headers_done, 10);
+    EXPECT_EQ(e.response_headers_done, 20 + i);
+    EXPECT_EQ(e.response_body_bytes, static_cast<uint64_t>(i));
+    EXPECT_EQ(e.request_bytes, get("/" + std::to_string(i)).size());
+  }
+}
 
-  const RunResult over = run_all_splits(
-      {client(10, get("/1") + get("/2") + get("/3")), server(20, ok("a") + ok("b"))}, limits);
-  EXPECT_EQ(over.mode, TrackerMode::kUnparsed);
-  EXPECT_EQ(over.unparsed, 1);
-  ASSERT_EQ(over.exchanges.size(), 2u);
-  EXPECT_EQ(over.exchanges[0].outcome, Outcome::kParseError);
-  EXPECT_EQ(over.exchanges[1].outcome, Outcome::kParseError);
+TEST(HttpTracker, RequestsHeldBehindAFullPipelineAreReportedAtClose) {
+  TrackerLimits limits;
+  limits.max_pipelined = 2;
+  std::string requests;
+  for (int i = 1; i <= 5; ++i) requests += get("/" + std::to_string(i));
+  const RunResult r =
+      run_all_splits({client(10, requests), server(20, ok("a")), reset(30)}, limits);
+  ASSERT_EQ(r.exchanges.size(), 5u);
+  EXPECT_EQ(r.exchanges[0].outcome, Outcome::kCompleted);
+  for (size_t i = 1; i < 5; ++i) {
+    EXPECT_EQ(r.exchanges[i].outcome, Outcome::kResetBeforeResponse);
+    EXPECT_EQ(r.exchanges[i].path, "/" + std::to_string(i + 1));
+    EXPECT_EQ(r.exchanges[i].request_first_byte, 10);
+  }
+  EXPECT_EQ(r.unparsed, 0);
+}
+
+// Past the held-bytes bound too, the requests already pending are still paired; the rest are
+// not counted (never invented as errors) and the connection is counted unparsed once.
+TEST(HttpTracker, PipeliningPastTheHeldBoundCountsTheOverflowHonestly) {
+  TrackerLimits limits;
+  limits.max_pipelined = 2;
+  limits.max_held_bytes = 64;
+  std::string requests;
+  for (int i = 1; i <= 10; ++i) requests += get("/" + std::to_string(i));
+  Script script{client(10, requests)};
+  for (int i = 1; i <= 10; ++i) script.push_back(server(20 + i, ok("b")));
+  const RunResult r = run_all_splits(script, limits);
+  EXPECT_EQ(r.unparsed, 1);
+  EXPECT_EQ(r.mode, TrackerMode::kUnparsed);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  for (const SeenExchange& e : r.exchanges) EXPECT_EQ(e.outcome, Outcome::kCompleted);
+  EXPECT_EQ(r.exchanges[1].path, "/2");
 }
 
 TEST(HttpTracker, EarlyResponseWhileRequestBodyStillArrives) {
@@ -496,6 +559,65 @@ TEST(HttpTracker, EarlyResponseWhileRequestBodyStillArrives) {
   EXPECT_EQ(r.exchanges[1].path, "/next");
   EXPECT_EQ(r.exchanges[1].request_first_byte, 40);
   EXPECT_EQ(r.exchanges[1].request_bytes, get("/next").size());
+}
+
+// A server may answer a request whose head never finished (nginx's 400 for an oversized header,
+// a canned 431): the exchange is timed from the request's first byte, never from an unset 0.
+TEST(HttpTracker, AnswerBeforeTheRequestHeadEndsIsTimedFromItsFirstByte) {
+  const std::string partial = "GET /huge HTTP/1.1\r\nHost: svc\r\nX-Big: " + std::string(300, 'a');
+  const std::string refused =
+      "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
+      "Connection: close\r\n\r\n";
+  const MonoNanos t0 = 5'000'000'000'000;  // an uptime of 5000 s, as a real clock would give
+  const RunResult r =
+      run_all_splits({client(t0, partial), server(t0 + 700, refused), closed(t0 + 900)});
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  const SeenExchange& e = r.exchanges[0];
+  EXPECT_EQ(e.path, "/huge");
+  EXPECT_EQ(e.status, 431);
+  EXPECT_EQ(e.request_headers_done, 0);
+  EXPECT_EQ(e.request_first_byte, t0);
+
+  Exchange ex;
+  ex.request_first_byte = e.request_first_byte;
+  ex.request_headers_done = e.request_headers_done;
+  ex.response_headers_done = e.response_headers_done;
+  ex.response_done = e.response_done;
+  EXPECT_EQ(ex.latency(), 700);
+  EXPECT_EQ(ex.total_time(), 700);
+
+  Exchange unset;  // no timestamps at all: no latency rather than a huge one
+  unset.response_headers_done = t0;
+  unset.response_done = t0;
+  EXPECT_EQ(unset.latency(), 0);
+  EXPECT_EQ(unset.total_time(), 0);
+}
+
+// idle() is what lets a stopping relay close a keep-alive connection at once: true only
+// between exchanges, never while a request or a response is on its way.
+TEST(HttpTracker, IdleOnlyBetweenExchanges) {
+  RecordingSink sink;
+  HttpTracker t(sink, 1);
+  EXPECT_TRUE(t.idle());
+  const std::string req = get("/a");
+  t.on_client_bytes(std::span(req.data(), 5), 1);
+  EXPECT_FALSE(t.idle());  // a request head on its way
+  t.on_client_bytes(std::span(req.data() + 5, req.size() - 5), 2);
+  EXPECT_FALSE(t.idle());  // waiting for the answer
+  const std::string resp = ok("hello");
+  t.on_server_bytes(std::span(resp.data(), resp.size() - 2), 3);
+  EXPECT_FALSE(t.idle());  // the answer is on its way
+  t.on_server_bytes(std::span(resp.data() + resp.size() - 2, 2), 4);
+  EXPECT_TRUE(t.idle());
+  const std::string blank = "\r\n";
+  t.on_client_bytes(blank, 5);
+  EXPECT_FALSE(t.idle());  // bytes of a next message, however few
+  const std::string upgrade =
+      "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  t.on_client_bytes(upgrade, 6);
+  t.on_server_bytes(std::string("HTTP/1.1 101 Switching Protocols\r\n\r\n"), 7);
+  EXPECT_EQ(t.mode(), TrackerMode::kPassthrough);
+  EXPECT_FALSE(t.idle());  // opaque bytes: nobody knows whether they are between messages
 }
 
 TEST(HttpTracker, UnsolicitedResponseIsIgnored) {
