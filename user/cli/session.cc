@@ -63,7 +63,7 @@ void add_profile_options(CLI::App& app, ProfileOptions& o) {
                  "(default: images, fonts, css, js, maps, media, archives, documents)")
       ->delimiter(',');
   app.add_option("--drain-timeout", o.drain_timeout_s,
-                 "Seconds open exchanges may take to finish after SIGINT/SIGTERM")
+                 "Seconds open exchanges may take to finish after SIGINT/SIGTERM/SIGQUIT")
       ->check(finite_in(0.0, 3600.0))
       ->capture_default_str();
   app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the upstream")
@@ -100,19 +100,27 @@ void add_profile_options(CLI::App& app, ProfileOptions& o) {
 
 namespace {
 
-// Waits for SIGINT/SIGTERM (blocked in every thread, so only this one sees them) or for
-// `stop_when`, then asks the relay to stop. A second signal ends the process at once.
-void supervise(Relay& relay, const std::function<bool()>& stop_when, std::atomic<bool>& done,
+// What each signal does (README, "Signals"). None of them drops traffic.
+bool is_stop_signal(int sig) { return sig == SIGINT || sig == SIGTERM || sig == SIGQUIT; }
+bool is_report_signal(int sig) { return sig == SIGHUP || sig == SIGUSR1; }
+
+// Waits for the session's signals (blocked in every thread, so only this one sees them) or for
+// `stop_when`. SIGINT, SIGTERM and SIGQUIT ask the relay to stop (drain, final report); a second
+// one ends the process at once. SIGHUP and SIGUSR1 write a report now; SIGUSR2 is ignored.
+void supervise(Relay& relay, const std::function<bool()>& stop_when,
+               const std::function<void()>& report_now, std::atomic<bool>& done,
                const sigset_t& signals) {
   const timespec tick{0, 100'000'000};
   bool stopping = false;
   while (!done.load()) {
     const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig > 0) {
+    if (is_stop_signal(sig)) {
       if (stopping) _exit(128 + sig);
       stopping = true;
       relay.request_stop();
-    } else if (!stopping && stop_when && stop_when()) {
+    } else if (is_report_signal(sig)) {
+      report_now();  // the final report still follows at stop
+    } else if (sig <= 0 && !stopping && stop_when && stop_when()) {
       stopping = true;
       relay.request_stop();
     }
@@ -151,13 +159,19 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   Relay relay(relay_options, outputs.sink(), store.connections());
   for (auto& l : listeners) relay.add_listener(std::move(l));
 
-  // Block the stop signals before any thread starts so that they all inherit the mask.
+  // Block the session's signals before any thread starts so that they all inherit the mask;
+  // the supervisor takes them with sigtimedwait. Left to their default, SIGHUP, SIGUSR1,
+  // SIGUSR2 and SIGQUIT would end the process at once, cutting every connection.
   sigset_t signals;
   sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
+  for (const int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
+    sigaddset(&signals, sig);
+  }
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer gone mid-write is an EPIPE to handle, not a reason to die; so is a report that
+  // outgrows RLIMIT_FSIZE (EFBIG instead of SIGXFSZ).
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
   outputs.set_scopes(hooks.scopes);
   if (!outputs.start()) return 1;  // admin API and pushers (threads: after the mask)
 
@@ -182,8 +196,9 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   }
 
   std::atomic<bool> done{false};
-  std::thread supervisor(supervise, std::ref(relay), std::cref(stop_when), std::ref(done),
-                         std::cref(signals));
+  const std::function<void()> report_now = [&reporter] { reporter.report_now(); };
+  std::thread supervisor(supervise, std::ref(relay), std::cref(stop_when), std::cref(report_now),
+                         std::ref(done), std::cref(signals));
   const int loop_error = relay.run();
   done.store(true);
   supervisor.join();

@@ -1,5 +1,6 @@
-// A profiling session: the stats store, the reporters and the relay, run until SIGINT or
-// SIGTERM. Every mode (proxy, attach, node, demo) builds its listeners and calls this.
+// A profiling session: the stats store, the reporters and the relay, run until SIGINT,
+// SIGTERM or SIGQUIT (SIGHUP and SIGUSR1 write a report now). Every mode (proxy, attach, node,
+// demo) builds its listeners and calls this.
 #pragma once
 
 #include <functional>
@@ -71,7 +72,7 @@ struct SessionHooks {
   std::function<void()> on_stop;
 };
 
-// Runs the relay over `listeners` until SIGINT/SIGTERM (or until `stop_when` returns true,
+// Runs the relay over `listeners` until SIGINT/SIGTERM/SIGQUIT (or until `stop_when` returns true,
 // polled every 100 ms), then drains, prints the final report and returns the exit code.
 // `on_started` runs once the relay is about to serve (used to print where it listens).
 int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec> listeners,

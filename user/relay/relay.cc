@@ -354,6 +354,21 @@ struct Relay::Impl {
     listeners.clear();
   }
 
+  // While draining, a connection between exchanges is closed at once (a FIN each way, as a
+  // server closes an idle keep-alive connection): only exchanges in flight get the drain
+  // timeout. Nothing relayed is lost: both directions have written everything they read.
+  void close_idle_connections() {
+    std::vector<Connection*> idle;
+    for (auto& [id, conn] : connections) {
+      const Connection& c = *conn;
+      if (!c.closed && c.to_upstream.pending.empty() && c.to_client.pending.empty() &&
+          c.tracker.idle()) {
+        idle.push_back(conn.get());
+      }
+    }
+    for (Connection* c : idle) close_connection(*c, false);
+  }
+
   int run() {
     MonoNanos drain_deadline = 0;
     std::vector<epoll_event> events(256);
@@ -362,6 +377,7 @@ struct Relay::Impl {
         begin_drain();
         drain_deadline = mono_now() + MonoNanos{options.drain_timeout_ms} * 1'000'000;
       }
+      if (draining) close_idle_connections();
       if (draining && (connections.empty() || mono_now() >= drain_deadline)) break;
 
       const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 100);
