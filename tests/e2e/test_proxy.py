@@ -1,10 +1,13 @@
 """`netprof proxy` in front of real servers, driven by real clients (curl, wrk, raw sockets)."""
 import hashlib
+import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -115,6 +118,67 @@ class ProxyWithRawSockets(E2ETest):
         self.assertEqual(route(report, "/p/{id}")["status"], {"200": 5})
         self.assertEqual(route(report, "/p/last")["count"], 1)
 
+    def test_a_thousand_pipelined_requests_in_one_write_are_all_counted(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)
+        n = 1000
+        requests = b"".join(f"GET /deep/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                            for i in range(n - 1))
+        requests += b"GET /deep/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            sender = threading.Thread(target=s.sendall, args=(requests,))
+            sender.start()  # one write; read meanwhile so neither side's buffers stall it
+            response = recv_until_closed(s)
+            sender.join()
+        self.assertEqual(response.count(b"HTTP/1.1 200"), n)
+        report = np.stop()
+        deep = route(report, "/deep/{id}")
+        self.assertEqual(deep["count"], n - 1)
+        self.assertEqual(deep["status"], {"200": n - 1})
+        self.assertEqual(deep["errors"], 0)
+        self.assertEqual(route(report, "/deep/last")["status"], {"200": 1})
+        self.assertEqual(report["connections"]["unparsed"], 0)
+
+    def test_websocket_with_much_early_client_data_is_not_a_failed_request(self):
+        # The client sends its first frames right behind the Upgrade request, more than the
+        # tracker holds (64 KiB before), and the server answers 101 only after reading them.
+        early = os.urandom(200_000)
+        upgrade = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\n\r\n")
+        switching = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        self.addCleanup(server.close)
+        got = bytearray()
+
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                while len(got) < len(upgrade) + len(early):
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    got.extend(data)
+                conn.sendall(switching + b"server frames")
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):
+                    pass
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        np = self.start_proxy(server.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(upgrade + early)
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_until_closed(s), switching + b"server frames")
+        t.join(timeout=30)
+        self.assertEqual(bytes(got), upgrade + early, "every early byte reached the server")
+        report = np.stop()
+        ws = route(report, "/ws")
+        self.assertEqual(ws["status"], {"101": 1})
+        self.assertEqual(ws["errors"], 0)
+        self.assertEqual(report["connections"]["unparsed"], 0)
+
     def test_non_http_bytes_are_relayed_exactly_and_counted_unparsed(self):
         echo = EchoServer(self)
         np = self.start_proxy(echo.port)
@@ -156,6 +220,24 @@ class ProxyWithRawSockets(E2ETest):
         self.assertEqual(r["count"], 1)
         self.assertEqual(r["errors"], 1)
         self.assertEqual(r["last"]["status"], 0)
+
+    def test_answer_before_the_request_head_ends_has_a_real_latency(self):
+        # A server refusing an oversized header before reading all of it (nginx's 400, a
+        # canned 431): the latency runs from the request's first byte, not from an unset 0
+        # (which reported the host's uptime, millions of ms).
+        refusal = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
+                   b"Connection: close\r\n\r\n")
+        echo = EchoServer(self, reply_on_data=refusal)
+        np = self.start_proxy(echo.port)
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(b"GET /huge HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000)
+            self.assertEqual(recv_until_closed(s), refusal)
+        report = np.stop()
+        r = route(report, "/huge")
+        self.assertEqual(r["status"], {"431": 1})
+        self.assertLess(r["latency_ms"]["max"], 60_000)
+        self.assertLess(r["total_ms"]["max"], 60_000)
+        self.assertLess(r["last"]["time_ms"], 60_000)
 
     def test_upstream_refused_is_counted_and_client_sees_close(self):
         np = self.start_proxy(free_port())  # nothing listens there
@@ -312,16 +394,205 @@ class ProxyCommandLine(E2ETest):
             self.assertNotEqual(s2.connect_ex(("127.0.0.1", np.port)), 0, "listener closed after stop")
 
 
+class Signals(E2ETest):
+    """Signals an operator or a runtime may send: none of them cuts traffic."""
+
+    def test_sighup_and_sigusr1_write_a_report_now_and_keep_relaying(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port)  # --report-interval 0: only reports on demand
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: b"/before" in s.recv(4096), what="first response")
+            self.assertFalse(os.path.exists(np.report_path))
+            np.proc.send_signal(signal.SIGHUP)
+
+            def report_with(path):
+                try:
+                    with open(np.report_path) as f:
+                        return any(r["route"] == path for r in json.load(f)["routes"])
+                except (FileNotFoundError, ValueError):
+                    return False
+            wait_for(lambda: report_with("/before"), what="the report SIGHUP asked for")
+            # Log rotation: the file is moved away; the next report creates it again.
+            os.rename(np.report_path, np.report_path + ".1")
+            s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: b"/after" in s.recv(4096), what="response on the same connection")
+            np.proc.send_signal(signal.SIGUSR1)
+            wait_for(lambda: report_with("/after"), what="the report SIGUSR1 asked for")
+            for sig in (signal.SIGUSR2, signal.SIGPIPE, signal.SIGXFSZ):
+                np.proc.send_signal(sig)
+            s.sendall(b"GET /still HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertIn(b"you asked for /still", recv_until_closed(s))
+        self.assertIsNone(np.proc.poll(), "still running after HUP, USR1, USR2, PIPE, XFSZ")
+        report = np.stop()
+        self.assertEqual(route(report, "/still")["count"], 1)
+
+    def test_sigquit_stops_gracefully_like_sigterm(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port, extra=["--drain-timeout", "10"])
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(b"GET /q HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: b"/q" in s.recv(4096), what="response")
+        report = np.stop(sig=signal.SIGQUIT)  # exit 0 with a final report
+        self.assertEqual(route(report, "/q")["count"], 1)
+
+    def test_idle_keepalive_connection_is_closed_at_once_on_stop(self):
+        backend = self.start_backend()
+        # A drain timeout far longer than the test may wait: only an idle close passes.
+        np = self.start_proxy(backend.port, extra=["--drain-timeout", "300"])
+        with socket.create_connection(("127.0.0.1", np.port)) as idle, \
+                socket.create_connection(("127.0.0.1", np.port)) as busy:
+            idle.sendall(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: b"/idle" in idle.recv(4096), what="response")
+            busy.sendall(b"GET /busy HTTP/1.1\r\nHost: x\r\n")  # a request in flight
+            np.proc.send_signal(signal.SIGTERM)
+            idle.settimeout(30)
+            self.assertEqual(idle.recv(4096), b"", "the idle connection is closed (FIN)")
+            # The exchange in flight still finishes during the drain.
+            busy.sendall(b"Connection: close\r\n\r\n")
+            busy.settimeout(30)
+            self.assertIn(b"you asked for /busy", recv_until_closed(busy))
+        report = np.stop(sig=0, timeout=30)
+        self.assertEqual(route(report, "/idle")["count"], 1)
+        self.assertEqual(route(report, "/busy")["errors"], 0)
+
+
+class ReportDestinations(E2ETest):
+    """--report-file pointing at things that are not regular files: they are written through,
+    never replaced; a report that cannot be written makes the exit code non-zero."""
+
+    def run_proxy(self, report_file, stdout=subprocess.DEVNULL):
+        backend = self.start_backend()
+        work = tempfile.mkdtemp(prefix="netprof-e2e-dest-")
+        self.addCleanup(shutil.rmtree, work, True)
+        err = open(os.path.join(work, "stderr"), "w+")
+        self.addCleanup(err.close)
+        proc = subprocess.Popen([NETPROF, "proxy", "--listen", "127.0.0.1:0", "--target",
+                                 f"127.0.0.1:{backend.port}", "--report-interval", "0",
+                                 "--report-file", report_file], stdout=stdout, stderr=err)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+
+        def port():
+            err.seek(0)
+            m = re.search(r"relaying [^ ]*:(\d+) ->", err.read())
+            if proc.poll() is not None:
+                err.seek(0)
+                raise AssertionError(f"netprof exited {proc.returncode}: {err.read()}")
+            return int(m.group(1)) if m else None
+        p = wait_for(port, what="netprof to listen")
+        out = subprocess.run(["curl", "-s", f"http://127.0.0.1:{p}/dest"], capture_output=True,
+                             check=True).stdout
+        self.assertEqual(out, b"you asked for /dest")
+        return proc, err
+
+    def stop(self, proc, err):
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20)
+        err.seek(0)
+        return rc, err.read()
+
+    def test_fifo_is_written_through_not_replaced(self):
+        d = tempfile.mkdtemp(prefix="netprof-e2e-fifo-")
+        self.addCleanup(shutil.rmtree, d, True)
+        fifo = os.path.join(d, "report.fifo")
+        os.mkfifo(fifo)
+        got = []
+        # O_RDWR keeps a writer on the FIFO so the reader does not see EOF between reports.
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        proc, err = self.run_proxy(fifo)
+        rc, stderr = self.stop(proc, err)
+        self.assertEqual(rc, 0, stderr)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO is still a FIFO")
+        data = os.read(fd, 1 << 20)
+        report = json.loads(data.decode().splitlines()[-1])
+        self.assertEqual(route(report, "/dest")["count"], 1)
+
+    def test_character_device_is_written_through_not_replaced(self):
+        d = tempfile.mkdtemp(prefix="netprof-e2e-dev-")
+        self.addCleanup(shutil.rmtree, d, True)
+        null = os.path.join(d, "null")
+        try:
+            os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a private /dev/null
+        except PermissionError:
+            self.skipTest("mknod needs root (CAP_MKNOD)")
+        proc, err = self.run_proxy(null)
+        rc, stderr = self.stop(proc, err)
+        self.assertEqual(rc, 0, stderr)
+        st = os.lstat(null)
+        self.assertTrue(stat.S_ISCHR(st.st_mode), "the device node is still a device node")
+        self.assertEqual(st.st_rdev, os.makedev(1, 3))
+        self.assertEqual(os.listdir(d), ["null"], "no temporary files left beside it")
+
+    def test_dev_stdout_style_symlink_reaches_the_pipe(self):
+        d = tempfile.mkdtemp(prefix="netprof-e2e-stdout-")
+        self.addCleanup(shutil.rmtree, d, True)
+        link = os.path.join(d, "stdout")
+        os.symlink("/proc/self/fd/1", link)  # what /dev/stdout is, without touching /dev
+        # Never the host's real /dev/stdout here: a regression would replace it for everyone.
+        proc, err = self.run_proxy(link, stdout=subprocess.PIPE)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+        err.seek(0)
+        self.assertEqual(proc.returncode, 0, err.read())
+        report = json.loads(out.decode().splitlines()[-1])
+        self.assertEqual(route(report, "/dest")["count"], 1)
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(os.readlink(link), "/proc/self/fd/1")
+
+    def test_symlink_to_a_regular_file_is_kept_and_its_target_replaced(self):
+        d = tempfile.mkdtemp(prefix="netprof-e2e-link-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.mkdir(os.path.join(d, "real"))
+        target = os.path.join(d, "real", "report.json")
+        with open(target, "w") as f:
+            f.write("old")
+        link = os.path.join(d, "report.json")
+        os.symlink("real/report.json", link)
+        proc, err = self.run_proxy(link)
+        rc, stderr = self.stop(proc, err)
+        self.assertEqual(rc, 0, stderr)
+        self.assertEqual(os.readlink(link), "real/report.json", "the symlink is kept")
+        with open(target) as f:
+            self.assertEqual(route(json.load(f), "/dest")["count"], 1)
+        self.assertEqual(sorted(os.listdir(os.path.join(d, "real"))), ["report.json"])
+
+    def test_final_report_that_cannot_be_written_makes_the_exit_code_non_zero(self):
+        d = tempfile.mkdtemp(prefix="netprof-e2e-gone-")
+        self.addCleanup(shutil.rmtree, d, True)
+        sub = os.path.join(d, "sub")
+        os.mkdir(sub)
+        proc, err = self.run_proxy(os.path.join(sub, "report.json"))
+        shutil.rmtree(sub)  # the directory disappears while netprof runs
+        rc, stderr = self.stop(proc, err)
+        self.assertNotEqual(rc, 0, "the final report was lost: say so in the exit code")
+        self.assertIn("final report", stderr)
+        self.assertIn(os.path.join(sub, "report.json"), stderr)
+
+    def test_report_file_in_a_missing_directory_is_refused_at_start(self):
+        d = tempfile.mkdtemp(prefix="netprof-e2e-nodir-")
+        self.addCleanup(shutil.rmtree, d, True)
+        for path, expect in [(os.path.join(d, "nope", "r.json"), "No such file or directory"),
+                             (d, "is a directory")]:
+            p = subprocess.run([NETPROF, "proxy", "--listen", "127.0.0.1:0", "--target",
+                                f"127.0.0.1:{free_port()}", "--report-file", path],
+                               capture_output=True, text=True, timeout=20)
+            self.assertNotEqual(p.returncode, 0, path)
+            self.assertIn("--report-file", p.stderr)
+            self.assertIn(expect, p.stderr)
+
+
 class EchoServer:
     """A raw TCP server: echoes bytes back (or answers once on EOF), recording what it got."""
 
-    def __init__(self, test, reply_on_eof=None, close_without_reply=False):
+    def __init__(self, test, reply_on_eof=None, close_without_reply=False, reply_on_data=None):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.reply_on_eof = reply_on_eof
         self.close_without_reply = close_without_reply
+        self.reply_on_data = reply_on_data  # sent once at the first bytes, then close
         self._received = bytearray()
         self._lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True).start()
@@ -344,6 +615,12 @@ class EchoServer:
             while True:
                 data = conn.recv(65536)
                 if self.close_without_reply and data:
+                    return
+                if self.reply_on_data is not None and data:
+                    conn.sendall(self.reply_on_data)
+                    conn.shutdown(socket.SHUT_WR)
+                    while conn.recv(65536):  # read the rest, so close sends FIN, not RST
+                        pass
                     return
                 if not data:
                     if self.reply_on_eof:
