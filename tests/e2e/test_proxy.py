@@ -383,9 +383,11 @@ class ProxyCommandLine(E2ETest):
         with socket.create_connection(("127.0.0.1", np.port)) as s:
             s.sendall(b"GET /before-stop HTTP/1.1\r\nHost: x\r\n\r\n")
             wait_for(lambda: b"before-stop" in s.recv(4096), what="first response")
+            # A request in flight when the signal comes (an idle connection would be closed).
+            s.sendall(b"GET /during-drain HTTP/1.1\r\nHost: x\r\n")
             np.proc.send_signal(signal.SIGTERM)
-            # The open connection is still relayed while draining.
-            s.sendall(b"GET /during-drain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            # The open exchange is still relayed while draining.
+            s.sendall(b"Connection: close\r\n\r\n")
             self.assertIn(b"you asked for /during-drain", recv_until_closed(s))
         report = np.stop(sig=0)
         self.assertEqual(route(report, "/before-stop")["count"], 1)

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -362,11 +363,18 @@ struct Relay::Impl {
     for (auto& [id, conn] : connections) {
       const Connection& c = *conn;
       if (!c.closed && c.to_upstream.pending.empty() && c.to_client.pending.empty() &&
-          c.tracker.idle()) {
+          c.tracker.idle() && !has_unread(c.client) && !has_unread(c.upstream)) {
         idle.push_back(conn.get());
       }
     }
     for (Connection* c : idle) close_connection(*c, false);
+  }
+
+  // Bytes that arrived but were not read yet: a request the client sent just before the stop
+  // is relayed, not cut off by a close.
+  static bool has_unread(const Endpoint& ep) {
+    int unread = 0;
+    return ep.fd >= 0 && ioctl(ep.fd, FIONREAD, &unread) == 0 && unread > 0;
   }
 
   int run() {
