@@ -37,6 +37,13 @@ class CheckingSink final : public netprof::ExchangeSink {
       fail("completed exchange without response_done");
     if (e.response_done != 0 && e.response_done < e.request_first_byte)
       fail("response done before the request started");
+    // The fuzzer's clock starts at 1000: a latency above it was measured from an unset 0.
+    if (e.latency() < 0 || e.total_time() < 0) fail("negative latency");
+    if ((e.response_headers_done != 0 && e.latency() > e.response_headers_done - 1000) ||
+        (e.response_done != 0 && e.total_time() > e.response_done - 1000))
+      fail("latency measured from an unset timestamp");
+    if (e.outcome == netprof::ExchangeOutcome::kCompleted && (e.status < 100 || e.status > 599))
+      fail("completed exchange with a status outside 100-599");
     if (e.request_body_bytes > e.request_bytes) fail("request body larger than the request");
     if (e.response_body_bytes > e.response_bytes) fail("response body larger than the response");
   }

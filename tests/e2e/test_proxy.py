@@ -459,6 +459,48 @@ class Signals(E2ETest):
         self.assertEqual(route(report, "/busy")["errors"], 0)
 
 
+class LenientButSafeParsing(E2ETest):
+    """Valid HTTP that llhttp's strict defaults rejected; ambiguity that must stay rejected."""
+
+    def test_chunk_extensions_repeated_content_length_and_invalid_status(self):
+        responses = [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5;a=b;c=d\r\nhello\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 000 Zero\r\nContent-Length: 4\r\n\r\nzero",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nafter",
+        ]
+        server = CannedServer(self, responses)
+        np = self.start_proxy(server.port)
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            for path, response in zip(["/ext", "/dup", "/zero", "/after"], responses):
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                got = b""
+                while len(got) < len(response):
+                    got += s.recv(65536)
+                self.assertEqual(got, response)
+        report = np.stop()
+        self.assertEqual(report["connections"]["unparsed"], 0)
+        for path in ("/ext", "/dup", "/after"):
+            self.assertEqual((route(report, path)["status"], route(report, path)["errors"]),
+                             ({"200": 1}, 0), path)
+        self.assertEqual(route(report, "/zero")["errors"], 1, "status 000 is an error")
+
+    def test_conflicting_lengths_are_relayed_and_counted_as_ambiguous(self):
+        echo = EchoServer(self)
+        np = self.start_proxy(echo.port)
+        smuggle = (b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                   b"Content-Length: 40\r\n\r\nabcdGET /hidden HTTP/1.1\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", np.port)) as s:
+            s.sendall(smuggle)
+            s.shutdown(socket.SHUT_WR)
+            self.assertEqual(recv_until_closed(s), smuggle, "relayed unchanged")
+        report = np.stop()
+        self.assertEqual(report["connections"]["unparsed"], 1)
+        self.assertEqual(report["connections"]["ambiguous_framing"], 1)
+        self.assertEqual(report["routes"], [])
+
+
 class ReportDestinations(E2ETest):
     """--report-file pointing at things that are not regular files: they are written through,
     never replaced; a report that cannot be written makes the exit code non-zero."""
@@ -582,6 +624,40 @@ class ReportDestinations(E2ETest):
             self.assertNotEqual(p.returncode, 0, path)
             self.assertIn("--report-file", p.stderr)
             self.assertIn(expect, p.stderr)
+
+
+class CannedServer:
+    """A raw HTTP server answering the requests of each connection (heads only, no bodies) with
+    the given responses in turn, byte for byte, then closing."""
+
+    def __init__(self, test, responses):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.responses = responses
+        threading.Thread(target=self._serve, daemon=True).start()
+        test.addCleanup(self.sock.close)
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        with conn:
+            buf = b""
+            for response in self.responses:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                buf = buf.split(b"\r\n\r\n", 1)[1]
+                conn.sendall(response)
 
 
 class EchoServer:

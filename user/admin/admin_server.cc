@@ -42,6 +42,11 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, double uptim
   w.single("netprof_connections_unparsed_total", "counter",
            "Connections relayed but not parsed as HTTP/1.x (TLS, HTTP/2, other protocols).",
            d(load(c.unparsed)));
+  w.single("netprof_connections_ambiguous_framing_total", "counter",
+           "Unparsed connections whose last message had a length that could be read two ways "
+           "(conflicting Content-Lengths, Content-Length with Transfer-Encoding): smuggling "
+           "attempts or broken peers.",
+           d(load(c.ambiguous_framing)));
   w.single("netprof_connections_upstream_failed_total", "counter",
            "Upstream connects that were refused, timed out or unreachable.",
            d(load(c.upstream_failed)));

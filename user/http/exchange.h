@@ -17,7 +17,8 @@ enum class ExchangeOutcome : uint8_t {
   kClosedBeforeResponse, // the connection closed (FIN) before the response was complete
   kResetBeforeResponse,  // the connection was reset before the response was complete
   kUpstreamFailed,       // the upstream could not be reached at all
-  kParseError,           // the response could not be parsed; the connection went opaque
+  kParseError,           // the response could not be parsed (the connection went opaque), or
+                         // its status was outside 100-599 (reported as status 0)
 };
 
 struct Exchange {

@@ -16,6 +16,45 @@ namespace {
 constexpr size_t kMaxReasonBytes = 64;
 
 bool is_interim(uint16_t status) { return status >= 100 && status < 200 && status != 101; }
+bool is_informational(uint16_t status) { return status >= 100 && status < 200; }
+// RFC 9110 15: a status code outside 100-599 is not a response anyone can act on.
+bool is_valid_status(uint16_t status) { return status >= 100 && status <= 599; }
+
+// llhttp errors that mean the message's length can be read more than one way: what request
+// smuggling is made of. Such connections are counted as an anomaly of their own.
+bool is_ambiguous_framing(llhttp_errno_t err) {
+  return err == HPE_UNEXPECTED_CONTENT_LENGTH ||  // Content-Length with Transfer-Encoding
+         err == HPE_INVALID_TRANSFER_ENCODING ||  // chunked is not the last coding
+         err == HPE_INVALID_CONTENT_LENGTH;       // "5, 6", "5 6", "abc"
+}
+
+constexpr std::string_view kContentLength = "content-length";
+
+bool equals_ignoring_case(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char c = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// A Content-Length header repeated with the same value (RFC 9110 8.6 lets a recipient take
+// it as one) is accepted; llhttp 8.1 rejects any repetition, and has no lenient flag for it.
+// The name of each header is followed; when a second Content-Length starts, llhttp's "seen
+// one" flag is cleared so it parses the value, which must then equal the first one.
+struct LengthCheck {
+  char name[kContentLength.size()] = {};
+  size_t name_len = 0;  // may exceed sizeof name: then it is not Content-Length
+  bool repeated = false;
+  uint64_t first = 0;
+  bool conflict = false;  // two different values: the connection goes opaque
+
+  void reset() {
+    name_len = 0;
+    repeated = false;
+  }
+};
 
 }  // namespace
 
@@ -65,6 +104,8 @@ struct HttpTracker::Impl {
   const TrackerLimits limits;
   llhttp_t req_parser{};
   llhttp_t resp_parser{};
+  LengthCheck req_length, resp_length;
+  bool ambiguous_framing = false;  // went opaque on a message whose length was ambiguous
   http_detail::PendingQueue pending;
   std::string reason;  // reason phrase of the response being parsed
   std::string held;    // client bytes not parsed yet (see Hold)
@@ -118,7 +159,7 @@ struct HttpTracker::Impl {
         // parsed is decided by `hold`; the parser itself is made ready for a next request.
         llhttp_resume_after_upgrade(&req_parser);
       } else {
-        go_opaque();
+        fail(err, req_length);
         break;
       }
       if (stalls > 2) {  // cannot happen with llhttp as documented; never spin on it
@@ -146,7 +187,7 @@ struct HttpTracker::Impl {
       } else if (err == HPE_PAUSED_UPGRADE) {
         llhttp_resume_after_upgrade(&resp_parser);  // passthrough already stops us if it was 101
       } else {
-        go_opaque();
+        fail(err, resp_length);
         return;
       }
       if (stalls > 2) {
@@ -260,7 +301,10 @@ struct HttpTracker::Impl {
     if (is_interim(resp_status)) return;  // 100, 103: the final response is still to come
 
     r.ex.response_done = at;
-    emit_front(ExchangeOutcome::kCompleted);
+    // A status outside 100-599 (`000`, `999`) is framed like any response, so the connection
+    // stays in step, but it is no answer: an error, reported with status 0.
+    emit_front(is_valid_status(resp_status) ? ExchangeOutcome::kCompleted
+                                            : ExchangeOutcome::kParseError);
     if (switching) {
       enter_passthrough();
     } else {
@@ -312,6 +356,11 @@ struct HttpTracker::Impl {
     }
     client = Client::kIdle;
     req_unattributed = 0;
+  }
+
+  void fail(llhttp_errno_t err, const LengthCheck& length) {
+    if (is_ambiguous_framing(err) || length.conflict) ambiguous_framing = true;
+    go_opaque();
   }
 
   // Either direction failing ends the same way: the requests still pending can no longer be
@@ -401,6 +450,41 @@ struct HttpTracker::Impl {
     return HPE_PAUSED;
   }
 
+  // ---- Content-Length repetition (both directions) ---------------------------------------
+
+  LengthCheck& length_of(llhttp_t* p) { return p == &req_parser ? req_length : resp_length; }
+
+  static int on_header_field(llhttp_t* p, const char* at, size_t len) {
+    LengthCheck& c = of(p).length_of(p);
+    if (c.name_len + len <= sizeof c.name) std::copy(at, at + len, c.name + c.name_len);
+    c.name_len += len;
+    return 0;
+  }
+
+  static int on_header_field_complete(llhttp_t* p) {
+    LengthCheck& c = of(p).length_of(p);
+    const bool is_length = c.name_len == kContentLength.size() &&
+                           equals_ignoring_case({c.name, c.name_len}, kContentLength);
+    if (is_length && (p->flags & F_CONTENT_LENGTH) != 0) {
+      c.repeated = true;
+      c.first = p->content_length;
+      p->flags = static_cast<uint16_t>(p->flags & ~F_CONTENT_LENGTH);
+      p->content_length = 0;  // llhttp accumulates the digits onto it
+    }
+    return 0;
+  }
+
+  static int on_header_value_complete(llhttp_t* p) {
+    LengthCheck& c = of(p).length_of(p);
+    const bool repeated = c.repeated;
+    c.reset();
+    if (repeated && p->content_length != c.first) {
+      c.conflict = true;  // two lengths: which one the peer uses decides where messages end
+      return -1;
+    }
+    return 0;
+  }
+
   // ---- response callbacks ------------------------------------------------------------------
 
   static int resp_begin(llhttp_t* p) {
@@ -438,7 +522,7 @@ struct HttpTracker::Impl {
       r->final_headers = true;
     }
     if (t.switching) return 2;
-    if (status < 200 || status == 204 || status == 304) return 1;
+    if (is_informational(status) || status == 204 || status == 304) return 1;
     if (r != nullptr && r->ex.method == HTTP_HEAD) return 1;
     return 0;
   }
@@ -462,6 +546,9 @@ struct HttpTracker::Impl {
       llhttp_settings_init(&s);
       s.on_message_begin = req_begin;
       s.on_url = req_url;
+      s.on_header_field = on_header_field;
+      s.on_header_field_complete = on_header_field_complete;
+      s.on_header_value_complete = on_header_value_complete;
       s.on_method_complete = req_method_complete;
       s.on_headers_complete = req_headers_complete;
       s.on_body = req_body;
@@ -477,6 +564,9 @@ struct HttpTracker::Impl {
       llhttp_settings_init(&s);
       s.on_message_begin = resp_begin;
       s.on_status = resp_status_text;
+      s.on_header_field = on_header_field;
+      s.on_header_field_complete = on_header_field_complete;
+      s.on_header_value_complete = on_header_value_complete;
       s.on_headers_complete = resp_headers_complete;
       s.on_body = resp_body;
       s.on_message_complete = resp_message_complete;
@@ -537,6 +627,8 @@ void HttpTracker::on_upstream_failed(MonoNanos) {
 }
 
 TrackerMode HttpTracker::mode() const { return impl_->mode; }
+
+bool HttpTracker::ambiguous_framing() const { return impl_->ambiguous_framing; }
 
 size_t HttpTracker::pending_requests() const { return impl_->pending.size(); }
 

@@ -13,6 +13,13 @@
 //   reason empty, the other response fields as far as they were seen. A request whose head never
 //   completed is not reported. Responses without a pending request (408 on an idle connection)
 //   are parsed and dropped.
+// - A final response whose status is outside 100-599 (`000`) is framed like any other, so the
+//   connection stays parsed, but emitted as kParseError with status 0: it answers nothing.
+// - Accepted although llhttp 8.1 is stricter, because RFC 9112 allows them: bare LF line ends,
+//   odd header bytes, chunk extensions, a Content-Length repeated with the same value, and in a
+//   response Transfer-Encoding: chunked with Content-Length (framed by the chunks). Never
+//   accepted: two different Content-Lengths, or Content-Length with Transfer-Encoding in a
+//   request; they make the connection kUnparsed and ambiguous_framing() true.
 #pragma once
 
 #include <cstddef>
@@ -67,6 +74,11 @@ class HttpTracker {
   void on_upstream_failed(MonoNanos now);
 
   TrackerMode mode() const;
+  // The connection went kUnparsed on a message whose length could be read more than one way
+  // (conflicting Content-Lengths, Content-Length with Transfer-Encoding in a request,
+  // Transfer-Encoding not ending in chunked, an invalid Content-Length): request smuggling's
+  // raw material, counted apart from plain unparsed traffic.
+  bool ambiguous_framing() const;
   size_t pending_requests() const;
   // Between exchanges: HTTP, no request pending or being received, no response being received.
   // Closing the connection now loses nothing (what a server does to idle keep-alive

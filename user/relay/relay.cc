@@ -69,6 +69,7 @@ struct Connection {
   Pipe to_upstream, to_client;
   bool connecting = true;
   bool closed = false;
+  bool ambiguity_counted = false;
   HttpTracker tracker;
 };
 
@@ -250,6 +251,10 @@ struct Relay::Impl {
       } else {
         counters.bytes_server_to_client.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
         c.tracker.on_server_bytes(bytes, now);
+      }
+      if (!c.ambiguity_counted && c.tracker.ambiguous_framing()) {
+        c.ambiguity_counted = true;
+        counters.ambiguous_framing.fetch_add(1, std::memory_order_relaxed);
       }
       size_t written = 0;
       const bool can_write = client_side ? !c.connecting : true;

@@ -115,6 +115,7 @@ nlohmann::json build_report(const RouteStore& store, int64_t generated_at_ms, do
        {{"accepted", load(c.accepted)},
         {"active", load(c.active)},
         {"unparsed", load(c.unparsed)},
+        {"ambiguous_framing", load(c.ambiguous_framing)},
         {"upstream_failed", load(c.upstream_failed)},
         {"rejected", load(c.rejected)},
         {"bytes_client_to_server", load(c.bytes_client_to_server)},

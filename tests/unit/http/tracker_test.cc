@@ -142,6 +142,101 @@ TEST(HttpTracker, ChunkedBodiesWithExtensionsAndTrailers) {
   EXPECT_EQ(r.exchanges[1].path, "/next");
 }
 
+// RFC 9112 7.1.1: any number of extensions, with or without values; llhttp 8.1 rejected one
+// following an extension with a value (see cmake/FindLlhttp.cmake).
+TEST(HttpTracker, ChunkExtensionsWithValuesInARow) {
+  const std::string req =
+      "POST /ext HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;a=b;c=d\r\nhello\r\n3;x=\"q;r\";y;z=1\r\nabc\r\n0;e=f;g=h\r\n\r\n";
+  const std::string resp =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "4;a=b;c=d\r\nwxyz\r\n0\r\n\r\n";
+  const RunResult r = run_all_splits(
+      {client(10, req), server(20, resp), client(30, get("/next")), server(40, ok("n"))});
+  EXPECT_EQ(r.unparsed, 0);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  EXPECT_EQ(r.exchanges[0].outcome, Outcome::kCompleted);
+  EXPECT_EQ(r.exchanges[0].request_body_bytes, 8u);
+  EXPECT_EQ(r.exchanges[0].response_body_bytes, 4u);
+  EXPECT_EQ(r.exchanges[0].response_bytes, resp.size());
+  EXPECT_EQ(r.exchanges[1].path, "/next");
+}
+
+// RFC 9110 8.6: the same Content-Length twice is one Content-Length.
+TEST(HttpTracker, RepeatedIdenticalContentLengthIsAccepted) {
+  const std::string req = "POST /dup HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc";
+  const std::string resp =
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nCONTENT-LENGTH:5\r\n\r\nhello";
+  const RunResult r = run_all_splits(
+      {client(10, req), server(20, resp), client(30, get("/next")), server(40, ok("n"))});
+  EXPECT_EQ(r.unparsed, 0);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  EXPECT_EQ(r.exchanges[0].outcome, Outcome::kCompleted);
+  EXPECT_EQ(r.exchanges[0].request_body_bytes, 3u);
+  EXPECT_EQ(r.exchanges[0].response_body_bytes, 5u);
+  EXPECT_EQ(r.exchanges[1].status, 200);
+  EXPECT_EQ(r.exchanges[1].path, "/next");
+}
+
+// Where a message's length can be read two ways, a peer and netprof may disagree on where the
+// next message starts (request smuggling): not followed, and counted as its own anomaly.
+TEST(HttpTracker, AmbiguousLengthsAreUnparsedAndFlagged) {
+  const std::string cases[] = {
+      "POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+      "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+      "POST /x HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd",
+  };
+  for (const std::string& req : cases) {
+    RecordingSink sink;
+    HttpTracker t(sink, 1);
+    t.on_client_bytes(get("/first"), 1);
+    t.on_server_bytes(ok("1"), 2);
+    EXPECT_FALSE(t.ambiguous_framing());
+    t.on_client_bytes(req, 3);
+    EXPECT_EQ(t.mode(), TrackerMode::kUnparsed) << req;
+    EXPECT_TRUE(t.ambiguous_framing()) << req;
+    EXPECT_EQ(sink.unparsed, 1);
+    ASSERT_EQ(sink.exchanges.size(), 1u);
+    EXPECT_EQ(sink.exchanges[0].status, 200);
+  }
+  const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n";
+  RecordingSink sink;
+  HttpTracker t(sink, 1);
+  t.on_client_bytes(get("/a"), 1);
+  t.on_server_bytes(resp, 2);
+  EXPECT_TRUE(t.ambiguous_framing());
+  ASSERT_EQ(sink.exchanges.size(), 1u);
+  EXPECT_EQ(sink.exchanges[0].outcome, Outcome::kParseError);
+
+  RecordingSink plain_sink;  // garbage is unparsed, but not an ambiguity
+  HttpTracker plain(plain_sink, 1);
+  plain.on_client_bytes(std::string("\x16\x03\x01garbage"), 1);
+  EXPECT_EQ(plain.mode(), TrackerMode::kUnparsed);
+  EXPECT_FALSE(plain.ambiguous_framing());
+}
+
+// RFC 9110 15: status codes are 100-599. `000` or `999` answers nothing: an error with status 0,
+// while the connection stays in step (the response is framed by its headers as usual).
+TEST(HttpTracker, StatusOutsideTheValidRangeIsAnError) {
+  const std::string zero = "HTTP/1.1 000 Zero\r\nContent-Length: 4\r\n\r\nbody";
+  const std::string nines = "HTTP/1.1 999 Nine\r\nContent-Length: 2\r\n\r\nhi";
+  const RunResult r =
+      run_all_splits({client(10, get("/z")), server(20, zero), client(30, get("/n")),
+                      server(40, nines), client(50, get("/ok")), server(60, ok("fine"))});
+  EXPECT_EQ(r.unparsed, 0);
+  EXPECT_EQ(r.mode, TrackerMode::kHttp);
+  ASSERT_EQ(r.exchanges.size(), 3u);
+  EXPECT_EQ(r.exchanges[0].outcome, Outcome::kParseError);
+  EXPECT_EQ(r.exchanges[0].status, 0);
+  EXPECT_EQ(r.exchanges[0].response_body_bytes, 4u);
+  EXPECT_EQ(r.exchanges[1].outcome, Outcome::kParseError);
+  EXPECT_EQ(r.exchanges[1].status, 0);
+  EXPECT_EQ(r.exchanges[2].outcome, Outcome::kCompleted);
+  EXPECT_EQ(r.exchanges[2].status, 200);
+  EXPECT_EQ(r.exchanges[2].response_body_bytes, 4u);
+}
+
 TEST(HttpTracker, HeadResponseHasNoBodyDespiteContentLength) {
   const std::string head = "HEAD /big HTTP/1.1\r\nHost: svc\r\n\r\n";
   const std::string head_resp = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
