@@ -183,7 +183,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
       o.report_file.empty() ? ReportWriter::to_stdout() : ReportWriter::to_file(o.report_file);
   if (std::string error = writer.check(); !error.empty()) {
     std::fprintf(stderr, "netprof: --report-file %s\n", error.c_str());
-    return 1;
+    return 2;  // like every setting refused at start
   }
   PeriodicReporter reporter(store, std::move(writer), reporter_options);
   reporter.start();
