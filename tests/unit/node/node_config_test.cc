@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace netprof {
 namespace {
@@ -159,6 +160,31 @@ TEST(NodeConfig, ConfigFolderWithOneFileIsReadOtherwiseRefused) {
   auto device = load_node_config("/dev/null", {}, {{"inbound_ports", "80"}});
   ASSERT_FALSE(device.ok());
   EXPECT_NE(device.error().find("not a regular file"), std::string::npos) << device.error();
+}
+
+// Every numeric field, present and future: not-a-number, infinite, negative and fractional
+// counts are refused naming the field; and the field has a real range (some ordinary value is
+// accepted), so a new field cannot be left with a [0, 0] range by mistake.
+TEST(NodeConfig, EveryNumericFieldIsChecked) {
+  for (const ConfigField& field : node_config_fields()) {
+    if (field.kind != FieldKind::kCount && field.kind != FieldKind::kSeconds) continue;
+    std::vector<std::string> bad = {"nan", "inf", "-inf", "1e400", "-1", "", "x"};
+    if (field.kind == FieldKind::kCount) bad.push_back("1.5");
+    for (const std::string& text : bad) {
+      NodeConfig config;
+      const Status status = apply_text(field, text, "flag", config);
+      EXPECT_FALSE(status.ok()) << field.name << " accepted '" << text << "'";
+      if (!status.ok()) {
+        EXPECT_NE(status.error().find(field.name), std::string::npos) << status.error();
+      }
+    }
+    bool some_accepted = false;
+    for (const char* text : {"0", "1", "10", "256", "1000", "65536"}) {
+      NodeConfig config;
+      some_accepted |= apply_text(field, text, "flag", config).ok();
+    }
+    EXPECT_TRUE(some_accepted) << field.name << " accepts no ordinary value: is its range set?";
+  }
 }
 
 TEST(NodeConfig, NamesAreDerivedFromTheField) {
