@@ -28,33 +28,41 @@ bool is_ambiguous_framing(llhttp_errno_t err) {
          err == HPE_INVALID_CONTENT_LENGTH;       // "5, 6", "5 6", "abc"
 }
 
-constexpr std::string_view kContentLength = "content-length";
-
-bool equals_ignoring_case(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char c = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 // A Content-Length header repeated with the same value (RFC 9110 8.6 lets a recipient take
 // it as one) is accepted; llhttp 8.1 rejects any repetition, and has no lenient flag for it.
-// The name of each header is followed; when a second Content-Length starts, llhttp's "seen
-// one" flag is cleared so it parses the value, which must then equal the first one.
+// When a second Content-Length starts, llhttp's "seen one" flag is cleared so that it parses
+// the value, which must then equal the first one. Which header is being parsed is read from
+// llhttp's header_state (cheaper than following every header name); the value llhttp uses for
+// Content-Length is learnt once by parsing a sample, and if that fails the repetition is left
+// to llhttp's strict default.
 struct LengthCheck {
-  char name[kContentLength.size()] = {};
-  size_t name_len = 0;  // may exceed sizeof name: then it is not Content-Length
   bool repeated = false;
   uint64_t first = 0;
   bool conflict = false;  // two different values: the connection goes opaque
-
-  void reset() {
-    name_len = 0;
-    repeated = false;
-  }
 };
+
+int content_length_header_state() {
+  static const int state = [] {
+    struct Probe {
+      int length = -1, other = -1;
+    } probe;
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_header_field_complete = [](llhttp_t* p) {
+      auto& pr = *static_cast<Probe*>(p->data);
+      (pr.length < 0 && pr.other >= 0 ? pr.length : pr.other) = p->header_state;
+      return 0;
+    };
+    llhttp_t parser;
+    llhttp_init(&parser, HTTP_REQUEST, &s);
+    parser.data = &probe;
+    const std::string_view sample =
+        "POST / HTTP/1.1\r\nX-Length: 1\r\nContent-Length: 0\r\n\r\n";
+    const bool parsed = llhttp_execute(&parser, sample.data(), sample.size()) == HPE_OK;
+    return parsed && probe.length >= 0 && probe.length != probe.other ? probe.length : -1;
+  }();
+  return state;
+}
 
 }  // namespace
 
@@ -454,30 +462,22 @@ struct HttpTracker::Impl {
 
   LengthCheck& length_of(llhttp_t* p) { return p == &req_parser ? req_length : resp_length; }
 
-  static int on_header_field(llhttp_t* p, const char* at, size_t len) {
-    LengthCheck& c = of(p).length_of(p);
-    if (c.name_len + len <= sizeof c.name) std::copy(at, at + len, c.name + c.name_len);
-    c.name_len += len;
-    return 0;
-  }
-
   static int on_header_field_complete(llhttp_t* p) {
-    LengthCheck& c = of(p).length_of(p);
-    const bool is_length = c.name_len == kContentLength.size() &&
-                           equals_ignoring_case({c.name, c.name_len}, kContentLength);
-    if (is_length && (p->flags & F_CONTENT_LENGTH) != 0) {
-      c.repeated = true;
-      c.first = p->content_length;
-      p->flags = static_cast<uint16_t>(p->flags & ~F_CONTENT_LENGTH);
-      p->content_length = 0;  // llhttp accumulates the digits onto it
+    if ((p->flags & F_CONTENT_LENGTH) == 0 || p->header_state != content_length_header_state()) {
+      return 0;
     }
+    LengthCheck& c = of(p).length_of(p);
+    c.repeated = true;
+    c.first = p->content_length;
+    p->flags = static_cast<uint16_t>(p->flags & ~F_CONTENT_LENGTH);
+    p->content_length = 0;  // llhttp accumulates the digits onto it
     return 0;
   }
 
   static int on_header_value_complete(llhttp_t* p) {
     LengthCheck& c = of(p).length_of(p);
     const bool repeated = c.repeated;
-    c.reset();
+    c.repeated = false;
     if (repeated && p->content_length != c.first) {
       c.conflict = true;  // two lengths: which one the peer uses decides where messages end
       return -1;
@@ -546,7 +546,6 @@ struct HttpTracker::Impl {
       llhttp_settings_init(&s);
       s.on_message_begin = req_begin;
       s.on_url = req_url;
-      s.on_header_field = on_header_field;
       s.on_header_field_complete = on_header_field_complete;
       s.on_header_value_complete = on_header_value_complete;
       s.on_method_complete = req_method_complete;
@@ -564,7 +563,6 @@ struct HttpTracker::Impl {
       llhttp_settings_init(&s);
       s.on_message_begin = resp_begin;
       s.on_status = resp_status_text;
-      s.on_header_field = on_header_field;
       s.on_header_field_complete = on_header_field_complete;
       s.on_header_value_complete = on_header_value_complete;
       s.on_headers_complete = resp_headers_complete;
