@@ -9,6 +9,27 @@
  *   - family is AF_INET (2) or AF_INET6 (10);
  *   - structs are zero-initialised before being filled, padding included, because they are
  *     hashed as raw bytes.
+ *
+ * The maps (declared in netprof_intercept.bpf.c with a comment each; one set per netprof
+ * process, shared by every attached pod). Keys named *_key are struct netprof_*_key below;
+ * "attach" = user space adds the pod's entries at attach and deletes them at detach, "load" =
+ * once after loading; dialers are user/intercept/pod_dialers.cc; LRU = BPF_MAP_TYPE_LRU_HASH:
+ *
+ *   map                 type          key              value       writer        reader
+ *   pods                HASH          netns cookie     netprof_pod user: attach  all
+ *   inbound_ports       HASH          __u16 port       1           user: load    sk_lookup,sock_ops
+ *   outbound_ports      HASH          __u16 port       1           user: load    connect4/6
+ *   relay_listeners     SOCKHASH      listener_key     socket      user: attach  sk_lookup
+ *   upstream_guard      LRU           sock_key         1           in dialer     sk_lookup
+ *   guard_cookies       LRU           socket cookie    1           out dialer    connect4/6
+ *   orig_dst_by_cookie  LRU           socket cookie    endpoint    connect4/6    sock_ops
+ *   orig_dst_by_tuple   LRU           sock_key         endpoint    sock_ops      out dialer
+ *   local_peers         SOCKHASH      sock_key         socket      sock_ops      sk_msg
+ *   pending_actives     LRU           sock_key         1           sock_ops      sock_ops
+ *   counters            PERCPU_ARRAY  netprof_counter  __u64       all           user
+ *
+ * Sizes: pods = max_pods, relay_listeners = max_pods x workers x 2, the LRU maps =
+ * bpf_pending_entries, local_peers = bpf_local_peers (user/intercept/bpf_programs.cc).
  */
 #ifndef NETPROF_SHARED_H
 #define NETPROF_SHARED_H

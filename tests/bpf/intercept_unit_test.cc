@@ -4,6 +4,9 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
+
+#include "intercept/bpf_programs.h"
 #include "intercept/cgroup_v2.h"
 #include "intercept/interception.h"
 #include "intercept/socket_keys.h"
@@ -78,6 +81,20 @@ TEST(SocketKeys, EndpointRoundTripsBothFamilies) {
     const SocketAddress address = parse(text);
     EXPECT_EQ(endpoint_address(address_endpoint(address)).to_string(), address.to_string());
   }
+}
+
+// A load or attach failure with a cause the user can change says what to change; only the
+// rest points at --verbose (the verifier log).
+TEST(BpfFailure, SaysWhatToChange) {
+  const std::string memory = bpf_failure("cannot load", ENOMEM).message;
+  EXPECT_NE(memory.find("memory limit"), std::string::npos) << memory;
+  EXPECT_NE(memory.find("bpf_pending_entries"), std::string::npos) << memory;
+  EXPECT_EQ(memory.find("--verbose"), std::string::npos) << memory;
+  const std::string permission = bpf_failure("cannot load", EPERM).message;
+  EXPECT_NE(permission.find("CAP_BPF"), std::string::npos) << permission;
+  EXPECT_EQ(permission.find("--verbose"), std::string::npos) << permission;
+  const std::string other = bpf_failure("cannot load", EINVAL).message;
+  EXPECT_NE(other.find("--verbose"), std::string::npos) << other;
 }
 
 }  // namespace
