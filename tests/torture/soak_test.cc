@@ -171,10 +171,17 @@ TEST(Soak, MillionRequestsTenThousandRoutesThousandConnections) {
   // leak over a million requests would cost.
 #ifdef NETPROF_SANITIZED
   // ASan's quarantine of freed memory makes RSS swing by a few percent either way.
-  const uint64_t end_margin = rss_warm / 10, max_margin = rss_warm / 5;
+  uint64_t end_margin = rss_warm / 10, max_margin = rss_warm / 5;
 #else
-  const uint64_t end_margin = 8 * 1024, max_margin = 16 * 1024;
+  uint64_t end_margin = 8 * 1024, max_margin = 16 * 1024;
 #endif
+  // Not a leak: the aggregator's latency histograms widen their bucket window to the range of
+  // latencies each route has seen (stats/histogram.h), which under this load keeps widening
+  // for a while after warm-up. Allow windows of up to 256 buckets (a x160 latency range) for
+  // both histograms of every route; the old dense histograms held 1,102 from the start.
+  const uint64_t histogram_windows_kib = kRoutes * 2 * 256 * sizeof(uint32_t) / 1024;
+  end_margin += histogram_windows_kib;
+  max_margin += histogram_windows_kib;
   EXPECT_LE(rss_end, rss_warm + end_margin);
   EXPECT_LE(rss_max, rss_warm + max_margin);
   EXPECT_LE(fds_end, fds_warm + 2);

@@ -10,13 +10,12 @@
 
 #include "admin/tap_hub.h"
 #include "export/http_metrics.h"
+#include "pipeline/stats_hub.h"
 #include "export/prometheus_http.h"
 #include "export/prometheus_text.h"
 #include "export/pusher.h"
 #include "report/json_report.h"
 #include "report/pod_grouping.h"
-#include "routes/route_namer.h"
-#include "stats/route_store.h"
 
 namespace netprof {
 namespace {
@@ -31,40 +30,39 @@ constexpr size_t kTapBatch = 256;
 constexpr auto kTapPoll = std::chrono::milliseconds(100);
 constexpr double kMaxTapRate = 10'000;
 
-void write_self_metrics(PrometheusWriter& w, const AdminSources& s, double uptime_s) {
+void write_self_metrics(PrometheusWriter& w, const AdminSources& s, const StatsSnapshot& snap,
+                        double uptime_s) {
   auto d = [](uint64_t v) { return static_cast<double>(v); };
-  auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  const ConnectionCounters& c = s.store->connections();
+  const RouteTableSnapshot& c = snap.routes;
   w.single("netprof_connections_accepted_total", "counter", "Client connections accepted.",
-           d(load(c.accepted)));
-  w.single("netprof_connections_active", "gauge", "Relayed connections open now.",
-           d(load(c.active)));
+           d(c.accepted));
+  w.single("netprof_connections_active", "gauge", "Relayed connections open now.", d(c.active));
   w.single("netprof_connections_unparsed_total", "counter",
            "Connections relayed but not parsed as HTTP/1.x (TLS, HTTP/2, other protocols).",
-           d(load(c.unparsed)));
+           d(c.unparsed));
   w.single("netprof_connections_ambiguous_framing_total", "counter",
            "Unparsed connections whose last message had a length that could be read two ways "
            "(conflicting Content-Lengths, Content-Length with Transfer-Encoding): smuggling "
            "attempts or broken peers.",
-           d(load(c.ambiguous_framing)));
+           d(c.ambiguous_framing));
   w.single("netprof_connections_upstream_failed_total", "counter",
            "Upstream connects that were refused, timed out or unreachable.",
-           d(load(c.upstream_failed)));
+           d(c.upstream_failed));
   w.single("netprof_connections_rejected_total", "counter",
-           "Connections accepted and closed at once (connection or fd limit).", d(load(c.rejected)));
+           "Connections accepted and closed at once (connection or fd limit).", d(c.rejected));
   w.family("netprof_relayed_bytes_total", "counter", "Bytes relayed, by direction.");
   w.sample("netprof_relayed_bytes_total", {{"direction", "client_to_server"}},
-           d(load(c.bytes_client_to_server)));
+           d(c.bytes_client_to_server));
   w.sample("netprof_relayed_bytes_total", {{"direction", "server_to_client"}},
-           d(load(c.bytes_server_to_client)));
+           d(c.bytes_server_to_client));
 
   w.single("netprof_routes", "gauge",
            "Entries in the per-route store (the JSON report), the overflow entry included.",
-           d(s.store->size()));
+           d(c.routes.size()));
   w.single("netprof_route_overflowed_requests_total", "counter",
            "Requests counted in the store's overflow entry because --max-routes was reached.",
-           d(s.store->overflowed_requests()));
-  const RouteNamerCounters n = s.namer->counters();
+           d(c.overflowed_requests));
+  const RouteNamerCounters& n = snap.namer;
   w.single("netprof_route_pattern_matches_total", "counter",
            "Requests named by a --route pattern.", d(n.pattern_matches));
   w.family("netprof_route_segments_collapsed_total", "counter",
@@ -79,10 +77,19 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, double uptim
   w.single("netprof_route_collapsed_positions", "gauge",
            "Path positions collapsed to {*} because they had too many distinct values.",
            d(n.collapsed_positions));
-  if (s.metrics != nullptr) {
+  if (s.http_metrics) {
     w.single("netprof_metric_series", "gauge",
              "(method, route, status) series in the http_server_* families.",
-             d(s.metrics->series_count()));
+             d(snap.metrics.series.size()));
+  }
+  w.single("netprof_stats_snapshots_total", "counter",
+           "Statistics snapshots published by the aggregator (what the outputs read).",
+           d(snap.generation));
+  w.family("netprof_admin_renders_total", "counter",
+           "Times an admin output was rendered; concurrent and repeated readers within one "
+           "interval share a render.");
+  for (const auto& [output, renders] : s.stats->render_counts()) {
+    w.sample("netprof_admin_renders_total", {{"output", output}}, d(renders));
   }
   if (s.tap != nullptr) {
     const TapStats t = s.tap->stats();
@@ -132,15 +139,15 @@ nlohmann::json series_json(const HttpMetricsSnapshot& snap, const HttpMetricsOpt
 
 }  // namespace
 
-std::string AdminServer::render_metrics(const AdminSources& sources, double uptime_s) {
+std::string AdminServer::render_metrics(const AdminSources& sources, const StatsSnapshot& snap,
+                                        double uptime_s) {
   std::string out;
   out.reserve(64 * 1024);
   PrometheusWriter writer(out);
-  if (sources.metrics != nullptr) {
-    write_http_metrics(writer, sources.metrics->snapshot(), sources.metrics->options(),
-                       sources.scopes);
+  if (sources.http_metrics) {
+    write_http_metrics(writer, snap.metrics, sources.stats->metrics_options(), sources.scopes);
   }
-  write_self_metrics(writer, sources, uptime_s);
+  write_self_metrics(writer, sources, snap, uptime_s);
   return out;
 }
 
@@ -215,25 +222,34 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
   if (req.path == "/stats") {
     HttpResponse r;
     r.content_type = "application/json";
-    const int indent = req.param("pretty").empty() ? -1 : 2;
-    nlohmann::json report = build_report(*sources_.store, now_epoch_ms(), uptime_s);
-    if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
-    r.body = report.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-    r.body += '\n';
+    const bool pretty = !req.param("pretty").empty();
+    r.shared_body = sources_.stats->rendered(
+        pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
+          nlohmann::json report = build_report(snap.routes, now_epoch_ms(), uptime_s);
+          if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
+          std::string body = report.dump(pretty ? 2 : -1, ' ', false,
+                                         nlohmann::json::error_handler_t::replace);
+          body += '\n';
+          return body;
+        });
     return r;
   }
   if (req.path == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = render_metrics(sources_, uptime_s);
+    r.shared_body = sources_.stats->rendered("metrics", [this, uptime_s](const StatsSnapshot& snap) {
+      return render_metrics(sources_, snap, uptime_s);
+    });
     return r;
   }
   if (req.path == "/healthz") return HttpResponse::text(200, "ok\n");
-  if (req.path == "/api/series" && sources_.metrics != nullptr) {
+  if (req.path == "/api/series" && sources_.http_metrics) {
     HttpResponse r;
     r.content_type = "application/json";
-    r.body = series_json(sources_.metrics->snapshot(), sources_.metrics->options())
-                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    r.shared_body = sources_.stats->rendered("series", [this](const StatsSnapshot& snap) {
+      return series_json(snap.metrics, sources_.stats->metrics_options())
+          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    });
     return r;
   }
   if (req.path == "/tap" && sources_.tap != nullptr) return tap(req);

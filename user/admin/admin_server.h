@@ -6,7 +6,9 @@
 //   /healthz   "ok"
 //   /tap       exchanges as JSON lines, streamed; ?route= ?method= ?status= ?rate= ?limit= ?path=1
 //   /api/series  the duration histograms behind /metrics, as JSON (for the dashboard)
-// Handlers read the stores under their short locks and do the formatting outside them.
+// Handlers read immutable snapshots from the StatsHub, never the relay's state. /stats,
+// /metrics and /api/series are rendered at most once per hub interval and the same bytes are
+// sent to every reader (netprof_admin_renders_total counts the renders).
 #pragma once
 
 #include <atomic>
@@ -20,17 +22,15 @@
 
 namespace netprof {
 
-class RouteStore;
-class RouteNamer;
-class HttpMetrics;
+class StatsHub;
+struct StatsSnapshot;
 class TapHub;
 class ScopeRegistry;
 struct PushStats;
 
 struct AdminSources {
-  const RouteStore* store = nullptr;
-  const RouteNamer* namer = nullptr;
-  const HttpMetrics* metrics = nullptr;
+  StatsHub* stats = nullptr;  // required
+  bool http_metrics = true;   // the http_server_* families (off when they are not recorded)
   TapHub* tap = nullptr;
   // Node mode: who each scope is; adds pod labels to /metrics and the pods grouping to /stats.
   const ScopeRegistry* scopes = nullptr;
@@ -62,8 +62,9 @@ class AdminServer {
   const SocketAddress& address() const { return server_->address(); }
   void stop();
 
-  // The /metrics body (also used by tests and the pusher's self-check).
-  static std::string render_metrics(const AdminSources& sources, double uptime_s);
+  // The /metrics body for a snapshot (also used by tests).
+  static std::string render_metrics(const AdminSources& sources, const StatsSnapshot& snapshot,
+                                    double uptime_s);
 
  private:
   AdminServer() = default;

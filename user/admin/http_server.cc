@@ -632,12 +632,15 @@ void HttpServer::Impl::answer(int fd, std::string peer, HttpRequest req, bool ke
   std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) +
                      "\r\nContent-Type: " + res.content_type + "\r\nCache-Control: no-store\r\n";
   for (const auto& [k, v] : res.headers) head += k + ": " + v + "\r\n";
-  if (!res.stream) head += "Content-Length: " + std::to_string(res.body.size()) + "\r\n";
+  // A shared body (one rendered document for every reader) is sent as is, never copied.
+  const std::string_view body =
+      res.shared_body ? std::string_view(*res.shared_body) : std::string_view(res.body);
+  if (!res.stream) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   const bool head_only = req.method == "HEAD";
   const auto deadline = Clock::now() + std::chrono::milliseconds(options.response_timeout_ms);
   bool ok = send_all(fd, head, deadline) &&
-            (head_only || res.stream || send_all(fd, res.body, deadline));
+            (head_only || res.stream || send_all(fd, body, deadline));
   if (ok && res.stream && !head_only) {
     SocketStreamWriter writer(fd, stopping, options.send_timeout_ms);
     res.stream(writer);

@@ -53,6 +53,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // When set, sent instead of `body`: one rendered document shared by every reader.
+  std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;
   // When set, the body is produced by this function (on the connection's thread) until it
   // returns; the connection closes afterwards.

@@ -10,6 +10,7 @@
 #include "cli/session.h"
 #include "demo/demo_backend.h"
 #include "demo/demo_traffic.h"
+#include "pipeline/stats_hub.h"
 #include "report/json_report.h"
 
 namespace netprof {
@@ -89,11 +90,11 @@ int run_demo(const DemoOptions& o) {
     if (over) traffic->stop();  // clients finish their exchange before the relay drains
     return over;
   };
-  const RouteStore* store = nullptr;
+  const StatsHub* stats = nullptr;
   SessionHooks hooks;
-  hooks.on_start = [&](SessionControl& session) { store = &session.store; };
+  hooks.on_start = [&](SessionControl& session) { stats = &session.stats; };
   hooks.on_stop = [&] {
-    if (store != nullptr) print_summary(build_report(*store, 0, 0));
+    if (stats != nullptr) print_summary(build_report(stats->snapshot()->routes, 0, 0));
   };
   const int rc = run_profile_session(o.profile, std::move(listeners), stop_when, hooks);
   if (traffic) {

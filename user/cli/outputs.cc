@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,9 +17,10 @@
 #include "export/http_metrics.h"
 #include "export/otlp_json.h"
 #include "export/pusher.h"
-#include "export/routed_tee.h"
 #include "report/json_report.h"
 #include "report/pod_grouping.h"
+#include "pipeline/exchange_pipeline.h"
+#include "pipeline/stats_hub.h"
 #include "stats/route_store.h"
 
 namespace netprof {
@@ -110,6 +112,11 @@ void add_output_options(CLI::App& app, ProfileOptions& o) {
   app.add_option("--push-interval", o.push_interval_s, "Seconds between pushes")
       ->check(finite_in(0.1, 86400.0))
       ->capture_default_str();
+  app.add_option("--stats-interval", o.stats_interval_s,
+                 "Seconds between statistics snapshots: how often the relay hands its counts to "
+                 "the aggregator, and the most often /stats and /metrics are re-rendered")
+      ->check(finite_in(0.05, 60.0))
+      ->capture_default_str();
   app.add_option("--service-name", o.service_name,
                  "service.name resource attribute of OTLP pushes")
       ->capture_default_str();
@@ -117,12 +124,12 @@ void add_output_options(CLI::App& app, ProfileOptions& o) {
 
 struct Outputs::Impl {
   const ProfileOptions& options;
-  RouteStore& store;
-  RouteNamer& namer;
+  std::shared_ptr<RouteNamer> namer;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  HttpMetrics metrics;
+  const int64_t wall_minus_mono_ms = now_epoch_ms() - mono_ms();
+  StatsHub hub;
   TapHub tap;
-  RoutedTee tee;
+  ExchangePipeline pipeline;  // the one relay worker's
   std::vector<std::unique_ptr<Pusher>> pushers;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<AdminServer> metrics_only;  // --metrics-address
@@ -135,20 +142,45 @@ struct Outputs::Impl {
     m.max_series = o.max_series;
     return m;
   }
-
-  Impl(const ProfileOptions& o, RouteStore& s, RouteNamer& n)
-      : options(o), store(s), namer(n), metrics(metrics_options(o)),
-        tap(kTapRing, o.keep_query, [&s](MonoNanos t) { return s.epoch_ms(t); }),
-        tee(s, n, routed_sinks(o)) {}
-
   // With the admin API off and no OTLP push, nobody reads the series or the tap: skip them.
-  std::vector<RoutedSink*> routed_sinks(const ProfileOptions& o) {
-    std::vector<RoutedSink*> sinks;
-    if (o.admin != "off" || !o.metrics_address.empty() || !o.otlp_endpoint.empty())
-      sinks.push_back(&metrics);
-    if (o.admin != "off") sinks.push_back(&tap);
-    return sinks;
+  static bool wants_metrics(const ProfileOptions& o) {
+    return o.admin != "off" || !o.metrics_address.empty() || !o.otlp_endpoint.empty();
   }
+  static PipelineOptions pipeline_options(const ProfileOptions& o) {
+    PipelineOptions p;
+    p.limits.max_routes = o.max_routes;
+    p.metrics = metrics_options(o);
+    p.record_metrics = wants_metrics(o);
+    p.max_hold = hub_options(o).interval;
+    return p;
+  }
+  // A report every 0.2 s should not show counts a second old: the hub collects at least as
+  // often as reports are written.
+  static StatsHubOptions hub_options(const ProfileOptions& o) {
+    StatsHubOptions h;
+    double seconds = o.stats_interval_s;
+    if (o.report_interval_s > 0) seconds = std::min(seconds, o.report_interval_s);
+    h.interval = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    return h;
+  }
+
+  Impl(const ProfileOptions& o, std::shared_ptr<RouteNamer> n,
+       std::shared_ptr<const AssetClassifier> assets)
+      : options(o), namer(n),
+        hub(hub_options(o), StoreLimits{.max_routes = o.max_routes}, metrics_options(o), n, assets),
+        tap(kTapRing, o.keep_query,
+            [this](MonoNanos t) { return t / 1'000'000 + wall_minus_mono_ms; }),
+        pipeline(pipeline_options(o), n, assets, o.admin != "off" ? &tap : nullptr,
+                 hub.connections()) {
+    hub.add_worker(&pipeline);
+  }
+
+  static int64_t mono_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
+  }
+  static int64_t now_epoch_ms() { return unix_nanos() / 1'000'000; }
 
   double uptime_s() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -157,12 +189,16 @@ struct Outputs::Impl {
                   std::function<std::string()> build);
 };
 
-Outputs::Outputs(const ProfileOptions& options, RouteStore& store, RouteNamer& namer)
-    : impl_(std::make_unique<Impl>(options, store, namer)) {}
+Outputs::Outputs(const ProfileOptions& options, std::shared_ptr<RouteNamer> namer,
+                 std::shared_ptr<const AssetClassifier> assets)
+    : impl_(std::make_unique<Impl>(options, std::move(namer), std::move(assets))) {}
 
 Outputs::~Outputs() { stop(); }
 
-ExchangeSink& Outputs::sink() { return impl_->tee; }
+ExchangeSink& Outputs::sink() { return impl_->pipeline; }
+ConnectionCounters& Outputs::connections() { return impl_->hub.connections(); }
+StatsHub& Outputs::stats() { return impl_->hub; }
+void Outputs::on_relay_tick(MonoNanos now) { impl_->pipeline.on_tick(now); }
 
 bool Outputs::Impl::add_pusher(const std::string& name, const std::string& url_text,
                                std::function<std::string()> build) {
@@ -180,7 +216,7 @@ bool Outputs::Impl::add_pusher(const std::string& name, const std::string& url_t
 
 void Outputs::set_scopes(const ScopeRegistry* scopes) { impl_->scopes = scopes; }
 
-void Outputs::erase_scope(uint32_t scope) { impl_->metrics.erase_scope(scope); }
+void Outputs::erase_scope(uint32_t scope) { impl_->hub.erase_scope(scope); }
 
 bool Outputs::start() {
   Impl& m = *impl_;
@@ -192,14 +228,17 @@ bool Outputs::start() {
     if (gethostname(host, sizeof host - 1) == 0) resource.attributes.emplace_back("host.name", host);
     resource.attributes.emplace_back("telemetry.sdk.name", "netprof");
     if (!m.add_pusher("otlp", otlp_metrics_url(o.otlp_endpoint), [&m, resource] {
-          return build_otlp_metrics(m.metrics.snapshot(), m.metrics.options(), resource, unix_nanos());
+          return build_otlp_metrics(m.hub.snapshot()->metrics, m.hub.metrics_options(), resource,
+                                    unix_nanos());
         })) {
       return false;
     }
   }
   if (!o.push_url.empty()) {
     if (!m.add_pusher("json", o.push_url, [&m] {
-          nlohmann::json report = build_report(m.store, unix_nanos() / 1'000'000, m.uptime_s());
+          m.hub.collect_now();  // as fresh as the push
+          nlohmann::json report =
+              build_report(m.hub.snapshot()->routes, unix_nanos() / 1'000'000, m.uptime_s());
           if (m.scopes != nullptr) add_pod_grouping(report, *m.scopes);
           return report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         })) {
@@ -227,9 +266,8 @@ bool Outputs::start() {
       return false;
     }
     AdminSources sources;
-    sources.store = &m.store;
-    sources.namer = &m.namer;
-    sources.metrics = &m.metrics;
+    sources.stats = &m.hub;
+    sources.http_metrics = Impl::wants_metrics(o);
     sources.tap = &m.tap;
     sources.scopes = m.scopes;
     sources.mode = o.interception_mode;
@@ -271,11 +309,15 @@ bool Outputs::start() {
                    m.admin->address().to_string().c_str());
     }
   }
+  m.hub.start();
   for (auto& p : m.pushers) p->start();
   return true;
 }
 
+void Outputs::finish_relay() { impl_->hub.collect_now(/*workers_stopped=*/true); }
+
 void Outputs::stop() {
+  impl_->hub.stop();
   for (auto& p : impl_->pushers) p->stop();
   if (impl_->admin) impl_->admin->stop();
   if (impl_->metrics_only) impl_->metrics_only->stop();

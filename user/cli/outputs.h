@@ -1,7 +1,8 @@
 // What a profiling session shows to the outside besides the periodic report: the admin API
 // (dashboard, /stats, /metrics, /tap), the Prometheus series behind /metrics, and pushes to
-// collectors (OTLP/HTTP JSON, the origin's JSON POST). Owns the relay's sink chain:
-// store -> HTTP metrics -> tap.
+// collectors (OTLP/HTTP JSON, the origin's JSON POST). Owns the exchange pipeline the relay
+// reports to (route naming -> store, HTTP series, tap) and the StatsHub that turns what the
+// relay counted into the snapshots every output reads.
 #pragma once
 
 #include <cstdint>
@@ -12,21 +13,31 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/session.h"
+#include "http/exchange.h"
 
 namespace netprof {
 
 class ExchangeSink;
-class RouteStore;
 class RouteNamer;
+class AssetClassifier;
 class ScopeRegistry;
+class StatsHub;
+struct ConnectionCounters;
 
 void add_output_options(CLI::App& app, ProfileOptions& options);
 
 class Outputs {
  public:
-  Outputs(const ProfileOptions& options, RouteStore& store, RouteNamer& namer);
+  Outputs(const ProfileOptions& options, std::shared_ptr<RouteNamer> namer,
+          std::shared_ptr<const AssetClassifier> assets);
   ~Outputs();
-  ExchangeSink& sink();
+  ExchangeSink& sink();                // the relay's sink (relay thread only)
+  void on_relay_tick(MonoNanos now);   // the relay's loop tick (RelayOptions::on_tick)
+  ConnectionCounters& connections();   // the relay's connection counters
+  StatsHub& stats();                   // snapshots of everything counted
+  // Once the relay's loop has returned: collects everything it still holds, so that the final
+  // report and pushes count every exchange.
+  void finish_relay();
   // Node mode, before start(): pod labels on /metrics, the pods grouping on /stats and pushes.
   void set_scopes(const ScopeRegistry* scopes);
   // Drops the metric series of `scope` (a pod gone for longer than its expiry time).

@@ -17,7 +17,8 @@
 #include "report/report_writer.h"
 #include "routes/route_namer.h"
 #include "stats/asset_classifier.h"
-#include "stats/route_store.h"
+#include "pipeline/stats_hub.h"
+#include "report/json_report.h"
 
 namespace netprof {
 
@@ -148,15 +149,15 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   auto assets = o.asset_extensions.empty()
                     ? std::make_shared<AssetClassifier>()
                     : std::make_shared<AssetClassifier>(o.asset_extensions);
-  RouteStore store(StoreLimits{.max_routes = o.max_routes}, namer, assets);
-  Outputs outputs(o, store, *namer);  // the relay's sink: store, metrics, tap
+  Outputs outputs(o, namer, assets);  // the relay's sink (naming, store, metrics, tap), the hub
 
   RelayOptions relay_options;
   relay_options.buffer_bytes = o.buffer_kib * 1024;
   relay_options.max_connections = o.max_connections;
   relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
   relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
-  Relay relay(relay_options, outputs.sink(), store.connections());
+  relay_options.on_tick = [&outputs](MonoNanos now) { outputs.on_relay_tick(now); };
+  Relay relay(relay_options, outputs.sink(), outputs.connections());
   for (auto& l : listeners) relay.add_listener(std::move(l));
 
   // Block the session's signals before any thread starts so that they all inherit the mask;
@@ -185,13 +186,19 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
     std::fprintf(stderr, "netprof: --report-file %s\n", error.c_str());
     return 2;  // like every setting refused at start
   }
-  PeriodicReporter reporter(store, std::move(writer), reporter_options);
+  StatsHub& stats = outputs.stats();
+  // A report collects first, so that it is as fresh as when it is written, not one hub
+  // interval older (the relay hands over at its next loop tick; it never waits).
+  PeriodicReporter reporter(
+      [&stats](int64_t now_ms, double uptime_s) {
+        stats.collect_now();
+        return build_report(stats.snapshot()->routes, now_ms, uptime_s);
+      },
+      std::move(writer), reporter_options);
   reporter.start();
   if (hooks.on_start) {
-    SessionControl control{relay, store, [&store, &outputs](uint32_t scope) {
-                             store.erase_scope(scope);
-                             outputs.erase_scope(scope);
-                           }};
+    SessionControl control{relay, stats,
+                           [&outputs](uint32_t scope) { outputs.erase_scope(scope); }};
     hooks.on_start(control);
   }
 
@@ -202,6 +209,7 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
   const int loop_error = relay.run();
   done.store(true);
   supervisor.join();
+  outputs.finish_relay();  // what the relay still held, for the final report
   if (hooks.on_stop) hooks.on_stop();
   const std::string report_error = reporter.stop();  // writes the final report
   outputs.stop();                                    // last pushes

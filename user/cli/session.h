@@ -39,6 +39,7 @@ struct ProfileOptions {
   std::string otlp_endpoint, push_url;
   double push_interval_s = 10;
   std::string service_name = "netprof";
+  double stats_interval_s = 1.0;   // snapshot + render interval (pipeline/stats_hub.h)
   // Set by the mode, not a flag: the `mode` label of netprof_interception_active.
   std::string interception_mode = "proxy";
 };
@@ -50,13 +51,13 @@ void add_profile_options(CLI::App& app, ProfileOptions& options);
 // a mode calls this before it sets anything up.
 std::string check_profile_options(const ProfileOptions& options);
 
-class RouteStore;
+class StatsHub;
 class ScopeRegistry;
 
 // What a mode whose listeners come and go gets of the running session.
 struct SessionControl {
   Relay& relay;  // add/remove listeners with relay.post()
-  const RouteStore& store;  // the per-URL stats (read with build_report or for_each)
+  const StatsHub& stats;  // snapshots of the per-URL stats (read with build_report)
   // Drops every stat and metric series of `scope` (a pod gone for longer than its expiry).
   std::function<void(uint32_t scope)> erase_scope;
 };

@@ -62,6 +62,22 @@ void BucketCounts::record(const std::vector<double>& bounds, double value) {
   sum += value;
 }
 
+void BucketCounts::merge(const BucketCounts& other) {
+  if (other.count == 0) return;
+  if (counts.size() < other.counts.size()) counts.resize(other.counts.size(), 0);
+  for (size_t i = 0; i < other.counts.size(); ++i) counts[i] += other.counts[i];
+  if (count == 0 || other.min < min) min = other.min;
+  if (count == 0 || other.max > max) max = other.max;
+  count += other.count;
+  sum += other.sum;
+}
+
+void BucketCounts::clear() {
+  std::fill(counts.begin(), counts.end(), 0);
+  count = 0;
+  sum = min = max = 0;
+}
+
 struct HttpMetrics::Impl {
   mutable std::mutex mu;
   std::string key_scratch;  // guarded by mu; keeps its capacity
@@ -137,6 +153,63 @@ HttpMetricsSnapshot HttpMetrics::snapshot() const {
            std::tie(b.route, b.method, b.status, b.error_type, b.scope);
   });
   return snap;
+}
+
+// Series keys: 4 bytes scope, 1 method, 2 status, 1 outcome, then the route.
+constexpr size_t kKeyPrefix = sizeof(uint32_t) + 1 + sizeof(uint16_t) + 1;
+
+void HttpMetrics::merge_from(const HttpMetrics& delta) {
+  if (&delta == this) return;
+  std::scoped_lock lock(impl_->mu, delta.impl_->mu);
+  for (const auto& [key, from] : delta.impl_->series) {
+    if (from.requests == 0) continue;
+    auto it = impl_->series.find(std::string_view(key));
+    if (it == impl_->series.end()) {
+      std::string target = key;
+      std::string_view route = from.route;
+      if (impl_->series.size() >= options_.max_series) {
+        target = key.substr(0, kKeyPrefix).append(kOverflowRoute);
+        route = kOverflowRoute;
+        impl_->overflowed += from.requests;
+        it = impl_->series.find(std::string_view(target));
+      }
+      if (it == impl_->series.end()) {
+        HttpSeries s = from;
+        s.route = route;
+        s.requests = 0;
+        s.duration_s.clear();
+        s.request_body_bytes.clear();
+        s.response_body_bytes.clear();
+        it = impl_->series.emplace(std::move(target), std::move(s)).first;
+      }
+    }
+    HttpSeries& into = it->second;
+    into.requests += from.requests;
+    into.duration_s.merge(from.duration_s);
+    into.request_body_bytes.merge(from.request_body_bytes);
+    into.response_body_bytes.merge(from.response_body_bytes);
+    into.start_unix_ns = std::min(into.start_unix_ns, from.start_unix_ns);
+  }
+  impl_->overflowed += delta.impl_->overflowed;
+}
+
+void HttpMetrics::clear_counts() {
+  std::lock_guard lock(impl_->mu);
+  for (auto& [key, s] : impl_->series) {
+    s.requests = 0;
+    s.duration_s.clear();
+    s.request_body_bytes.clear();
+    s.response_body_bytes.clear();
+  }
+  impl_->overflowed = 0;
+}
+
+bool HttpMetrics::has_counts() const {
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [key, s] : impl_->series) {
+    if (s.requests != 0) return true;
+  }
+  return false;
 }
 
 size_t HttpMetrics::erase_scope(uint32_t scope) {

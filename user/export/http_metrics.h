@@ -1,7 +1,9 @@
 // Per-series HTTP metrics after the OpenTelemetry HTTP semantic conventions: one series per
 // (method, route, status code, failure kind) with fixed-bucket histograms of the request
-// duration and of the request and response body sizes. Fed from the relay thread through
-// RoutedTee; read by /metrics and the OTLP pusher, which copy a snapshot under a short lock.
+// duration and of the request and response body sizes. Each relay worker records into its
+// own (pipeline/exchange_pipeline.h), the StatsHub merges them into a cumulative one and
+// publishes snapshots; /metrics and the OTLP pusher read those snapshots. The internal lock is
+// therefore never contended (one owner at a time); it only keeps misuse memory-safe.
 //
 // Why not derive these from the RouteStore: the store keeps one latency histogram per
 // (method, route), while Prometheus users slice by status code, and wants exact counts per
@@ -35,6 +37,8 @@ struct BucketCounts {
   uint64_t count = 0;
   double sum = 0, min = 0, max = 0;
   void record(const std::vector<double>& bounds, double value);
+  void merge(const BucketCounts& other);
+  void clear();
 };
 
 struct HttpSeries {
@@ -60,6 +64,12 @@ class HttpMetrics final : public RoutedSink {
   void on_routed_exchange(const Exchange& exchange, std::string_view route) override;
 
   HttpMetricsSnapshot snapshot() const;  // copies under the lock; call off the relay thread
+  // Adds every series of `delta` that counted something (counts and buckets add). Series
+  // past max_series go to route "{overflow}", as on the recording side.
+  void merge_from(const HttpMetrics& delta);
+  // Zeroes every count, keeping the series and their allocations.
+  void clear_counts();
+  bool has_counts() const;
   size_t series_count() const;
   // Drops every series of `scope` (node mode: a pod gone for longer than its expiry time).
   size_t erase_scope(uint32_t scope);

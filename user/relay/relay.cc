@@ -419,7 +419,9 @@ struct Relay::Impl {
       }
       graveyard.clear();
       retired_listeners.clear();
-      expire_connects(mono_now());
+      const MonoNanos now = mono_now();
+      expire_connects(now);
+      if (options.on_tick) options.on_tick(now);
     }
     // Whatever did not finish in time is closed; its pending requests count as errors.
     while (!connections.empty()) close_connection(*connections.begin()->second, false);

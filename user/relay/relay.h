@@ -23,6 +23,9 @@ struct RelayOptions {
   int drain_timeout_ms = 5000;        // on stop: how long open exchanges may finish
   int connect_timeout_ms = 10000;     // upstream connect timeout
   TrackerLimits tracker;
+  // Called on the loop thread once per loop iteration (at least every ~100 ms): where the
+  // stats pipeline hands its counts over. Must be short and must not block.
+  std::function<void(MonoNanos now)> on_tick;
 };
 
 struct ListenerSpec {

@@ -3,15 +3,14 @@
 #include <cstdio>
 #include <utility>
 
-#include "report/json_report.h"
 #include "report/pod_grouping.h"
 
 namespace netprof {
 
-PeriodicReporter::PeriodicReporter(const RouteStore& store, ReportWriter writer,
+PeriodicReporter::PeriodicReporter(ReportSource source, ReportWriter writer,
                                    ReporterOptions options,
                                    std::chrono::steady_clock::time_point started)
-    : store_(store), writer_(std::move(writer)), options_(options), started_(started) {}
+    : source_(std::move(source)), writer_(std::move(writer)), options_(options), started_(started) {}
 
 PeriodicReporter::~PeriodicReporter() { stop(); }
 
@@ -50,7 +49,7 @@ std::string PeriodicReporter::report_now() {
   const int64_t now_ms =
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   const double uptime_s = duration<double>(steady_clock::now() - started_).count();
-  nlohmann::json report = build_report(store_, now_ms, uptime_s);
+  nlohmann::json report = source_(now_ms, uptime_s);
   if (options_.scopes != nullptr) add_pod_grouping(report, *options_.scopes);
 
   std::lock_guard lock(write_mu_);

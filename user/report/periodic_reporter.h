@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -13,8 +14,10 @@
 
 namespace netprof {
 
-class RouteStore;
 class ScopeRegistry;
+
+// Builds the report document from the current statistics (a snapshot: see build_report).
+using ReportSource = std::function<nlohmann::json(int64_t generated_at_ms, double uptime_s)>;
 
 struct ReporterOptions {
   std::chrono::milliseconds interval{5000};  // 0: no periodic reports (and no thread)
@@ -24,8 +27,8 @@ struct ReporterOptions {
 
 class PeriodicReporter {
  public:
-  // `store` must outlive the reporter. Uptime is measured from `started`.
-  PeriodicReporter(const RouteStore& store, ReportWriter writer, ReporterOptions options,
+  // `source` is called on the reporter's thread. Uptime is measured from `started`.
+  PeriodicReporter(ReportSource source, ReportWriter writer, ReporterOptions options,
                    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
   ~PeriodicReporter();  // stop()
   PeriodicReporter(const PeriodicReporter&) = delete;
@@ -44,7 +47,7 @@ class PeriodicReporter {
  private:
   void run();
 
-  const RouteStore& store_;
+  const ReportSource source_;
   const ReportWriter writer_;
   const ReporterOptions options_;
   const std::chrono::steady_clock::time_point started_;

@@ -1,5 +1,10 @@
-// Per-URL statistics: one entry per (scope, method, route), bounded in number. It is the
-// ExchangeSink the trackers report to. Thread-safe: the relay records, reporters read.
+// Per-URL statistics: one entry per (scope, method, route), bounded in number.
+//
+// Not thread-safe, on purpose: a store has one owner at a time. Each relay worker records
+// into stores of its own (pipeline/exchange_pipeline.h: two, double-buffered), hands the
+// filled one to the aggregator, which merges it into its cumulative store and clears it;
+// readers only ever see immutable snapshots (RouteTableSnapshot). So nothing a reader does
+// can make the relay wait.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +26,13 @@ class AssetClassifier;  // stats/asset_classifier.h
 
 struct StoreLimits {
   size_t max_routes = 10000;  // past this, new keys go to the single overflow entry
+  // A relay worker's delta store: latencies are appended to a flat sample list (24 bytes
+  // each, capacity kept across clears) and binned into histograms by merge_from() on the
+  // aggregator's thread, so the worker's two buffers hold no histogram windows at all. Past
+  // max_deferred_samples (the aggregator is late) they go into the entry's own histogram:
+  // nothing is lost, memory stays bounded.
+  bool defer_histograms = false;
+  size_t max_deferred_samples = size_t{1} << 18;
 };
 
 // The most recent exchange of a route, as the origin printed it.
@@ -29,7 +41,8 @@ struct LastSample {
   double time_ms = 0;      // latency (request headers -> response headers)
   uint16_t status = 0;
   std::string state;       // reason phrase, or the failure ("connection reset", ...); at most
-                           // kMaxStateBytes so that updating it never allocates
+                           // kMaxStateBytes: its capacity grows to the longest state the
+                           // route has seen, so updating it allocates at most a few times
   static constexpr size_t kMaxStateBytes = 64;
 };
 
@@ -53,6 +66,39 @@ struct RouteStats {
   LastSample last;
 };
 
+// A histogram as the outputs show it (microseconds; all 0 when empty).
+struct DurationSummary {
+  uint64_t samples = 0;
+  double min = 0, mean = 0, max = 0, p50 = 0, p90 = 0, p99 = 0;
+};
+
+// One entry as the outputs read it: the quantiles computed once, no histogram kept, so a
+// snapshot costs a few hundred bytes per route whatever the latencies' range.
+struct RouteSummary {
+  uint32_t scope = 0;
+  std::string method, route;
+  bool file = false, overflow = false, truncated = false;
+  uint64_t count = 0, errors = 0;
+  std::vector<std::pair<uint16_t, uint64_t>> status;  // ascending codes, non-zero counts
+  DurationSummary latency, total_time;
+  uint64_t request_bytes = 0, response_bytes = 0;
+  uint64_t request_body_bytes = 0, response_body_bytes = 0;
+  int64_t first_seen_ms = 0;
+  LastSample last;
+};
+RouteSummary summarize(const RouteStats& stats);
+
+// An immutable summary of a store's entries, what reports and the admin API read.
+struct RouteTableSnapshot {
+  std::vector<RouteSummary> routes;  // in no particular order; the overflow entry included
+  uint64_t overflowed_requests = 0;
+  // Connection counters when the snapshot was taken.
+  uint64_t accepted = 0, active = 0, unparsed = 0, ambiguous_framing = 0, upstream_failed = 0,
+           rejected = 0;
+  uint64_t bytes_client_to_server = 0, bytes_server_to_client = 0;
+  void set_connections(const ConnectionCounters& c);
+};
+
 class RouteStore final : public ExchangeSink {
  public:
   // A null namer or classifier means the defaults (query dropped; default extensions).
@@ -60,15 +106,30 @@ class RouteStore final : public ExchangeSink {
              std::shared_ptr<const AssetClassifier> assets);
   ~RouteStore() override;
 
+  // Names the route with the store's namer, then record()s.
   void on_exchange(const Exchange& exchange) override;
+  // Counts an exchange whose route is already named (the pipeline names once for every sink).
+  void record(const Exchange& exchange, std::string_view route);
   // Counts into connections().unparsed, so the relay must not count it again.
   void on_unparsed_connection(uint32_t scope) override;
 
   ConnectionCounters& connections() { return connections_; }
   const ConnectionCounters& connections() const { return connections_; }
 
-  // Calls fn for every entry under the store's lock; keep fn short, and do not call back
-  // into the store from it (the lock is not recursive).
+  // Adds every entry of `delta` with a non-zero count (same key -> counts add, histograms
+  // merge, the later last sample wins). Keys past max_routes go to the overflow entry, so
+  // nothing is lost when workers' key sets together exceed the cap. Totals are exact; past the
+  // cap, which route an exchange is attributed to (a route or {overflow}) can depend on the
+  // order in which the delta buffers first saw the keys.
+  void merge_from(const RouteStore& delta);
+  // Zeroes every count, keeping the keys and their allocations: a recycled delta store
+  // records known keys without allocating.
+  void clear_counts();
+  // Whether anything was counted since construction or the last clear_counts().
+  bool has_counts() const;
+  // A summary of every entry with a non-zero count, and the connection counters.
+  RouteTableSnapshot snapshot() const;
+
   void for_each(const std::function<void(const RouteStats&)>& fn) const;
   size_t size() const;                  // entries for_each visits, the overflow entry included
   uint64_t overflowed_requests() const;  // exchanges counted in the overflow entry

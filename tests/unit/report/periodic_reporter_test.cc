@@ -4,11 +4,13 @@
 
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 
 #include "../stats/exchange_builder.h"
+#include "report/json_report.h"
 #include "stats/route_store.h"
 #include "temp_dir.h"
 
@@ -32,13 +34,29 @@ uint64_t total_count(const json& report) {
   return total;
 }
 
+// A store the test records into while the reporter's thread reads it.
+struct LockedStore {
+  std::mutex mu;
+  RouteStore store{StoreLimits{}, nullptr, nullptr};
+  void on_exchange(const Exchange& e) {
+    std::lock_guard lock(mu);
+    store.on_exchange(e);
+  }
+  ReportSource source() {
+    return [this](int64_t now_ms, double uptime_s) {
+      std::lock_guard lock(mu);
+      return build_report(store, now_ms, uptime_s);
+    };
+  }
+};
+
 TEST(PeriodicReporter, StopWritesAFinalReportWithEverythingCounted) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   const std::string path = dir.file("r.json");
-  RouteStore store(StoreLimits{}, nullptr, nullptr);
+  LockedStore store;
   // An hour: only stop() can produce a report, and stop() must not wait for the interval.
-  PeriodicReporter reporter(store, ReportWriter::to_file(path), ReporterOptions{1h, true});
+  PeriodicReporter reporter(store.source(), ReportWriter::to_file(path), ReporterOptions{1h, true});
   reporter.start();
   store.on_exchange(completed("/a", 200));
   store.on_exchange(completed("/b", 200));
@@ -55,9 +73,9 @@ TEST(PeriodicReporter, ReportsEveryIntervalThenAFinalOne) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   const std::string path = dir.file("r.json");
-  RouteStore store(StoreLimits{}, nullptr, nullptr);
+  LockedStore store;
   store.on_exchange(completed("/a", 200));
-  PeriodicReporter reporter(store, ReportWriter::to_file(path), ReporterOptions{10ms, true});
+  PeriodicReporter reporter(store.source(), ReportWriter::to_file(path), ReporterOptions{10ms, true});
   reporter.start();
   // Waits for periodic reports; the bound only turns a hang into a failure.
   for (int i = 0; i < 10000 && reporter.reports_written() < 3; ++i) std::this_thread::sleep_for(1ms);
@@ -74,8 +92,8 @@ TEST(PeriodicReporter, ReportsEveryIntervalThenAFinalOne) {
 TEST(PeriodicReporter, ZeroIntervalMeansNoPeriodicReports) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
-  RouteStore store(StoreLimits{}, nullptr, nullptr);
-  PeriodicReporter reporter(store, ReportWriter::to_file(dir.file("r.json")),
+  LockedStore store;
+  PeriodicReporter reporter(store.source(), ReportWriter::to_file(dir.file("r.json")),
                             ReporterOptions{0ms, false});
   reporter.start();
   reporter.stop();
@@ -87,8 +105,8 @@ TEST(PeriodicReporter, WriteErrorsGoToStderrOnceAndReportingContinues) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   const std::string path = dir.file("later/r.json");
-  RouteStore store(StoreLimits{}, nullptr, nullptr);
-  PeriodicReporter reporter(store, ReportWriter::to_file(path), ReporterOptions{0ms, true});
+  LockedStore store;
+  PeriodicReporter reporter(store.source(), ReportWriter::to_file(path), ReporterOptions{0ms, true});
 
   ::testing::internal::CaptureStderr();
   EXPECT_NE(reporter.report_now(), "");

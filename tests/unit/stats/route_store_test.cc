@@ -274,28 +274,62 @@ TEST(RouteStore, AKnownKeyCostsNoAllocation) {
   EXPECT_EQ(snapshot(store).at("0 GET /api/orders").count, 1002u);
 }
 
-TEST(RouteStore, ReadersRunWhileTheRelayRecords) {
-  RouteStore store = make_store(50);
-  constexpr int kExchanges = 20000;
-  std::atomic<bool> done{false};
-  std::thread writer([&] {
-    std::vector<std::string> paths;
-    for (int i = 0; i < 80; ++i) paths.push_back("/r" + std::to_string(i));
-    for (int i = 0; i < kExchanges; ++i) store.on_exchange(completed(paths[i % paths.size()], 200));
-    done = true;
-  });
-  uint64_t last_total = 0;
-  while (!done) {
-    uint64_t total = 0;
-    store.for_each([&](const RouteStats& s) { total += s.count; });
-    EXPECT_GE(total, last_total);
-    last_total = total;
+TEST(RouteStore, MergeAddsCountsAndHistogramsExactly) {
+  RouteStore a = make_store(), b = make_store(), all = make_store();
+  for (int i = 0; i < 300; ++i) {
+    const Exchange e = completed(i % 3 ? "/x" : "/y", i % 5 ? 200 : 500, 100.0 + i, 200.0 + i,
+                                 1'000'000'000 + i * 1'000'000);
+    (i % 2 ? a : b).on_exchange(e);
+    all.on_exchange(e);
   }
-  writer.join();
+  RouteStore merged = make_store();
+  merged.merge_from(a);
+  merged.merge_from(b);
+  const auto got = snapshot(merged), want = snapshot(all);
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, w] : want) {
+    const RouteStats& g = got.at(key);
+    EXPECT_EQ(g.count, w.count) << key;
+    EXPECT_EQ(g.errors, w.errors) << key;
+    EXPECT_EQ(g.status, w.status) << key;
+    EXPECT_EQ(g.response_bytes, w.response_bytes) << key;
+    EXPECT_EQ(g.first_seen_ms, w.first_seen_ms) << key;
+    EXPECT_EQ(g.last.started_ms, w.last.started_ms) << key;
+    for (double q : {0.0, 0.5, 0.9, 0.99, 1.0}) {
+      EXPECT_EQ(g.latency.quantile(q), w.latency.quantile(q)) << key;
+      EXPECT_EQ(g.total_time.quantile(q), w.total_time.quantile(q)) << key;
+    }
+  }
+}
+
+TEST(RouteStore, ClearKeepsKeysSoARecycledStoreDoesNotAllocate) {
+  RouteStore store = make_store();
+  store.on_exchange(completed("/api/orders", 200));
+  store.on_exchange(failed("/api/orders", ExchangeOutcome::kResetBeforeResponse));
+  EXPECT_TRUE(store.has_counts());
+  store.clear_counts();
+  EXPECT_FALSE(store.has_counts());
+  EXPECT_TRUE(store.snapshot().routes.empty()) << "cleared entries are not reported";
+  const Exchange e = completed("/api/orders", 200);
+  const uint64_t before = allocations();
+  for (int i = 0; i < 100; ++i) store.on_exchange(e);
+  EXPECT_EQ(allocations() - before, 0u);
+  EXPECT_EQ(snapshot(store).at("0 GET /api/orders").count, 100u);
+  EXPECT_EQ(snapshot(store).at("0 GET /api/orders").status.at(0), 0u);
+}
+
+TEST(RouteStore, MergingPastMaxRoutesFoldsIntoOverflowWithoutLosingCounts) {
+  RouteStore a = make_store(3), b = make_store(3);
+  for (const char* p : {"/a", "/b", "/c"}) a.on_exchange(completed(p, 200));
+  for (const char* p : {"/d", "/e"}) b.on_exchange(completed(p, 200));
+  RouteStore merged = make_store(3);
+  merged.merge_from(a);
+  merged.merge_from(b);
   uint64_t total = 0;
-  store.for_each([&](const RouteStats& s) { total += s.count; });
-  EXPECT_EQ(total, static_cast<uint64_t>(kExchanges));
-  EXPECT_EQ(store.size(), 51u);
+  merged.for_each([&](const RouteStats& s) { total += s.count; });
+  EXPECT_EQ(total, 5u);
+  EXPECT_EQ(merged.overflowed_requests(), 2u);
+  EXPECT_EQ(merged.size(), 4u);  // three routes and the overflow entry
 }
 
 }  // namespace

@@ -1,0 +1,210 @@
+// The exchange pipeline (one relay worker's recording side) and the StatsHub (the aggregator):
+// counts reach snapshots exactly, the relay side never waits and allocates nothing for known
+// keys, renders are shared between readers.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allocation_counter.h"
+#include "exchange_builder.h"
+#include "pipeline/exchange_pipeline.h"
+#include "pipeline/stats_hub.h"
+
+namespace netprof {
+namespace {
+
+using namespace netprof::testing;
+using namespace std::chrono_literals;
+
+struct Fixture {
+  explicit Fixture(std::chrono::milliseconds interval = 20ms, size_t max_routes = 1000)
+      : hub(StatsHubOptions{interval, 250ms}, StoreLimits{max_routes}, HttpMetricsOptions{}, namer,
+            nullptr),
+        pipeline(options(max_routes), namer, nullptr, nullptr, hub.connections()) {
+    hub.add_worker(&pipeline);
+  }
+  static PipelineOptions options(size_t max_routes) {
+    PipelineOptions o;
+    o.limits.max_routes = max_routes;
+    o.max_hold = 10ms;
+    return o;
+  }
+  uint64_t total(const StatsSnapshot& s) const {
+    uint64_t n = 0;
+    for (const RouteSummary& r : s.routes.routes) n += r.count;
+    return n;
+  }
+  std::shared_ptr<RouteNamer> namer = std::make_shared<RouteNamer>();
+  StatsHub hub;
+  ExchangePipeline pipeline;
+};
+
+MonoNanos now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST(StatsPipeline, EveryExchangeReachesTheSnapshotsExactlyWhileTheHubCollects) {
+  Fixture f(5ms, 50);
+  f.hub.start();
+  constexpr int kExchanges = 200000;
+  std::atomic<bool> done{false};
+  std::thread relay([&] {  // the worker: records and ticks, as the relay loop does
+    std::vector<std::string> paths;
+    for (int i = 0; i < 80; ++i) paths.push_back("/r" + std::to_string(i));
+    for (int i = 0; i < kExchanges; ++i) {
+      f.pipeline.on_exchange(completed(paths[i % paths.size()], i % 10 ? 200 : 503));
+      if (i % 64 == 0) f.pipeline.on_tick(now_ns());
+    }
+    done = true;
+  });
+  uint64_t last_total = 0, last_generation = 0;
+  int snapshots_seen = 0;
+  while (!done) {
+    const auto snap = f.hub.snapshot();
+    if (snap->generation != last_generation) ++snapshots_seen;
+    EXPECT_GE(snap->generation, last_generation);
+    EXPECT_GE(f.total(*snap), last_total) << "counts never go backwards";
+    // A snapshot is consistent: the HTTP series count what the route table counts.
+    uint64_t series = 0;
+    for (const HttpSeries& s : snap->metrics.series) series += s.requests;
+    EXPECT_EQ(series, f.total(*snap));
+    last_total = f.total(*snap);
+    last_generation = snap->generation;
+    std::this_thread::sleep_for(1ms);
+  }
+  relay.join();
+  f.hub.stop();
+  f.hub.collect_now(/*workers_stopped=*/true);  // the relay's loop has returned
+  const auto snap = f.hub.snapshot();
+  EXPECT_EQ(f.total(*snap), static_cast<uint64_t>(kExchanges));
+  EXPECT_EQ(snap->routes.routes.size(), 51u) << "50 routes and the overflow entry";
+  // Past the cap, which keys each buffer admitted depends on when it was handed over, so
+  // more than the 30 late routes' share may land in the overflow entry; never less.
+  EXPECT_GE(snap->routes.overflowed_requests, kExchanges * 30u / 80u);
+  uint64_t errors = 0;
+  for (const RouteSummary& r : snap->routes.routes) errors += r.errors;
+  EXPECT_EQ(errors, kExchanges / 10u);
+  EXPECT_GT(snapshots_seen, 1) << "snapshots were published while the relay ran";
+}
+
+TEST(StatsPipeline, AKnownKeyCostsNoAllocationAcrossHandOvers) {
+  Fixture f;
+  const std::string path = "/api/orders?page=2";
+  Exchange ok = completed(path, 200), reset = failed(path, ExchangeOutcome::kResetBeforeResponse);
+  // Warm both buffers: each sees the key and both statuses once.
+  for (int round = 0; round < 2; ++round) {
+    f.pipeline.on_exchange(ok);
+    f.pipeline.on_exchange(reset);
+    f.pipeline.request_handoff();
+    f.pipeline.on_tick(now_ns());
+    f.hub.collect_now();
+  }
+  const uint64_t before = allocations();
+  for (int i = 0; i < 1000; ++i) {
+    f.pipeline.on_exchange(i % 7 ? ok : reset);
+    if (i % 100 == 0) {
+      f.pipeline.request_handoff();
+      f.pipeline.on_tick(now_ns());  // the relay's side of a hand-over
+    }
+  }
+  const uint64_t relay_allocations = allocations() - before;
+  EXPECT_EQ(relay_allocations, 0u);
+  f.hub.collect_now(true);
+  EXPECT_EQ(f.total(*f.hub.snapshot()), 1004u);
+}
+
+TEST(StatsPipeline, TheRelayNeverWaitsForTheHub) {
+  Fixture f;
+  // The hub holds nothing and does not run: publish succeeds once, then the relay keeps
+  // recording into its buffer without blocking until the hub takes the first one.
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.pipeline.request_handoff();
+  f.pipeline.on_tick(now_ns());
+  EXPECT_TRUE(f.pipeline.handoff().pending());
+  for (int i = 0; i < 1000; ++i) {
+    f.pipeline.on_exchange(completed("/a", 200));
+    f.pipeline.request_handoff();
+    f.pipeline.on_tick(now_ns());  // returns at once: the spare is still with the hub
+  }
+  f.hub.collect_now();
+  EXPECT_EQ(f.total(*f.hub.snapshot()), 1u);
+  f.hub.collect_now(true);
+  EXPECT_EQ(f.total(*f.hub.snapshot()), 1001u);
+}
+
+TEST(StatsPipeline, ErasedScopesLeaveBothBuffersAndTheSnapshot) {
+  Fixture f;
+  Exchange a = completed("/a", 200), b = completed("/b", 200);
+  a.scope = 7;
+  b.scope = 8;
+  f.pipeline.on_exchange(a);
+  f.pipeline.on_exchange(b);
+  f.hub.collect_now(true);
+  ASSERT_EQ(f.hub.snapshot()->routes.routes.size(), 2u);
+  f.hub.erase_scope(7);
+  for (int i = 0; i < 3; ++i) {
+    f.pipeline.on_tick(now_ns());
+    f.hub.collect_now();
+  }
+  const auto snap = f.hub.snapshot();
+  ASSERT_EQ(snap->routes.routes.size(), 1u);
+  EXPECT_EQ(snap->routes.routes[0].scope, 8u);
+  for (const HttpSeries& s : snap->metrics.series) EXPECT_NE(s.scope, 7u);
+}
+
+TEST(StatsPipeline, ConcurrentReadersShareOneRenderPerInterval) {
+  Fixture f(1h);  // nothing expires during the test: one render, whatever the readers
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.hub.collect_now(true);
+  std::atomic<int> renders{0};
+  auto render = [&](const StatsSnapshot& s) {
+    ++renders;
+    std::this_thread::sleep_for(20ms);  // readers pile up while it renders
+    return "total " + std::to_string(f.total(s));
+  };
+  std::vector<std::thread> readers;
+  std::vector<std::shared_ptr<const std::string>> got(16);
+  for (size_t i = 0; i < got.size(); ++i) {
+    readers.emplace_back([&, i] {
+      for (int k = 0; k < 20; ++k) got[i] = f.hub.rendered("stats", render);
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(renders.load(), 1);
+  std::set<const std::string*> distinct;
+  for (const auto& g : got) distinct.insert(g.get());
+  EXPECT_EQ(distinct.size(), 1u) << "every reader got the same bytes";
+  EXPECT_EQ(*got[0], "total 1");
+  EXPECT_EQ(f.hub.render_counts().at("stats"), 1u);
+}
+
+TEST(StatsPipeline, ANewSnapshotIsRenderedOnceTheIntervalHasPassed) {
+  Fixture f(30ms);
+  int renders = 0;
+  auto render = [&](const StatsSnapshot& s) {
+    ++renders;
+    return std::to_string(f.total(s));
+  };
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.hub.collect_now(true);
+  EXPECT_EQ(*f.hub.rendered("m", render), "1");
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.hub.collect_now(true);
+  EXPECT_EQ(*f.hub.rendered("m", render), "1") << "within the interval: the cached bytes";
+  std::this_thread::sleep_for(40ms);
+  EXPECT_EQ(*f.hub.rendered("m", render), "2");
+  std::this_thread::sleep_for(40ms);
+  EXPECT_EQ(*f.hub.rendered("m", render), "2");
+  EXPECT_EQ(renders, 2) << "nothing new: not rendered again";
+}
+
+}  // namespace
+}  // namespace netprof
