@@ -21,6 +21,10 @@ enum class ExchangeOutcome : uint8_t {
                          // its status was outside 100-599 (reported as status 0)
 };
 
+// The wire protocol an exchange travelled on. HTTP/2 streams become exchanges like HTTP/1
+// requests; the protocol is shown per route.
+enum class WireProtocol : uint8_t { kHttp1, kHttp2 };
+
 struct Exchange {
   uint32_t scope = 0;                 // which listener / pod the connection belongs to
   uint8_t method = 0;                 // llhttp_method_t value
@@ -42,6 +46,13 @@ struct Exchange {
   uint64_t response_body_bytes = 0;
 
   ExchangeOutcome outcome = ExchangeOutcome::kCompleted;
+
+  WireProtocol protocol = WireProtocol::kHttp1;
+  // gRPC (content-type application/grpc*): the path is the full method /package.Service/Method
+  // and is never templated. grpc_status is the grpc-status of the trailers (or of a
+  // trailers-only response); -1 when none was seen.
+  bool grpc = false;
+  int16_t grpc_status = -1;
 
   // Where timing starts: the request headers seen; for a request the server answered before
   // its head was complete (nginx's 400 for an oversized header, a canned 431), its first byte.

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "http2/protocol_tracker.h"
 #include "relay/buffer_pool.h"
 
 namespace netprof {
@@ -70,7 +71,7 @@ struct Connection {
   bool connecting = true;
   bool closed = false;
   bool ambiguity_counted = false;
-  HttpTracker tracker;
+  ProtocolTracker tracker;  // HTTP/1 or HTTP/2, chosen from the first bytes
 };
 
 }  // namespace
