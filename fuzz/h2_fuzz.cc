@@ -1,0 +1,109 @@
+// libFuzzer target: the per-connection ProtocolTracker (so the HTTP/2 tracker, the h2c upgrade
+// path and the HTTP/1 fallback) fed arbitrary bytes in arbitrary splits, both directions, with
+// end-of-stream, close and reset events anywhere. Same input format as tracker_fuzz.cc:
+//   byte 0: limits (a small path limit reaches truncation quickly)
+//   then repeated: one op byte, and for byte ops a length byte and that many bytes.
+// Op byte bit 3 on a client-bytes op prepends the HTTP/2 preface once, so that most inputs
+// get past the preface and exercise the frame reader. Also built as a replay binary.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <span>
+
+#include "http2/protocol_tracker.h"
+
+namespace {
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "h2_fuzz: invariant broken: %s\n", what);
+  std::abort();
+}
+
+class CheckingSink final : public netprof::ExchangeSink {
+ public:
+  explicit CheckingSink(size_t max_path) : max_path_(max_path) {}
+  void on_exchange(const netprof::Exchange& e) override {
+    request_bytes += e.request_bytes;
+    response_bytes += e.response_bytes;
+    for (char c : e.path) checksum += static_cast<unsigned char>(c);
+    for (char c : e.reason) checksum += static_cast<unsigned char>(c);
+    if (e.path.size() > max_path_) fail("path longer than max_path_bytes");
+    if (e.outcome == netprof::ExchangeOutcome::kCompleted && e.response_done == 0)
+      fail("completed exchange without response_done");
+    if (e.response_done != 0 && e.response_done < e.request_first_byte)
+      fail("response done before the request started");
+    if (e.request_body_bytes > e.request_bytes) fail("request body larger than the request");
+    if (e.response_body_bytes > e.response_bytes) fail("response body larger than the response");
+    if (e.grpc_status > 255) fail("grpc status out of range");
+  }
+  void on_unparsed_connection(uint32_t) override {
+    if (++unparsed > 1) fail("connection reported unparsed twice");
+  }
+  uint64_t checksum = 0, request_bytes = 0, response_bytes = 0;
+  int unparsed = 0;
+
+ private:
+  size_t max_path_;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  netprof::TrackerLimits limits;
+  if (data[0] & 1) limits.max_path_bytes = 1 + (data[0] >> 4);
+  CheckingSink sink(limits.max_path_bytes);
+  uint64_t client_bytes = 0, server_bytes = 0;
+  {
+    netprof::ProtocolTracker tracker(sink, 7, limits);
+    netprof::MonoNanos now = 1000;
+    size_t at = 1;
+    bool closed = false, preface_sent = false;
+    while (at < size && !closed) {
+      const uint8_t op = data[at++];
+      now += op >> 4;
+      switch (op & 7) {
+        case 0: case 1: case 2:
+        case 3: case 4: case 5: {
+          if (at >= size) break;
+          size_t len = data[at++];
+          if (len == 255 && at < size) len = size - at;
+          if (len > size - at) len = size - at;
+          const std::span<const char> bytes(reinterpret_cast<const char*>(data + at), len);
+          at += len;
+          if ((op & 7) < 3) {
+            if ((op & 8) && !preface_sent) {
+              preface_sent = true;
+              client_bytes += netprof::kHttp2Preface.size();
+              tracker.on_client_bytes(netprof::kHttp2Preface, now);
+            }
+            client_bytes += len;
+            tracker.on_client_bytes(bytes, now);
+          } else {
+            server_bytes += len;
+            tracker.on_server_bytes(bytes, now);
+          }
+          break;
+        }
+        case 6:
+          if (op & 8) {
+            tracker.on_client_eof(now);
+          } else {
+            tracker.on_server_eof(now);
+          }
+          break;
+        case 7:
+          tracker.on_connection_closed(now, (op & 8) != 0);
+          closed = true;
+          break;
+      }
+    }
+    if (!closed && (size & 1)) tracker.on_connection_closed(now, false);
+  }
+  // Frame bytes are attributed to at most one stream each (an upgraded stream 1 carries the
+  // HTTP/1.1 request's bytes, which are client bytes too).
+  if (sink.request_bytes > client_bytes) fail("more request bytes counted than the client sent");
+  if (sink.response_bytes > server_bytes) fail("more response bytes counted than the server sent");
+  return 0;
+}
