@@ -81,6 +81,21 @@ struct UpgradeWatch {
     while (n > 0) {
       switch (phase) {
         case Phase::kRequestHead: {
+          // Usually the whole head is in the first read: look at it in place, copy nothing.
+          if (head.empty()) {
+            const std::string_view chunk(p, n);
+            const size_t end = chunk.find("\r\n\r\n");
+            if (end != std::string_view::npos) {
+              if (!request_asks_h2c(chunk.substr(0, end + 4))) {
+                off();
+                return;
+              }
+              phase = Phase::kRequestBody;
+              p += end + 4;
+              n -= end + 4;
+              break;
+            }
+          }
           const size_t old = head.size();
           head.append(p, std::min(n, kMaxWatchedHeadBytes - std::min(old, kMaxWatchedHeadBytes)));
           const size_t from = old >= 3 ? old - 3 : 0;
@@ -91,7 +106,7 @@ struct UpgradeWatch {
           }
           const size_t used = end + 4 - old;
           head.resize(end + 4);
-          if (!request_asks_h2c()) {
+          if (!request_asks_h2c(head)) {
             off();
             return;
           }
@@ -123,10 +138,10 @@ struct UpgradeWatch {
     }
   }
 
-  bool request_asks_h2c() {
+  bool request_asks_h2c(std::string_view request_head) {
     bool h2c = false, chunked = false;
     uint64_t length = 0;
-    for_each_header(head, [&](std::string_view name, std::string_view value) {
+    for_each_header(request_head, [&](std::string_view name, std::string_view value) {
       if (iequals(name, "upgrade") && lists_token(value, "h2c")) h2c = true;
       if (iequals(name, "transfer-encoding")) chunked = true;
       if (iequals(name, "content-length")) {
