@@ -64,8 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const uint8_t op = data[at++];
       now += op >> 4;
       switch (op & 7) {
-        case 0: case 1: case 2:
-        case 3: case 4: case 5: {
+        case 0:
+        case 1:
+        case 2:
+        case 3:
+        case 4:
+        case 5: {
           if (at >= size) break;
           size_t len = data[at++];
           if (len == 255 && at < size) len = size - at;

@@ -27,7 +27,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -51,23 +52,24 @@ void for_each_header(std::string_view head, Fn fn) {
     eol = head.find('\n');
     const std::string_view line = head.substr(0, eol);
     const size_t colon = line.find(':');
-    if (colon != std::string_view::npos) fn(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
+    if (colon != std::string_view::npos)
+      fn(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
   }
 }
 
 // Follows the first HTTP/1 request and its answer far enough to see an h2c upgrade happen.
 struct UpgradeWatch {
   enum class Phase : uint8_t {
-    kRequestHead,   // collecting the first request's head
-    kRequestBody,   // it asked for h2c; skipping its Content-Length body
-    kAwaitAnswer,   // request complete; client bytes after it are held
-    kSwitched,      // 101 seen: HTTP/2 from here
-    kOff,           // not an h2c upgrade (or no longer followable)
+    kRequestHead,  // collecting the first request's head
+    kRequestBody,  // it asked for h2c; skipping its Content-Length body
+    kAwaitAnswer,  // request complete; client bytes after it are held
+    kSwitched,     // 101 seen: HTTP/2 from here
+    kOff,          // not an h2c upgrade (or no longer followable)
   };
   Phase phase = Phase::kRequestHead;
-  std::string head;           // request head, then response head being collected
+  std::string head;  // request head, then response head being collected
   uint64_t body_left = 0;
-  std::string after;          // client bytes after the upgrade request
+  std::string after;  // client bytes after the upgrade request
   MonoNanos after_at = 0;
 
   void off() {
@@ -162,7 +164,8 @@ struct UpgradeWatch {
     size_t offset = 0;
     while (offset < n) {
       const size_t old = head.size();
-      const size_t take = std::min(n - offset, kMaxWatchedHeadBytes - std::min(old, kMaxWatchedHeadBytes));
+      const size_t take =
+          std::min(n - offset, kMaxWatchedHeadBytes - std::min(old, kMaxWatchedHeadBytes));
       head.append(p + offset, take);
       const size_t end = head.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
       if (end == std::string::npos) {
@@ -199,8 +202,12 @@ class SwitchFilter final : public ExchangeSink {
     if (catch_switch_ && ex.status == 101 && ex.outcome == ExchangeOutcome::kCompleted) {
       catch_switch_ = false;
       path_.assign(ex.path);
-      caught_ = UpgradedRequest{ex.method, {}, ex.path_truncated, ex.request_first_byte,
-                                ex.request_headers_done, ex.request_bytes,
+      caught_ = UpgradedRequest{ex.method,
+                                {},
+                                ex.path_truncated,
+                                ex.request_first_byte,
+                                ex.request_headers_done,
+                                ex.request_bytes,
                                 ex.request_body_bytes};
       return;
     }
@@ -321,7 +328,8 @@ struct ProtocolTracker::Impl {
         break;
     }
     std::optional<size_t> switch_at;
-    if (watch.phase != UpgradeWatch::Phase::kOff) switch_at = watch.server(bytes.data(), bytes.size());
+    if (watch.phase != UpgradeWatch::Phase::kOff)
+      switch_at = watch.server(bytes.data(), bytes.size());
     if (!switch_at) {
       h1->on_server_bytes(bytes, now);
       return;

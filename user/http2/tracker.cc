@@ -60,8 +60,8 @@ int parse_small_int(std::string_view s) {
 
 // What the header block being decoded means for its stream.
 enum class Block : uint8_t {
-  kIgnore,            // untracked stream, push promise, push response
-  kRequest,           // the request's header block
+  kIgnore,   // untracked stream, push promise, push response
+  kRequest,  // the request's header block
   kRequestTrailers,
   kResponse,          // a response header block (interim 1xx or final)
   kResponseTrailers,  // after the final response: trailers (grpc-status)
@@ -99,7 +99,7 @@ struct Direction {
   uint32_t pos = 0;  // payload bytes consumed
   bool layout_known = false;
   uint32_t content_begin = 0, content_end = 0;  // the payload without pad length, prefix, padding
-  uint8_t small[8] = {};  // SETTINGS entry / GOAWAY head being collected
+  uint8_t small[8] = {};                        // SETTINGS entry / GOAWAY head being collected
   size_t small_have = 0;
 
   bool in_block = false;  // a header block awaits CONTINUATION
@@ -250,7 +250,7 @@ struct Http2Tracker::Impl {
     while (n > 0 && mode == TrackerMode::kHttp) {
       if (!d.layout_known) {
         const uint32_t pad = p[0];
-        const uint32_t prefix = d.type == kPushPromise                             ? 4
+        const uint32_t prefix = d.type == kPushPromise                              ? 4
                                 : (d.type == kHeaders && (d.flags & kFlagPriority)) ? 5
                                                                                     : 0;
         if (1 + prefix + pad > d.length) {
@@ -360,8 +360,7 @@ struct Http2Tracker::Impl {
     for (;;) {
       nghttp2_nv nv{};
       int flags = 0;
-      const ssize_t used = nghttp2_hd_inflate_hd2(d.inflater, &nv, &flags, p, n,
-                                                  final ? 1 : 0);
+      const ssize_t used = nghttp2_hd_inflate_hd2(d.inflater, &nv, &flags, p, n, final ? 1 : 0);
       if (used < 0) {
         fail();
         return;
@@ -394,7 +393,8 @@ struct Http2Tracker::Impl {
           s->bad_method = m < 0;
           s->ex.method = static_cast<uint8_t>(m < 0 ? 0 : m);
         } else if (name == ":path") {
-          const size_t room = limits.max_path_bytes - std::min(s->path.size(), limits.max_path_bytes);
+          const size_t room =
+              limits.max_path_bytes - std::min(s->path.size(), limits.max_path_bytes);
           if (value.size() > room) s->ex.path_truncated = true;
           s->path.assign(value.substr(0, room));
         } else if (name == "content-type") {
@@ -604,8 +604,7 @@ void Http2Tracker::on_connection_closed(MonoNanos, bool reset) {
   if (t.closed) return;
   t.closed = true;
   if (t.mode == TrackerMode::kHttp) {
-    t.flush(reset ? ExchangeOutcome::kResetBeforeResponse
-                  : ExchangeOutcome::kClosedBeforeResponse);
+    t.flush(reset ? ExchangeOutcome::kResetBeforeResponse : ExchangeOutcome::kClosedBeforeResponse);
   }
 }
 

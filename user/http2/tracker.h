@@ -34,8 +34,8 @@
 namespace netprof {
 
 struct Http2Limits {
-  size_t max_streams = 1024;      // streams tracked at once per connection
-  size_t max_path_bytes = 2048;   // longer :path values are truncated (flagged)
+  size_t max_streams = 1024;                  // streams tracked at once per connection
+  size_t max_path_bytes = 2048;               // longer :path values are truncated (flagged)
   size_t max_header_table_bytes = 64 * 1024;  // cap on each HPACK dynamic table
 };
 

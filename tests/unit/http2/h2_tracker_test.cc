@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "h2_wire.h"
 #include "http2/protocol_tracker.h"
 #include "http2/tracker.h"
-#include "h2_wire.h"
 
 namespace netprof {
 namespace {
@@ -48,8 +48,8 @@ struct Sink final : ExchangeSink {
     exchanges.push_back({x.method, std::string(x.path), x.path_truncated, x.status,
                          x.request_first_byte, x.request_headers_done, x.request_done,
                          x.response_headers_done, x.response_done, x.request_bytes,
-                         x.request_body_bytes, x.response_bytes, x.response_body_bytes,
-                         x.outcome, x.protocol, x.grpc, x.grpc_status});
+                         x.request_body_bytes, x.response_bytes, x.response_body_bytes, x.outcome,
+                         x.protocol, x.grpc, x.grpc_status});
   }
   void on_unparsed_connection(uint32_t) override { ++unparsed; }
   std::vector<Seen> exchanges;
@@ -171,12 +171,12 @@ TEST(Http2Tracker, InterleavedStreamsContinuationPaddingPriority) {
   // padded DATA body. Stream 3: GET. Responses interleave and stream 3 finishes first.
   const std::string block = indexed(kMethodPost) + indexed(kSchemeHttp) +
                             literal(kPath, "/orders") + literal(kAuthority, "example");
-  const std::string h1 = frame(HEADERS, PADDED | PRIO, 1,
-                               std::string(1, '\3') + u32(0) + "\x10" + block.substr(0, 5) +
-                                   std::string(3, '\0'));
+  const std::string h1 =
+      frame(HEADERS, PADDED | PRIO, 1,
+            std::string(1, '\3') + u32(0) + "\x10" + block.substr(0, 5) + std::string(3, '\0'));
   const std::string c1 = frame(CONTINUATION, END_HEADERS, 1, block.substr(5));
-  const std::string d1 = frame(DATA, PADDED | END_STREAM, 1, std::string(1, '\4') + "body" +
-                                                                 std::string(4, '\0'));
+  const std::string d1 =
+      frame(DATA, PADDED | END_STREAM, 1, std::string(1, '\4') + "body" + std::string(4, '\0'));
   const std::string h3 = frame(HEADERS, END_STREAM | END_HEADERS, 3, get("/a"));
   const std::string r1h = frame(HEADERS, END_HEADERS, 1, indexed(kStatus500));
   const std::string r3h = frame(HEADERS, END_HEADERS, 3, indexed(kStatus404));
@@ -315,18 +315,19 @@ TEST(Http2Tracker, HeaderTableSizeFollowsTheDecodingSidesSettings) {
 }
 
 TEST(Http2Tracker, Grpc) {
-  const std::string req =
-      indexed(kMethodPost) + indexed(kSchemeHttp) + literal(kPath, "/pkg.Greeter/SayHello") +
-      literal(kAuthority, "h") + literal(kContentType, "application/grpc+proto") +
-      literal("te", "trailers");
+  const std::string req = indexed(kMethodPost) + indexed(kSchemeHttp) +
+                          literal(kPath, "/pkg.Greeter/SayHello") + literal(kAuthority, "h") +
+                          literal(kContentType, "application/grpc+proto") +
+                          literal("te", "trailers");
   const std::string msg = std::string("\0\0\0\0\3abc", 8);
   const Result r = run_all_splits({
       C(10, kPreface + settings() + frame(HEADERS, END_HEADERS, 1, req) +
                 frame(DATA, END_STREAM, 1, msg) + frame(HEADERS, END_HEADERS, 3, req) +
                 frame(DATA, END_STREAM, 3, msg)),
       // stream 1: headers, message, trailers with grpc-status 5
-      S(20, settings() + frame(HEADERS, END_HEADERS, 1,
-                               indexed(kStatus200) + literal(kContentType, "application/grpc")) +
+      S(20, settings() +
+                frame(HEADERS, END_HEADERS, 1,
+                      indexed(kStatus200) + literal(kContentType, "application/grpc")) +
                 frame(DATA, 0, 1, msg)),
       S(30, frame(HEADERS, END_STREAM | END_HEADERS, 1,
                   literal("grpc-status", "5") + literal("grpc-message", "not found"))),
@@ -394,10 +395,11 @@ TEST(Http2Tracker, InvalidFramingGoesUnparsed) {
   ASSERT_EQ(r.exchanges.size(), 1u);
   EXPECT_EQ(r.exchanges[0].outcome, ExchangeOutcome::kParseError);
   // A bad preface; undecodable HPACK (index 300 does not exist); padding longer than the frame.
-  for (const std::string& bad :
-       {std::string("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"),
-        kPreface + frame(HEADERS, END_HEADERS, 1, indexed(300)),
-        kPreface + frame(DATA, PADDED, 1, "\x09" "abc")}) {
+  for (const std::string& bad : {std::string("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"),
+                                 kPreface + frame(HEADERS, END_HEADERS, 1, indexed(300)),
+                                 kPreface + frame(DATA, PADDED, 1,
+                                                  "\x09"
+                                                  "abc")}) {
     r = run_all_splits({C(10, bad), S(20, settings())});
     EXPECT_EQ(r.unparsed, 1);
     EXPECT_TRUE(r.exchanges.empty());
@@ -429,8 +431,11 @@ TEST(Http2Tracker, HuffmanAndTableUpdatesFromARealEncoder) {
     if (sid == 21) nghttp2_hd_deflate_change_table_size(deflater, 16384);
     const std::string path = "/items/" + std::to_string(sid) + "?q=" + std::string(sid, 'z');
     client += frame(HEADERS, END_STREAM | END_HEADERS, sid,
-                    encode({{":method", "GET"}, {":scheme", "https"}, {":path", path},
-                            {":authority", "example.org"}, {"user-agent", "test/1.0"},
+                    encode({{":method", "GET"},
+                            {":scheme", "https"},
+                            {":path", path},
+                            {":authority", "example.org"},
+                            {"user-agent", "test/1.0"},
                             {"x-req", std::to_string(sid)}}));
     server += frame(HEADERS, END_STREAM | END_HEADERS, sid, indexed(kStatus200));
   }

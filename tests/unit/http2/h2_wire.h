@@ -8,8 +8,18 @@
 
 namespace netprof::testing::h2 {
 
-enum : uint8_t { DATA = 0, HEADERS = 1, PRIORITY = 2, RST_STREAM = 3, SETTINGS = 4,
-                 PUSH_PROMISE = 5, PING = 6, GOAWAY = 7, WINDOW_UPDATE = 8, CONTINUATION = 9 };
+enum : uint8_t {
+  DATA = 0,
+  HEADERS = 1,
+  PRIORITY = 2,
+  RST_STREAM = 3,
+  SETTINGS = 4,
+  PUSH_PROMISE = 5,
+  PING = 6,
+  GOAWAY = 7,
+  WINDOW_UPDATE = 8,
+  CONTINUATION = 9
+};
 enum : uint8_t { END_STREAM = 0x1, ACK = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIO = 0x20 };
 
 inline std::string u32(uint32_t v) {
@@ -73,7 +83,9 @@ inline std::string get(std::string_view path) {
          literal(kAuthority, "example");
 }
 
-inline std::string settings(std::string_view entries = {}) { return frame(SETTINGS, 0, 0, entries); }
+inline std::string settings(std::string_view entries = {}) {
+  return frame(SETTINGS, 0, 0, entries);
+}
 inline std::string setting(uint16_t id, uint32_t value) {
   return std::string{static_cast<char>(id >> 8), static_cast<char>(id)} + u32(value);
 }
