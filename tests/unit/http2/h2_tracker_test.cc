@@ -531,3 +531,38 @@ TEST(ProtocolTracker, RefusedUpgradeStaysHttp1) {
 
 }  // namespace
 }  // namespace netprof
+
+namespace netprof {
+namespace {
+
+// Idle = between exchanges: the relay's drain may close the connection then without loss.
+TEST(Http2Tracker, IdleOnlyBetweenStreamsAndFrames) {
+  Sink sink;
+  Http2Tracker t(sink, 1);
+  EXPECT_FALSE(t.idle());  // before the preface
+  const std::string pre = kPreface + settings();
+  t.on_client_bytes(pre, 1);
+  t.on_server_bytes(settings(), 1);
+  EXPECT_TRUE(t.idle());
+  const std::string req = frame(HEADERS, END_STREAM | END_HEADERS, 1, get("/i"));
+  t.on_client_bytes(std::string_view(req).substr(0, 5), 2);
+  EXPECT_FALSE(t.idle());  // in the middle of a frame
+  t.on_client_bytes(std::string_view(req).substr(5), 2);
+  EXPECT_FALSE(t.idle());  // a stream is open
+  const std::string resp = frame(HEADERS, END_STREAM | END_HEADERS, 1, indexed(kStatus200));
+  t.on_server_bytes(resp, 3);
+  EXPECT_TRUE(t.idle());
+  EXPECT_EQ(sink.exchanges.size(), 1u);
+}
+
+TEST(ProtocolTracker, IdleBeforeAnyByteNotWithHalfAPreface) {
+  Sink sink;
+  ProtocolTracker t(sink, 1);
+  EXPECT_TRUE(t.idle());
+  EXPECT_FALSE(t.ambiguous_framing());
+  t.on_client_bytes(std::string_view(kHttp2Preface).substr(0, 3), 1);
+  EXPECT_FALSE(t.idle());
+}
+
+}  // namespace
+}  // namespace netprof
