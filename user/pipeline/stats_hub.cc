@@ -24,6 +24,7 @@ bool same_connections(const RouteTableSnapshot& a, const RouteTableSnapshot& b) 
 // A big rendered document freed by the last reader leaves its pages in malloc's arenas; hand
 // them back so that RSS follows what is in use, not the peak of a burst of readers.
 constexpr size_t kTrimAfterBytes = 4 << 20;
+constexpr size_t kTrimAfterRoutes = 1000;
 
 }  // namespace
 
@@ -137,6 +138,10 @@ void StatsHub::collect_now(bool workers_stopped) {
   now.set_connections(connections_);
   if (!same_connections(now, last_connections_)) changed = true;
   if (changed || generation() == 0) publish_locked();
+  // Each publish copies the whole table and drops the previous copy once its last reader
+  // lets go; with many routes that churn leaves free pages in the aggregator's arena that
+  // glibc keeps unless asked. Give them back (aggregator thread only, never the relay).
+  if (cumulative_.size() >= kTrimAfterRoutes) malloc_trim(0);
 }
 
 std::shared_ptr<const StatsSnapshot> StatsHub::snapshot() const {
