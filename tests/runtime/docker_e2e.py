@@ -768,8 +768,14 @@ def e2e(args, docker, run_dir):
     gone.remove(docker)
     wait_until("the removed pod to be detached",
                lambda: f"uid {gone.uid}: detached" in netprof.log(), 30)
-    entry = next(p for p in netprof.stats()["pods"] if p["uid"] == gone.uid)
-    if not entry["gone_at_ms"]:
+    # /stats is a snapshot refreshed every --stats-interval: poll for the change.
+    def gone_entry():
+        entry = next(p for p in netprof.stats()["pods"] if p["uid"] == gone.uid)
+        return entry if entry["gone_at_ms"] else None
+    try:
+        wait_until("the removed pod to be marked gone on /stats", gone_entry, 15)
+    except Failure:
+        entry = next(p for p in netprof.stats()["pods"] if p["uid"] == gone.uid)
         raise Failure(f"the removed pod is not marked gone: {entry}")
     new = Pod("web-new", "shop", "Guaranteed", "systemd", "kubelet")
     new.start(docker, run_dir, pod_logs)
@@ -841,7 +847,10 @@ def e2e(args, docker, run_dir):
         raise Failure("netprof was OOM-killed")
     usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "netprof-e2e").stdout
     traffic(pods[-3:], rounds=1)
-    stats = netprof.stats()
+    stats = wait_until("the last pods on /stats (a snapshot, refreshed every interval)",
+                       lambda: (lambda s: s if all(any(e["uid"] == p.uid for e in s.get("pods", []))
+                                                   for p in pods[-3:]) else None)(netprof.stats()),
+                       15)
     for pod in pods[-3:]:
         check_pod_entry(stats, pod)
     say(f"scale: {len(pods)} pods attached; netprof's container memory {usage.strip()}")
