@@ -208,6 +208,8 @@ HttpResponse AdminServer::handle(const HttpRequest& req) {
 }
 
 HttpResponse AdminServer::serve(const HttpRequest& req) {
+  // Pods come and go without a new stats snapshot: renders that show them depend on this too.
+  auto scopes_version = [this] { return sources_.scopes ? sources_.scopes->version() : uint64_t{0}; };
   const double uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   if (req.path == "/" || req.path == "/index.html") {
@@ -231,7 +233,8 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
                                          nlohmann::json::error_handler_t::replace);
           body += '\n';
           return body;
-        });
+        },
+        scopes_version());
     return r;
   }
   if (req.path == "/metrics") {
@@ -239,7 +242,7 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.shared_body = sources_.stats->rendered("metrics", [this, uptime_s](const StatsSnapshot& snap) {
       return render_metrics(sources_, snap, uptime_s);
-    });
+    }, scopes_version());
     return r;
   }
   if (req.path == "/healthz") return HttpResponse::text(200, "ok\n");

@@ -163,13 +163,15 @@ void StatsHub::erase_scope(uint32_t scope) {
 }
 
 std::shared_ptr<const std::string> StatsHub::rendered(const std::string& name,
-                                                      const Renderer& render) {
+                                                      const Renderer& render,
+                                                      uint64_t inputs_version) {
   using Clock = std::chrono::steady_clock;
   std::unique_lock lock(render_mu_);
   Cached& c = cache_[name];
   while (true) {
     const auto now = Clock::now();
-    if (c.bytes && (now - c.rendered_at < options_.interval || c.generation == generation())) {
+    if (c.bytes && (now - c.rendered_at < options_.interval ||
+                    (c.generation == generation() && c.inputs_version == inputs_version))) {
       return c.bytes;  // fresh enough, or nothing new to show
     }
     if (!c.rendering) break;
@@ -191,6 +193,7 @@ std::shared_ptr<const std::string> StatsHub::rendered(const std::string& name,
   const size_t old_size = c.bytes ? c.bytes->size() : 0;
   c.bytes = bytes;
   c.generation = snap->generation;
+  c.inputs_version = inputs_version;
   c.rendered_at = Clock::now();
   c.rendering = false;
   ++c.renders;

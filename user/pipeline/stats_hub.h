@@ -77,9 +77,12 @@ class StatsHub {
   // The rendered output `name` (e.g. "stats", "stats_pretty", "metrics"): rendered by
   // `render` from the latest snapshot when the cached one is older than the interval, else
   // the cached bytes. Concurrent callers of the same output share one render: the others
-  // wait for it instead of rendering again.
+  // wait for it instead of rendering again. `inputs_version` names what else the renderer
+  // reads besides the snapshot (e.g. ScopeRegistry::version()): once the interval has passed,
+  // a change of it renders again even when no new snapshot was published.
   using Renderer = std::function<std::string(const StatsSnapshot&)>;
-  std::shared_ptr<const std::string> rendered(const std::string& name, const Renderer& render);
+  std::shared_ptr<const std::string> rendered(const std::string& name, const Renderer& render,
+                                              uint64_t inputs_version = 0);
   // How many renders each output cost so far (netprof_admin_renders_total).
   std::map<std::string, uint64_t> render_counts() const;
   // Snapshots published so far.
@@ -109,6 +112,7 @@ class StatsHub {
     std::shared_ptr<const std::string> bytes;
     std::chrono::steady_clock::time_point rendered_at;
     uint64_t generation = 0;
+    uint64_t inputs_version = 0;
     bool rendering = false;
     uint64_t renders = 0;
   };

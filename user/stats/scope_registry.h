@@ -4,6 +4,7 @@
 // stay anonymous. Thread-safe; header-only so that stats needs no new source file.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -32,17 +33,23 @@ class ScopeRegistry {
   void set(uint32_t scope, ScopeInfo info) {
     std::lock_guard lock(mu_);
     scopes_[scope] = std::move(info);
+    version_.fetch_add(1, std::memory_order_release);
   }
   // The pod is gone; its stats stay visible until expired() lists the scope.
   void mark_gone(uint32_t scope, int64_t now_ms) {
     std::lock_guard lock(mu_);
     if (auto it = scopes_.find(scope); it != scopes_.end() && it->second.gone_at_ms == 0)
       it->second.gone_at_ms = now_ms;
+    version_.fetch_add(1, std::memory_order_release);
   }
   void erase(uint32_t scope) {
     std::lock_guard lock(mu_);
     scopes_.erase(scope);
+    version_.fetch_add(1, std::memory_order_release);
   }
+  // Changes with every set/mark_gone/erase: a cached rendering that shows pods is stale
+  // when this moved, even if no exchange came in since (a pod going away is news too).
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
   std::optional<ScopeInfo> find(uint32_t scope) const {
     std::lock_guard lock(mu_);
     auto it = scopes_.find(scope);
@@ -65,6 +72,7 @@ class ScopeRegistry {
  private:
   mutable std::mutex mu_;
   std::map<uint32_t, ScopeInfo> scopes_;
+  std::atomic<uint64_t> version_{0};
 };
 
 }  // namespace netprof

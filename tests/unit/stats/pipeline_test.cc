@@ -206,5 +206,23 @@ TEST(StatsPipeline, ANewSnapshotIsRenderedOnceTheIntervalHasPassed) {
   EXPECT_EQ(renders, 2) << "nothing new: not rendered again";
 }
 
+TEST(StatsPipeline, OtherInputsChangingRenderAgainWithoutANewSnapshot) {
+  // /stats shows pods from the ScopeRegistry: a pod marked gone is news without any exchange.
+  Fixture f(30ms);
+  int renders = 0;
+  auto render = [&](const StatsSnapshot& s) {
+    ++renders;
+    return std::to_string(f.total(s));
+  };
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.hub.collect_now(true);
+  EXPECT_EQ(*f.hub.rendered("m", render, 7), "1");
+  std::this_thread::sleep_for(40ms);
+  EXPECT_EQ(*f.hub.rendered("m", render, 7), "1");
+  EXPECT_EQ(renders, 1) << "same snapshot, same inputs: the cached bytes";
+  EXPECT_EQ(*f.hub.rendered("m", render, 8), "1");
+  EXPECT_EQ(renders, 2) << "the inputs moved: rendered again";
+}
+
 }  // namespace
 }  // namespace netprof
