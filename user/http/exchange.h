@@ -57,16 +57,25 @@ struct Exchange {
   // Where timing starts: the request headers seen; for a request the server answered before
   // its head was complete (nginx's 400 for an oversized header, a canned 431), its first byte.
   // Never an unset 0: that would be a latency of the host's uptime.
+  // Likewise when the head completed only after the response headers came (an early answer):
+  // timing from the head would make the latency negative.
   MonoNanos timed_from() const {
-    return request_headers_done ? request_headers_done : request_first_byte;
+    if (request_headers_done &&
+        (response_headers_done == 0 || request_headers_done <= response_headers_done))
+      return request_headers_done;
+    return request_first_byte;
   }
   // The origin's latency: request headers seen -> response headers seen.
   MonoNanos latency() const {
-    return response_headers_done && timed_from() ? response_headers_done - timed_from() : 0;
+    return response_headers_done && timed_from() && response_headers_done >= timed_from()
+               ? response_headers_done - timed_from()
+               : 0;
   }
   // Time to the last response byte.
   MonoNanos total_time() const {
-    return response_done && timed_from() ? response_done - timed_from() : 0;
+    return response_done && timed_from() && response_done >= timed_from()
+               ? response_done - timed_from()
+               : 0;
   }
 };
 
