@@ -186,13 +186,18 @@ TEST(StatsPipeline, ConcurrentReadersShareOneRenderPerInterval) {
   EXPECT_EQ(f.hub.render_counts().at("stats"), 1u);
 }
 
-TEST(StatsPipeline, ANewSnapshotIsRenderedOnceTheIntervalHasPassed) {
-  Fixture f(30ms);
-  int renders = 0;
-  auto render = [&](const StatsSnapshot& s) {
+// A renderer that prints the snapshot's total and counts how often it ran.
+auto counting_total_render(Fixture& f, int& renders) {
+  return [&f, &renders](const StatsSnapshot& s) {
     ++renders;
     return std::to_string(f.total(s));
   };
+}
+
+TEST(StatsPipeline, ANewSnapshotIsRenderedOnceTheIntervalHasPassed) {
+  Fixture f(30ms);
+  int renders = 0;
+  auto render = counting_total_render(f, renders);
   f.pipeline.on_exchange(completed("/a", 200));
   f.hub.collect_now(true);
   EXPECT_EQ(*f.hub.rendered("m", render), "1");
@@ -210,10 +215,7 @@ TEST(StatsPipeline, OtherInputsChangingRenderAgainWithoutANewSnapshot) {
   // /stats shows pods from the ScopeRegistry: a pod marked gone is news without any exchange.
   Fixture f(30ms);
   int renders = 0;
-  auto render = [&](const StatsSnapshot& s) {
-    ++renders;
-    return std::to_string(f.total(s));
-  };
+  auto render = counting_total_render(f, renders);
   f.pipeline.on_exchange(completed("/a", 200));
   f.hub.collect_now(true);
   EXPECT_EQ(*f.hub.rendered("m", render, 7), "1");
