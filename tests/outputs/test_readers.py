@@ -4,6 +4,7 @@ documents are rendered at most once per --stats-interval and shared (netprof_adm
 and netprof's RSS after the readers leave stays bounded. Behaviour only: no timing asserts
 beyond generous bounds. The timed version is bench/run's readers cell."""
 import json
+import os
 import re
 import socket
 import threading
@@ -121,8 +122,11 @@ class ReadersDoNotStallTheRelay(unittest.TestCase):
             self.assertLessEqual(renders[output], bound, f"{output}: {renders}")
         self.assertLess(renders["stats"] * 2, docs[0], "documents were shared between readers")
 
-        # Memory is returned once the readers are gone (generous: the point is no runaway).
-        self.assertLess(rss_kib(b.proxy.proc.pid), 256 * 1024)
+        # Memory is returned once the readers are gone (generous: the point is no runaway, which
+        # measured 2.2 GiB before renders were shared). Under ASan freed memory sits in its
+        # 256 MiB quarantine and shadow memory adds an eighth, so the bound makes room for them.
+        bound_mib = 256 + (320 if os.environ.get("NETPROF_SANITIZED") else 0)
+        self.assertLess(rss_kib(b.proxy.proc.pid), bound_mib * 1024)
 
 
 if __name__ == "__main__":
