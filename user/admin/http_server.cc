@@ -146,7 +146,10 @@ bool parse_request_head(std::string_view head, HttpRequest& req, bool& keep_aliv
 }
 
 bool host_allowed(std::string_view host, const std::vector<std::string>& allowed) {
-  host = trim(host);
+  // Only optional whitespace (SP, HTAB) around a field value is ignored: a bare CR left over
+  // from a malformed line is not whitespace (RFC 9112 §2.2) and refuses the Host below.
+  while (!host.empty() && (host.front() == ' ' || host.front() == '\t')) host.remove_prefix(1);
+  while (!host.empty() && (host.back() == ' ' || host.back() == '\t')) host.remove_suffix(1);
   auto digits = [](std::string_view s) {
     return s.find_first_not_of("0123456789") == std::string_view::npos;
   };

@@ -177,6 +177,10 @@ TEST(HostAllowed, LoopbackNamesIpLiteralsAndConfiguredNamesOnly) {
   // Found by fuzz/admin_request_fuzz: a NUL ended the text inet_pton saw.
   EXPECT_FALSE(host_allowed(std::string_view("[fe80::\0evil]:80", 17), allowed));
   EXPECT_FALSE(host_allowed(std::string_view("127.0.0.1\0.evil.com", 20), allowed));
+  // Also found by it: a trailing bare CR was trimmed as if it were whitespace.
+  EXPECT_FALSE(host_allowed("localhost\r", allowed));
+  EXPECT_FALSE(host_allowed("127.0.0.1\r\r", allowed));
+  EXPECT_TRUE(host_allowed(" \tlocalhost:9464 \t", allowed));
 }
 
 // DNS rebinding: a page on evil.example reaches 127.0.0.1 with Host: evil.example.
