@@ -332,12 +332,12 @@ void register_top_command(CLI::App& app) {
   cmd->add_option("-i,--interval", o->interval_s, "Seconds between refreshes")
       ->check(finite_in(0.1, 3600.0))
       ->capture_default_str();
-  cmd->add_option("-s,--sort", o->sort, "Initial sort: count, rate, p50, p99, errors, route")
+  cmd->add_option("--sort", o->sort, "Initial sort: count, rate, p50, p99, errors, route")
       ->check(CLI::IsMember({"count", "rate", "p50", "p99", "errors", "route"}))
       ->capture_default_str();
   cmd->add_flag("--once", o->once, "Print one snapshot and exit (also the behaviour when piped)");
   cmd->add_flag("--no-assets", o->hide_assets, "Hide static assets (images, css, js, ...)");
-  cmd->add_option("-n,--rows", o->max_rows, "Most routes shown (default: what fits, or all when piped)")
+  cmd->add_option("--rows", o->max_rows, "Most routes shown (default: what fits, or all when piped)")
       ->check(whole_in(0, 1'000'000));
   cmd->callback([o] { std::exit(run_top(*o)); });
 }
