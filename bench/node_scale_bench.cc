@@ -76,7 +76,7 @@ int run_bench(const std::vector<int>& sizes, const std::string& json_path) {
     Run run;
     run.pods = n;
     const auto start = std::chrono::steady_clock::now();
-    NodeProcess netprof(node->root(), {"--admin-address", "off", "--max-pods", "256"});
+    NodeProcess netprof(node->root(), {"--admin", "off", "--max-pods", "256"});
     bool all = false;
     while (!all && std::chrono::steady_clock::now() - start < std::chrono::seconds(120)) {
       all = attached_count(netprof.log()) >= static_cast<size_t>(n);

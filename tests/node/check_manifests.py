@@ -43,9 +43,11 @@ PENDING_ENTRY_BYTES = 0.56 * 2**10  # the five LRU maps, per bpf_pending_entries
 
 
 def config_fields(repo):
-    """Field names `netprof node` accepts, from the table in user/node/node_config.cc."""
-    source = open(os.path.join(repo, "user", "node", "node_config.cc")).read()
-    return set(re.findall(r'\{"([a-z0-9_]+)", FieldKind::', source))
+    """Current field names `netprof node` accepts, from the one table of settings
+    (user/settings/setting_table.cc; old spellings are deprecated, so not accepted here)."""
+    source = open(os.path.join(repo, "user", "settings", "setting_table.cc")).read()
+    rows = re.findall(r'setting\("([a-z0-9_]+)", K::\w+, (\w+)', source)
+    return {name for name, modes in rows if modes in ("kRelayModes", "kInterceptModes", "kNode")}
 
 
 def main(deploy):
@@ -92,9 +94,9 @@ def main(deploy):
           "metrics_address must be a non-loopback address: the kubelet probes and Prometheus "
           "scrapes the pod IP")
     admin_port = int((metrics or ":0").rsplit(":", 1)[1])
-    admin = config.get("admin_address", "127.0.0.1:9464")
+    admin = config.get("admin", "127.0.0.1:9464")
     check(admin.startswith("127.") or admin == "off" or bool(config.get("admin_token_file")),
-          "admin_address must stay on loopback (dashboard, /stats, /tap) unless admin_token_file is set")
+          "admin must stay on loopback (dashboard, /stats, /tap) unless admin_token_file is set")
 
     ds = docs["DaemonSet"][0][1]
     spec = ds["spec"]
@@ -106,7 +108,7 @@ def main(deploy):
     check(pod.get("hostPID") is True, "hostPID: true is needed (cgroup.procs PIDs, /proc/PID/ns)")
     check(not pod.get("hostNetwork"), "hostNetwork is not needed")
     grace = pod.get("terminationGracePeriodSeconds", 30)
-    check(grace > config.get("drain_timeout_s", 5) + 5,
+    check(grace > config.get("drain_timeout", 5) + 5,
           "terminationGracePeriodSeconds must leave room for the drain and the final report")
 
     annotations = meta.get("annotations", {})

@@ -71,7 +71,7 @@ TEST(NodeScale, ManyPodsShareOneBpfObjectAndStayIndependent) {
     return pods.size() == static_cast<size_t>(i + 1);
   };
   ASSERT_TRUE(add(0));
-  NodeProcess netprof(node->root(), {"--admin-address", "off"});
+  NodeProcess netprof(node->root(), {"--admin", "off"});
   ASSERT_TRUE(wait_until([&] { return attached_count(netprof) == 1; }, kPatience)) << netprof.log();
   const BpfFootprint one = bpf_footprint(netprof.pid());
   ASSERT_GT(one.maps, 0u);

@@ -124,7 +124,7 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   ASSERT_TRUE(host_network) << error;
   const uint16_t admin = free_port();
   ASSERT_NE(admin, 0);
-  NodeProcess netprof(node_->root(), {"--expire-after-s", "3", "--admin-address",
+  NodeProcess netprof(node_->root(), {"--expire-after", "3", "--admin",
                                       "127.0.0.1:" + std::to_string(admin)});
   ASSERT_TRUE(
       wait_until([&] { return attached(netprof, kUidA) && attached(netprof, kUidB); }, kPatience))

@@ -279,8 +279,8 @@ NodeProcess::NodeProcess(const std::string& cgroup_root, const std::vector<std::
   report_path_ = base + "-report.json";
   std::vector<std::string> args = {NETPROF_BINARY, "node", "--cgroup-root", cgroup_root,
                                    "--inbound-ports", std::to_string(SimPod::kPort),
-                                   "--report-file", report_path_, "--report-interval-s", "0.3",
-                                   "--rescan-interval-s", "1",
+                                   "--report-file", report_path_, "--report-interval", "0.3",
+                                   "--rescan-interval", "1",
                                    // PID 1 of a test machine may hide its namespaces; the
                                    // test runs in the node's netns, so netprof's own is it.
                                    "--host-netns", "/proc/self/ns/net"};

@@ -420,7 +420,7 @@ class DaemonSetRun:
         probe_port = container["livenessProbe"]["httpGet"]["port"]
         self.metrics_port = probe_port if isinstance(probe_port, int) else next(
             p["containerPort"] for p in container.get("ports", []) if p.get("name") == probe_port)
-        admin = self.config.get("admin_address", "127.0.0.1:9464")
+        admin = self.config.get("admin", "127.0.0.1:9464")
         if admin in ("", "off"):
             raise Failure(f"the ConfigMap turns the admin API off ({admin!r}): no /stats")
         host, _, port = admin.rpartition(":")

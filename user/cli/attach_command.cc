@@ -11,50 +11,36 @@
 namespace netprof {
 namespace {
 
-struct AttachOptions {
-  std::string netns;
-  std::string cgroup;
-  std::string inbound_ports;
-  std::string outbound_ports;
-  std::string skmsg = "auto";
-  bool no_skmsg = false;
-  bool no_ipv4 = false;
-  bool no_ipv6 = false;
-  bool verbose = false;
-  ProfileOptions profile;
-};
+std::string port_text(const std::vector<uint16_t>& ports) {
+  std::string text;
+  for (const uint16_t p : ports) text += (text.empty() ? "" : ",") + std::to_string(p);
+  return text;
+}
 
 // Scopes stamped on exchanges, so the report can tell the directions apart.
 constexpr uint32_t kInboundScope = 0;
 constexpr uint32_t kOutboundScope = 1;
 
-int run_attach(const AttachOptions& o) {
-  if (const std::string error = check_profile_options(o.profile); !error.empty()) {
+int run_attach(const Settings& settings) {
+  if (const std::string error = check_settings(settings, kAttach); !error.empty()) {
     std::cerr << "netprof: " << error << "\n";
     return 2;
   }
+  const InterceptSettings& o = settings.intercept;
   set_libbpf_verbose(o.verbose);
   InterceptOptions options;
   options.netns_path = o.netns;
   options.cgroup_path = o.cgroup;
-  options.skmsg_mode = o.no_skmsg || o.skmsg == "off" ? SkMsgMode::kOff
-                       : o.skmsg == "on"                ? SkMsgMode::kOn
-                                                        : SkMsgMode::kAuto;
-  options.ipv4 = !o.no_ipv4;
-  options.ipv6 = !o.no_ipv6;
+  options.skmsg_mode = skmsg_mode(o.skmsg);
+  options.ipv4 = o.ipv4;
+  options.ipv6 = o.ipv6;
   options.inbound_scope = kInboundScope;
   options.outbound_scope = kOutboundScope;
   // Relay upstreams stay guarded past the relay's own connect timeout (see InboundDialer).
-  options.guard_lifetime =
-      std::chrono::milliseconds(static_cast<int64_t>(o.profile.connect_timeout_s * 1000) + 5000);
-  auto inbound = parse_port_list(o.inbound_ports);
-  auto outbound = parse_port_list(o.outbound_ports);
-  if (!inbound || !outbound) {
-    std::cerr << "netprof attach: " << (!inbound ? inbound.error() : outbound.error()) << "\n";
-    return 2;
-  }
-  options.inbound_ports = *inbound;
-  options.outbound_ports = *outbound;
+  options.guard_lifetime = std::chrono::milliseconds(
+      static_cast<int64_t>(settings.profile.connect_timeout_s * 1000) + 5000);
+  options.inbound_ports = o.inbound_ports;
+  options.outbound_ports = o.outbound_ports;
 
   auto interception = Interception::start(options);
   if (!interception) {
@@ -62,11 +48,12 @@ int run_attach(const AttachOptions& o) {
               << "\n  (`netprof check` shows what this kernel supports)\n";
     return 1;
   }
-  if (!o.profile.quiet) {
+  if (!settings.profile.quiet) {
     std::cerr << "netprof: intercepting netns " << (o.netns.empty() ? "(own)" : o.netns);
-    if (!o.inbound_ports.empty()) std::cerr << ", inbound ports " << o.inbound_ports;
+    if (!o.inbound_ports.empty()) std::cerr << ", inbound ports " << port_text(o.inbound_ports);
     if (!o.outbound_ports.empty())
-      std::cerr << ", outbound ports " << o.outbound_ports << " from cgroup " << o.cgroup;
+      std::cerr << ", outbound ports " << port_text(o.outbound_ports) << " from cgroup "
+                << o.cgroup;
     const bool skmsg_on = (*interception)->skmsg_on();
     std::cerr << (skmsg_on ? ", sk_msg on" : ", sk_msg off") << std::endl;
     for (const std::string& note : (*interception)->notes())
@@ -75,7 +62,7 @@ int run_attach(const AttachOptions& o) {
       std::cerr << "netprof: note: the relay works without sk_msg (loopback TCP instead); "
                    "--skmsg=on forces it, --skmsg=off skips this check\n";
   }
-  ProfileOptions profile = o.profile;
+  ProfileOptions profile = settings.profile;
   profile.interception_mode = "attach";  // the links live as long as the session
   const int code = run_profile_session(profile, (*interception)->take_listeners());
   if (o.verbose) {
@@ -92,31 +79,15 @@ int run_attach(const AttachOptions& o) {
 }  // namespace
 
 void register_attach_command(CLI::App& app) {
-  auto options = std::make_shared<AttachOptions>();
   auto* cmd = app.add_subcommand(
       "attach",
       "Profile a pod in place: eBPF steers its connections through the relay (root)");
-  cmd->add_option("--netns", options->netns,
-                  "the pod's network namespace: /var/run/netns/NAME or /proc/PID/ns/net "
-                  "(default: netprof's own)");
-  cmd->add_option("--cgroup", options->cgroup,
-                  "the pod's cgroup v2 directory (absolute, or relative to the cgroup2 mount); "
-                  "needed for --outbound-ports");
-  cmd->add_option("--inbound-ports", options->inbound_ports,
-                  "comma-separated ports of the pod whose incoming connections to profile");
-  cmd->add_option("--outbound-ports", options->outbound_ports,
-                  "comma-separated remote ports whose connections from the cgroup to profile");
-  cmd->add_option("--skmsg", options->skmsg,
-                  "the sk_msg fast path between local sockets: auto (on where this kernel's "
-                  "sockmap keeps FIONREAD and readiness right, see `netprof check`), on, off")
-      ->check(CLI::IsMember({"auto", "on", "off"}))
-      ->capture_default_str();
-  cmd->add_flag("--no-skmsg", options->no_skmsg, "the same as --skmsg=off");
-  cmd->add_flag("--no-ipv4", options->no_ipv4, "intercept IPv6 only");
-  cmd->add_flag("--no-ipv6", options->no_ipv6, "intercept IPv4 only");
-  cmd->add_flag("-v,--verbose", options->verbose, "print libbpf's log and the BPF counters");
-  add_profile_options(*cmd, options->profile);
-  cmd->callback([options] { std::exit(run_attach(*options)); });
+  auto flags = std::make_shared<SettingFlags>(*cmd, kAttach);
+  cmd->callback([flags] {
+    Settings settings;
+    if (!flags->apply_or_report(settings)) std::exit(2);
+    std::exit(run_attach(settings));
+  });
 }
 
 }  // namespace netprof

@@ -24,6 +24,7 @@ struct DemoOptions {
   int rps = 200;
   bool serve_only = false;
   ProfileOptions profile;
+  std::unique_ptr<SettingFlags> flags;  // the shared settings (settings/setting_table.h)
 };
 
 // The JSON reports are the contract for tools; a person at a terminal gets this table too.
@@ -119,12 +120,17 @@ void register_demo_command(CLI::App& app) {
   cmd->add_option("--rps", o->rps, "Approximate requests per second (0 = as fast as possible)")
       ->check(whole_in(0, 1'000'000))
       ->capture_default_str();
-  cmd->add_option("--listen", o->listen, "Where the relay listens")->capture_default_str();
+  cmd->add_option("-l,--listen", o->listen, "Where the relay listens")->capture_default_str();
   cmd->add_option("--backend", o->backend, "Where the demo backend listens")->capture_default_str();
   cmd->add_flag("--serve-only", o->serve_only,
                 "Only run the demo backend (a test server for your own experiments)");
-  add_profile_options(*cmd, o->profile);
-  cmd->callback([o] { std::exit(run_demo(*o)); });
+  o->flags = std::make_unique<SettingFlags>(*cmd, kDemo);
+  cmd->callback([o] {
+    Settings settings;
+    if (!o->flags->apply_or_report(settings)) std::exit(2);
+    o->profile = settings.profile;
+    std::exit(run_demo(*o));
+  });
 }
 
 }  // namespace netprof

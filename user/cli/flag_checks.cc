@@ -5,8 +5,6 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "export/http_metrics.h"  // check_buckets
-
 namespace netprof {
 namespace {
 
@@ -62,13 +60,6 @@ CLI::Validator whole_in(uint64_t min, uint64_t max) {
         return {};
       },
       "INTEGER in [" + std::to_string(min) + ", " + std::to_string(max) + "]", "whole_in");
-}
-
-std::string check_bucket_bounds(const std::vector<double>& bounds, bool allow_zero) {
-  if (std::string error = check_buckets(bounds); !error.empty()) return error;
-  if (bounds.front() < 0 || (bounds.front() == 0 && !allow_zero))
-    return allow_zero ? "bucket bounds must not be negative" : "bucket bounds must be above 0";
-  return {};
 }
 
 }  // namespace netprof

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -17,9 +16,5 @@ CLI::Validator finite_in(double min, double max);
 CLI::Validator zero_or_finite_in(double min, double max);
 // A whole number written in decimal digits, in [min, max].
 CLI::Validator whole_in(uint64_t min, uint64_t max);
-
-// Histogram bounds: every item finite, positive (or also 0 with allow_zero), strictly
-// increasing. "" when fine, else what is wrong with which bound.
-std::string check_bucket_bounds(const std::vector<double>& bounds, bool allow_zero);
 
 }  // namespace netprof

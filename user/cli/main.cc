@@ -3,24 +3,28 @@
 #include <cstdio>
 #include <exception>
 
-#include "cli/attach_command.h"
-#include "cli/check_command.h"
 #include "cli/demo_command.h"
-#include "cli/node_command.h"
 #include "cli/proxy_command.h"
 #include "cli/tap_command.h"
 #include "cli/top_command.h"
+#ifdef NETPROF_HAVE_BPF
+#include "cli/attach_command.h"
+#include "cli/check_command.h"
+#include "cli/node_command.h"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"netprof: a node-local HTTP profiler. Relays a service's TCP traffic unchanged "
                "and keeps per-URL stats (counts, statuses, latency, bytes)."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "netprof 0.1.0");
+  app.set_version_flag("--version", std::string("netprof ") + NETPROF_VERSION);
   netprof::register_proxy_command(app);
   netprof::register_demo_command(app);
+#ifdef NETPROF_HAVE_BPF
   netprof::register_attach_command(app);
   netprof::register_check_command(app);
   netprof::register_node_command(app);
+#endif
   netprof::register_top_command(app);
   netprof::register_tap_command(app);
   // Every mode runs inside parse() (subcommand callbacks). Bad input must end in a message,

@@ -25,9 +25,7 @@ namespace {
 
 struct NodeFlags {
   std::string config_file;
-  bool verbose = false;
-  std::map<std::string, std::string> values;    // field -> text, bound to the flags
-  std::map<std::string, CLI::Option*> options;  // field -> its flag
+  std::unique_ptr<SettingFlags> settings;  // every node setting (settings/setting_table.h)
 };
 
 std::map<std::string, std::string> netprof_environment() {
@@ -41,46 +39,24 @@ std::map<std::string, std::string> netprof_environment() {
   return env;
 }
 
-ProfileOptions profile_options(const NodeConfig& c) {
-  ProfileOptions p;
-  p.interception_mode = "node";
-  p.report_interval_s = c.report_interval_s;
-  p.report_file = c.report_file;
-  p.max_routes = c.max_routes;
-  p.keep_query = c.keep_query;
-  p.asset_extensions = c.asset_extensions;
-  p.drain_timeout_s = c.drain_timeout_s;
-  p.connect_timeout_s = c.connect_timeout_s;
-  p.buffer_kib = c.buffer_kib;
-  p.max_connections = c.max_connections;
-  p.quiet = c.quiet;
-  p.route_patterns = c.routes;
-  p.collapse_ids = c.collapse_ids;
-  p.redact = c.redact;
-  p.route_segment_cap = c.route_segment_cap;
-  p.admin = c.admin_address;
-  p.metrics_address = c.metrics_address;
-  p.admin_token_file = c.admin_token_file;
-  p.admin_allowed_hosts = c.admin_allowed_hosts;
-  return p;
-}
-
 Expected<std::string> cgroup_root(const NodeConfig& c) {
-  if (c.cgroup_root.empty()) return cgroup2_mount_point();
+  if (c.node.cgroup_root.empty()) return cgroup2_mount_point();
   // The host's /sys/fs/cgroup: cgroup2 itself, or a tmpfs of v1 controllers with cgroup2 at
   // unified/ (hybrid nodes); runtimes put every container in the cgroup2 tree either way.
-  auto dir = cgroup2_hierarchy_at(c.cgroup_root);
+  auto dir = cgroup2_hierarchy_at(c.node.cgroup_root);
   if (!dir) return Error{"cgroup_root: " + dir.error()};
   return dir;
 }
 
 int run_node(const NodeFlags& flags) {
-  std::map<std::string, std::string> given;
-  for (const auto& [name, option] : flags.options)
-    if (option->count() > 0) given[name] = flags.values.at(name);
   const std::string config_file =
       !flags.config_file.empty() ? flags.config_file : netprof_environment()["NETPROF_CONFIG"];
-  auto config = load_node_config(config_file, netprof_environment(), given);
+  std::vector<std::string> notes;
+  auto config = load_node_config(
+      config_file, netprof_environment(),
+      [&flags](Settings& s, std::vector<std::string>& n) { return flags.settings->apply(s, n); },
+      notes);
+  for (const std::string& note : notes) std::cerr << "netprof: note: " << note << "\n";
   if (!config) {
     std::cerr << "netprof node: invalid configuration: " << config.error() << "\n";
     return 2;
@@ -92,38 +68,41 @@ int run_node(const NodeFlags& flags) {
   }
   // hostNetwork pods share the node's netns; attaching there would steer the node's own
   // traffic. The node's netns (/proc/1's, with hostPID) is how they are told apart.
-  if (auto inode = namespace_inode_of(config->host_netns); !inode) {
+  const NodeSettings& node = config->node;
+  const InterceptSettings& intercept = config->intercept;
+  if (auto inode = namespace_inode_of(node.host_netns); !inode) {
     std::cerr << "netprof node: host_netns: " << inode.error()
               << " (node mode reads the node's netns through the host's PID namespace: "
                  "hostPID: true, CAP_SYS_PTRACE, no AppArmor/Landlock rule against it; or set "
                  "host_netns to a readable path of the node's netns)\n";
     return 2;
   }
-  set_libbpf_verbose(flags.verbose);
+  set_libbpf_verbose(intercept.verbose);
 
   std::mutex log_mu;
-  auto log = [&log_mu, quiet = config->quiet](const std::string& line) {
+  auto log = [&log_mu, quiet = config->profile.quiet](const std::string& line) {
     if (quiet) return;
     std::lock_guard lock(log_mu);
     std::cerr << "netprof: " << line << std::endl;
   };
 
   NodeAgentOptions agent_options;
-  agent_options.intercept.inbound_ports = config->inbound_ports;
-  agent_options.intercept.outbound_ports = config->outbound_ports;
-  agent_options.intercept.ipv4 = config->ipv4;
-  agent_options.intercept.ipv6 = config->ipv6;
-  agent_options.intercept.skmsg = config->skmsg;
+  agent_options.intercept.inbound_ports = intercept.inbound_ports;
+  agent_options.intercept.outbound_ports = intercept.outbound_ports;
+  agent_options.intercept.ipv4 = intercept.ipv4;
+  agent_options.intercept.ipv6 = intercept.ipv6;
+  agent_options.intercept.skmsg_mode = skmsg_mode(intercept.skmsg);
+  agent_options.intercept.skmsg = agent_options.intercept.skmsg_mode != SkMsgMode::kOff;
   // Relay upstreams stay guarded past the relay's own connect timeout (see InboundDialer).
-  agent_options.intercept.guard_lifetime =
-      std::chrono::milliseconds(static_cast<int64_t>(config->connect_timeout_s * 1000) + 5000);
-  agent_options.max_pods = config->max_pods;
-  agent_options.intercept.map_sizes.pending = static_cast<uint32_t>(config->bpf_pending_entries);
-  agent_options.intercept.map_sizes.local_peers = static_cast<uint32_t>(config->bpf_local_peers);
-  agent_options.host_netns = config->host_netns;
-  agent_options.pod_logs_dir = config->pod_logs_dir;
+  agent_options.intercept.guard_lifetime = std::chrono::milliseconds(
+      static_cast<int64_t>(config->profile.connect_timeout_s * 1000) + 5000);
+  agent_options.max_pods = node.max_pods;
+  agent_options.intercept.map_sizes.pending = static_cast<uint32_t>(node.bpf_pending_entries);
+  agent_options.intercept.map_sizes.local_peers = static_cast<uint32_t>(node.bpf_local_peers);
+  agent_options.host_netns = node.host_netns;
+  agent_options.pod_logs_dir = node.pod_logs_dir;
   agent_options.expire_after =
-      std::chrono::milliseconds(static_cast<int64_t>(config->expire_after_s * 1000));
+      std::chrono::milliseconds(static_cast<int64_t>(node.expire_after_s * 1000));
   agent_options.log = log;
 
   ScopeRegistry registry;
@@ -135,12 +114,12 @@ int run_node(const NodeFlags& flags) {
   hooks.on_start = [&](SessionControl& session) {
     Relay& relay = session.relay;
     agent = std::make_unique<NodeAgent>(agent_options, relay, registry, session.erase_scope);
-    log("node mode: pods under " + *root + ", names from " + config->pod_logs_dir +
+    log("node mode: pods under " + *root + ", names from " + node.pod_logs_dir +
         " (kubelet), hostnames and service-account files, inbound ports " +
-        std::to_string(config->inbound_ports.size()) + ", outbound ports " +
-        std::to_string(config->outbound_ports.size()));
+        std::to_string(intercept.inbound_ports.size()) + ", outbound ports " +
+        std::to_string(intercept.outbound_ports.size()));
     watcher = std::make_unique<PodWatcher>(
-        *root, std::chrono::milliseconds(static_cast<int64_t>(config->rescan_interval_s * 1000)),
+        *root, std::chrono::milliseconds(static_cast<int64_t>(node.rescan_interval_s * 1000)),
         [&agent, &watcher](const PodScan& scan) {
           if (auto delay = agent->reconcile(scan)) watcher->rescan_within(*delay);
         });
@@ -155,7 +134,9 @@ int run_node(const NodeFlags& flags) {
     if (agent) agent->detach_all();
     log("detached from every pod");
   };
-  const int code = run_profile_session(profile_options(*config), {}, {}, hooks);
+  ProfileOptions profile = config->profile;
+  profile.interception_mode = "node";
+  const int code = run_profile_session(profile, {}, {}, hooks);
   watcher.reset();
   agent.reset();
   return started ? code : 1;
@@ -169,16 +150,12 @@ void register_node_command(CLI::App& app) {
       "node",
       "Profile every pod of this node (the DaemonSet mode, root): pods are found in the "
       "kubepods cgroup tree and followed as they come and go. Settings come from --config "
-      "(JSON), NETPROF_<FIELD> variables and flags, flags winning.");
+      "(JSON), NETPROF_<FIELD> variables and flags, flags winning; each is named the same in "
+      "all three (--max-routes, max_routes, NETPROF_MAX_ROUTES).");
   cmd->add_option("--config", flags->config_file,
                   "JSON file of settings, fields named like the flags: {\"inbound_ports\": [8080]} "
                   "(env NETPROF_CONFIG)");
-  cmd->add_flag("-v,--verbose", flags->verbose, "print libbpf's log");
-  for (const ConfigField& field : node_config_fields()) {
-    std::string& value = flags->values[field.name];
-    std::string help = std::string(field.help) + " (env " + field_env(field) + ")";
-    flags->options[field.name] = cmd->add_option(field_flag(field), value, help);
-  }
+  flags->settings = std::make_unique<SettingFlags>(*cmd, kNode);
   cmd->callback([flags] { std::exit(run_node(*flags)); });
 }
 

@@ -12,7 +12,6 @@
 #include <fstream>
 
 #include "admin/admin_server.h"
-#include "cli/flag_checks.h"
 #include "admin/tap_hub.h"
 #include "export/http_metrics.h"
 #include "export/otlp_json.h"
@@ -73,54 +72,6 @@ bool read_admin_token(const std::string& file, std::string& token) {
 }
 
 }  // namespace
-
-void add_output_options(CLI::App& app, ProfileOptions& o) {
-  app.add_option("--admin", o.admin,
-                 "ADDR:PORT of the admin API (dashboard, /stats, /metrics, /tap), or 'off' "
-                 "(default: 127.0.0.1:9464, skipped with a warning if that port is taken)");
-  app.add_option("--metrics-address", o.metrics_address,
-                 "ADDR:PORT serving only /metrics and /healthz (for a cluster's Prometheus and "
-                 "probes; the dashboard, /stats and /tap stay on --admin)");
-  app.add_option("--admin-token-file", o.admin_token_file,
-                 "File holding a bearer token the admin API requires for everything but "
-                 "/metrics and /healthz (or set NETPROF_ADMIN_TOKEN); needed for a non-loopback "
-                 "--admin");
-  app.add_option("--admin-allow-host", o.admin_allowed_hosts,
-                 "Host header name the admin API accepts besides localhost and IP addresses "
-                 "(repeatable; others are refused: DNS rebinding)");
-  app.add_option("--metrics-duration-buckets", o.duration_buckets_s,
-                 "Upper bounds in seconds of http_server_request_duration_seconds, comma separated "
-                 "(default: OpenTelemetry's 0.005,0.01,0.025,0.05,0.075,0.1,0.25,0.5,0.75,1,2.5,5,7.5,10)")
-      ->delimiter(',')
-      ->check(finite_in(1e-9, 1e9));  // each item; ascending is checked once all are parsed
-  app.add_option("--metrics-size-buckets", o.size_buckets_bytes,
-                 "Upper bounds in bytes of the body size histograms, comma separated "
-                 "(default: 0,100,1000,1e4,1e5,1e6,1e7,1e8)")
-      ->delimiter(',')
-      ->check(finite_in(0, 1e18));
-  app.add_option("--max-series", o.max_series,
-                 "Most (method, route, status) series in /metrics and pushes; later ones are "
-                 "counted under route {overflow}")
-      ->check(whole_in(1, 1'000'000))
-      ->capture_default_str();
-  app.add_option("--otlp-endpoint", o.otlp_endpoint,
-                 "Push metrics as OTLP/HTTP JSON to this collector URL every --push-interval "
-                 "(http://host:4318 posts to /v1/metrics)");
-  app.add_option("--push-url", o.push_url,
-                 "POST the JSON report to this URL every --push-interval (the origin's central "
-                 "server push)");
-  app.add_option("--push-interval", o.push_interval_s, "Seconds between pushes")
-      ->check(finite_in(0.1, 86400.0))
-      ->capture_default_str();
-  app.add_option("--stats-interval", o.stats_interval_s,
-                 "Seconds between statistics snapshots: how often the relay hands its counts to "
-                 "the aggregator, and the most often /stats and /metrics are re-rendered")
-      ->check(finite_in(0.05, 60.0))
-      ->capture_default_str();
-  app.add_option("--service-name", o.service_name,
-                 "service.name resource attribute of OTLP pushes")
-      ->capture_default_str();
-}
 
 struct Outputs::Impl {
   const ProfileOptions& options;

@@ -10,8 +10,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "cli/session.h"
 #include "http/exchange.h"
 
@@ -23,8 +21,6 @@ class AssetClassifier;
 class ScopeRegistry;
 class StatsHub;
 struct ConnectionCounters;
-
-void add_output_options(CLI::App& app, ProfileOptions& options);
 
 class Outputs {
  public:

@@ -15,6 +15,7 @@ struct ProxyOptions {
   std::string listen;
   std::string target;
   ProfileOptions profile;
+  std::unique_ptr<SettingFlags> flags;  // the shared settings (settings/setting_table.h)
 };
 
 // The origin's environment: PORT is where the ambassador listens, TARGET_PORT where the
@@ -73,8 +74,13 @@ void register_proxy_command(CLI::App& app) {
   cmd->add_option("-t,--target", options->target,
                   "ADDR:PORT of the service (default: 127.0.0.1:$TARGET_PORT, "
                   "TARGET_PORT defaults to 8087)");
-  add_profile_options(*cmd, options->profile);
-  cmd->callback([options] { std::exit(run_proxy(*options)); });
+  options->flags = std::make_unique<SettingFlags>(*cmd, kProxy);
+  cmd->callback([options] {
+    Settings settings;
+    if (!options->flags->apply_or_report(settings)) std::exit(2);
+    options->profile = settings.profile;
+    std::exit(run_proxy(*options));
+  });
 }
 
 }  // namespace netprof

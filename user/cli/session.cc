@@ -6,12 +6,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstring>
 #include <cstdio>
 #include <thread>
 
-#include "cli/flag_checks.h"
 #include "cli/outputs.h"
 #include "report/periodic_reporter.h"
 #include "report/report_writer.h"
@@ -21,83 +19,6 @@
 #include "report/json_report.h"
 
 namespace netprof {
-
-namespace {
-// Below this a periodic report is a busy loop writing files, not a report.
-constexpr double kMinReportInterval = 0.1;
-}  // namespace
-
-std::string check_profile_options(const ProfileOptions& o) {
-  auto bad = [](double v, double min, double max) { return !std::isfinite(v) || v < min || v > max; };
-  if (bad(o.report_interval_s, 0, 86400) ||
-      (o.report_interval_s != 0 && o.report_interval_s < kMinReportInterval))
-    return "--report-interval: must be 0 (off) or a number of seconds in [0.1, 86400]";
-  if (bad(o.drain_timeout_s, 0, 3600)) return "--drain-timeout: must be in [0, 3600] seconds";
-  if (bad(o.connect_timeout_s, 0.1, 600)) return "--connect-timeout: must be in [0.1, 600] seconds";
-  if (bad(o.push_interval_s, 0.1, 86400)) return "--push-interval: must be in [0.1, 86400] seconds";
-  if (o.route_segment_cap > 1'000'000) return "--route-segment-cap: must be in [0, 1000000]";
-  if (!o.duration_buckets_s.empty())
-    if (auto e = check_bucket_bounds(o.duration_buckets_s, false); !e.empty())
-      return "--metrics-duration-buckets: " + e;
-  if (!o.size_buckets_bytes.empty())
-    if (auto e = check_bucket_bounds(o.size_buckets_bytes, true); !e.empty())
-      return "--metrics-size-buckets: " + e;
-  return {};
-}
-
-void add_profile_options(CLI::App& app, ProfileOptions& o) {
-  app.add_option("--report-interval", o.report_interval_s,
-                 "Seconds between JSON reports (0 = only the final report)")
-      ->check(zero_or_finite_in(kMinReportInterval, 86400.0))
-      ->capture_default_str();
-  app.add_option("--report-file", o.report_file,
-                 "Write each report to this file, replaced atomically; devices, FIFOs and "
-                 "/dev/stdout are written through, never replaced (default: stdout)");
-  app.add_option("--max-routes", o.max_routes,
-                 "Most (method, route) entries kept; later ones are counted in one overflow entry")
-      ->check(whole_in(1, 10'000'000))
-      ->capture_default_str();
-  app.add_flag("--keep-query", o.keep_query,
-               "Keep query strings in routes (off by default: they may carry secrets)");
-  app.add_option("--asset-ext", o.asset_extensions,
-                 "Extensions that mark a route as a static asset, comma separated "
-                 "(default: images, fonts, css, js, maps, media, archives, documents)")
-      ->delimiter(',');
-  app.add_option("--drain-timeout", o.drain_timeout_s,
-                 "Seconds open exchanges may take to finish after SIGINT/SIGTERM/SIGQUIT")
-      ->check(finite_in(0.0, 3600.0))
-      ->capture_default_str();
-  app.add_option("--connect-timeout", o.connect_timeout_s, "Seconds to wait for the upstream")
-      ->check(finite_in(0.1, 600.0))
-      ->capture_default_str();
-  app.add_option("--buffer-kib", o.buffer_kib,
-                 "KiB buffered per direction of a connection before reading pauses")
-      ->check(whole_in(4, 16384))
-      ->capture_default_str();
-  app.add_option("--max-connections", o.max_connections,
-                 "Relayed connections at once; more are accepted and closed (counted as rejected)")
-      ->check(whole_in(1, 10'000'000))
-      ->capture_default_str();
-  app.add_flag("-q,--quiet", o.quiet, "No startup messages on stderr");
-  app.add_option("--route", o.route_patterns,
-                 "Route template, repeatable, first match wins: '/users/{id}' ({name} or * is "
-                 "one segment, a last '{name...}' or ** is the rest of the path)")
-      ->check([](const std::string& text) {
-        std::string error;
-        return RoutePattern::parse(text, error) ? std::string() : error;
-      });
-  app.add_flag("!--no-id-collapse", o.collapse_ids,
-               "Keep ID-like path segments (numbers, UUIDs, hex, tokens) instead of {id}");
-  app.add_flag("!--no-redact", o.redact,
-               "Keep what looks like a secret in routes, labels and the tap (JWTs, e-mail "
-               "addresses, API keys, random tokens, ;path=parameters); by default they become "
-               "{redacted} and path parameters are dropped");
-  app.add_option("--route-segment-cap", o.route_segment_cap,
-                 "Distinct values a path position may have before it collapses to {*} (0 = no cap)")
-      ->check(whole_in(0, 1'000'000))
-      ->capture_default_str();
-  add_output_options(app, o);
-}
 
 namespace {
 

@@ -17,12 +17,15 @@
 #include "intercept/skmsg_probe.h"
 #include "intercept/socket_keys.h"
 #include "intercept/unique_fd.h"
+#include "settings/settings.h"
 
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
 #endif
 
 namespace netprof {
+static_assert(kMaxPortsPerDirection == NETPROF_MAX_PORTS,
+              "the port settings' limit is the BPF port maps' size");
 namespace {
 
 SocketAddress loopback(int family) {

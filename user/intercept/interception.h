@@ -27,6 +27,10 @@ namespace netprof {
 // finds that this kernel's sockmap keeps FIONREAD and receive readiness right (see
 // intercept/skmsg_probe.h), off with a note elsewhere; kOn: on even there.
 enum class SkMsgMode { kAuto, kOn, kOff };
+// The skmsg setting's text (auto, on, off; settings/setting_table.cc checks it).
+inline SkMsgMode skmsg_mode(const std::string& text) {
+  return text == "off" ? SkMsgMode::kOff : text == "on" ? SkMsgMode::kOn : SkMsgMode::kAuto;
+}
 
 struct InterceptOptions {
   std::string netns_path;              // the pod's netns; empty = netprof's own (per pod)
