@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/version.h"
 #include "admin/tap_hub.h"
 #include "export/http_metrics.h"
 #include "pipeline/stats_hub.h"
@@ -119,7 +120,7 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, const StatsS
   w.single("netprof_uptime_seconds", "gauge", "Seconds since the profiling session started.",
            uptime_s);
   w.family("netprof_build_info", "gauge", "netprof version.");
-  w.sample("netprof_build_info", {{"version", "0.1.0"}}, 1);
+  w.sample("netprof_build_info", {{"version", kVersion}}, 1);
 }
 
 nlohmann::json series_json(const HttpMetricsSnapshot& snap, const HttpMetricsOptions& options) {

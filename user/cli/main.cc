@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "base/version.h"
 #include "cli/demo_command.h"
 #include "cli/proxy_command.h"
 #include "cli/tap_command.h"
@@ -17,7 +18,7 @@ int main(int argc, char** argv) {
   CLI::App app{"netprof: a node-local HTTP profiler. Relays a service's TCP traffic unchanged "
                "and keeps per-URL stats (counts, statuses, latency, bytes)."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("netprof ") + NETPROF_VERSION);
+  app.set_version_flag("--version", std::string("netprof ") + netprof::kVersion);
   netprof::register_proxy_command(app);
   netprof::register_demo_command(app);
 #ifdef NETPROF_HAVE_BPF

@@ -1,4 +1,5 @@
 #include "export/otlp_json.h"
+#include "base/version.h"
 
 #include <nlohmann/json.hpp>
 
@@ -79,7 +80,7 @@ std::string build_otlp_metrics(const HttpMetricsSnapshot& snapshot,
       {"resourceMetrics",
        json::array({{{"resource", {{"attributes", std::move(resource_attributes)}}},
                      {"scopeMetrics",
-                      json::array({{{"scope", {{"name", "netprof"}, {"version", "0.1.0"}}},
+                      json::array({{{"scope", {{"name", "netprof"}, {"version", kVersion}}},
                                     {"metrics", std::move(metrics)}}})}}})}};
   return request.dump(-1, ' ', false, json::error_handler_t::replace);
 }
