@@ -97,6 +97,9 @@ struct Direction {
   uint8_t flags = 0;
   uint32_t sid = 0;
   uint32_t pos = 0;  // payload bytes consumed
+  // Whether the frame's bytes count towards its stream's exchange; they do as they arrive,
+  // never by the declared length up front: a connection may end inside a frame.
+  bool counts_for_stream = false;
   bool layout_known = false;
   uint32_t content_begin = 0, content_end = 0;  // the payload without pad length, prefix, padding
   uint8_t small[8] = {};                        // SETTINGS entry / GOAWAY head being collected
@@ -170,6 +173,7 @@ struct Http2Tracker::Impl {
         continue;
       }
       const size_t take = std::min<size_t>(n, d.length - d.pos);
+      if (d.counts_for_stream) add_bytes(d, d.sid, take);
       payload(d, p, take, now);
       p += take;
       n -= take;
@@ -219,11 +223,13 @@ struct Http2Tracker::Impl {
       d.content_end = d.length;
     }
 
-    const uint64_t frame_bytes = kFrameHeaderBytes + uint64_t{d.length};
+    // HEADERS, CONTINUATION and DATA frames are their stream's wire bytes: the header now,
+    // the payload as it arrives (feed()).
+    d.counts_for_stream = d.type == kHeaders || d.type == kContinuation || d.type == kData;
     switch (d.type) {
       case kHeaders:
         begin_block(d, now);
-        add_bytes(d, d.sid, frame_bytes);
+        add_bytes(d, d.sid, kFrameHeaderBytes);
         break;
       case kPushPromise:
         d.in_block = true;
@@ -233,10 +239,8 @@ struct Http2Tracker::Impl {
         apply_table_limit(d);
         break;
       case kContinuation:
-        add_bytes(d, d.sid, frame_bytes);
-        break;
       case kData:
-        add_bytes(d, d.sid, frame_bytes);
+        add_bytes(d, d.sid, kFrameHeaderBytes);
         break;
       case kSettings:
         if (d.length % 6 != 0) fail();

@@ -348,6 +348,26 @@ TEST(Http2Tracker, Grpc) {
   EXPECT_EQ(r.exchanges[1].response_done, 40);
 }
 
+// A connection that ends inside a frame: only the bytes that came count (fuzz finding: the
+// declared length was counted up front, so an exchange had more bytes than were sent).
+TEST(Http2Tracker, AConnectionEndingInsideAFrameCountsOnlyWhatArrived) {
+  const std::string req = frame(HEADERS, END_HEADERS, 1, get("/upload"));
+  const std::string req_data = frame(DATA, 0, 1, std::string(1000, 'u')).substr(0, 9 + 3);
+  const std::string resp = frame(HEADERS, END_HEADERS, 1, indexed(kStatus200));
+  const std::string resp_data = frame(DATA, 0, 1, std::string(500, 'd')).substr(0, 9 + 4);
+  const Result r = run_all_splits({
+      C(10, kPreface + settings() + req + req_data),
+      S(20, settings() + resp + resp_data),
+      Close(30),
+  });
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  EXPECT_EQ(r.exchanges[0].outcome, ExchangeOutcome::kClosedBeforeResponse);
+  EXPECT_EQ(r.exchanges[0].request_bytes, req.size() + req_data.size());
+  EXPECT_EQ(r.exchanges[0].request_body_bytes, 3u);
+  EXPECT_EQ(r.exchanges[0].response_bytes, resp.size() + resp_data.size());
+  EXPECT_EQ(r.exchanges[0].response_body_bytes, 4u);
+}
+
 TEST(Http2Tracker, StreamCapCountsTheOverflow) {
   Http2Limits limits;
   limits.max_streams = 2;
