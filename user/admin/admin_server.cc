@@ -39,7 +39,8 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, const StatsS
            d(c.accepted));
   w.single("netprof_connections_active", "gauge", "Relayed connections open now.", d(c.active));
   w.single("netprof_connections_unparsed_total", "counter",
-           "Connections relayed but not parsed as HTTP/1.x (TLS, HTTP/2, other protocols).",
+           "Connections relayed but parsed neither as HTTP/1.x nor as HTTP/2 (TLS, other "
+           "protocols).",
            d(c.unparsed));
   w.single("netprof_connections_ambiguous_framing_total", "counter",
            "Unparsed connections whose last message had a length that could be read two ways "
@@ -51,6 +52,10 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, const StatsS
            d(c.upstream_failed));
   w.single("netprof_connections_rejected_total", "counter",
            "Connections accepted and closed at once (connection or fd limit).", d(c.rejected));
+  w.single("netprof_http2_untracked_streams_total", "counter",
+           "HTTP/2 streams relayed but not counted (past the streams a connection's tracker "
+           "follows at once, or without a usable method).",
+           d(c.untracked_streams));
   w.family("netprof_relayed_bytes_total", "counter", "Bytes relayed, by direction.");
   w.sample("netprof_relayed_bytes_total", {{"direction", "client_to_server"}},
            d(c.bytes_client_to_server));

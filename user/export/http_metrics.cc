@@ -101,6 +101,8 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
     key.push_back(static_cast<char>(exchange.method));
     key.append(reinterpret_cast<const char*>(&exchange.status), sizeof exchange.status);
     key.push_back(static_cast<char>(exchange.outcome));
+    key.push_back(static_cast<char>(exchange.grpc));
+    key.append(reinterpret_cast<const char*>(&exchange.grpc_status), sizeof exchange.grpc_status);
     key.append(r);
   };
   make_key(route);
@@ -120,6 +122,8 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
       s.route = route;
       s.status = exchange.status;
       s.error_type = error_type_name(exchange.outcome);
+      s.grpc = exchange.grpc;
+      s.grpc_status = exchange.grpc_status;
       s.duration_s.counts.assign(options_.duration_buckets_s.size() + 1, 0);
       s.request_body_bytes.counts.assign(options_.size_buckets_bytes.size() + 1, 0);
       s.response_body_bytes.counts.assign(options_.size_buckets_bytes.size() + 1, 0);
@@ -149,14 +153,15 @@ HttpMetricsSnapshot HttpMetrics::snapshot() const {
     snap.overflowed_requests = impl_->overflowed;
   }
   std::sort(snap.series.begin(), snap.series.end(), [](const HttpSeries& a, const HttpSeries& b) {
-    return std::tie(a.route, a.method, a.status, a.error_type, a.scope) <
-           std::tie(b.route, b.method, b.status, b.error_type, b.scope);
+    return std::tie(a.route, a.method, a.status, a.error_type, a.grpc, a.grpc_status, a.scope) <
+           std::tie(b.route, b.method, b.status, b.error_type, b.grpc, b.grpc_status, b.scope);
   });
   return snap;
 }
 
-// Series keys: 4 bytes scope, 1 method, 2 status, 1 outcome, then the route.
-constexpr size_t kKeyPrefix = sizeof(uint32_t) + 1 + sizeof(uint16_t) + 1;
+// Series keys: 4 bytes scope, 1 method, 2 status, 1 outcome, 1 gRPC, 2 gRPC status, then the
+// route.
+constexpr size_t kKeyPrefix = sizeof(uint32_t) + 1 + sizeof(uint16_t) + 1 + 1 + sizeof(int16_t);
 
 void HttpMetrics::merge_from(const HttpMetrics& delta) {
   if (&delta == this) return;

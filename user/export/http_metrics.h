@@ -1,5 +1,5 @@
 // Per-series HTTP metrics after the OpenTelemetry HTTP semantic conventions: one series per
-// (method, route, status code, failure kind) with fixed-bucket histograms of the request
+// (method, route, status code, failure kind, gRPC status) with fixed-bucket histograms of the request
 // duration and of the request and response body sizes. Each relay worker records into its
 // own (pipeline/exchange_pipeline.h), the StatsHub merges them into a cumulative one and
 // publishes snapshots; /metrics and the OTLP pusher read those snapshots. The internal lock is
@@ -46,6 +46,8 @@ struct HttpSeries {
   std::string method, route;
   uint16_t status = 0;           // 0: no response headers
   std::string_view error_type;   // empty when the exchange completed; else a static string
+  bool grpc = false;             // a gRPC call: route is /package.Service/Method
+  int16_t grpc_status = -1;      // its grpc-status; -1 when none was seen
   uint64_t requests = 0;         // every exchange, answered or not
   BucketCounts duration_s, request_body_bytes, response_body_bytes;  // answered exchanges only
   int64_t start_unix_ns = 0;     // when the series was created (OTLP start time)

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "routes/grpc_route.h"
+
 namespace netprof {
 namespace {
 
@@ -24,11 +26,28 @@ json attributes(const HttpSeries& s) {
   return a;
 }
 
+// OpenTelemetry RPC conventions (rpc.server.call.duration) for a gRPC call's series.
+json rpc_attributes(const HttpSeries& s) {
+  std::string_view service, method;
+  grpc_split_method(s.route, service, method);
+  if (service.empty()) service = s.route;  // "{overflow}", or a path that is no method
+  json a = json::array();
+  a.push_back(string_attribute("rpc.system", "grpc"));
+  a.push_back(string_attribute("rpc.service", service));
+  a.push_back(string_attribute("rpc.method", method));
+  if (s.grpc_status >= 0) {
+    a.push_back({{"key", "rpc.grpc.status_code"},
+                 {"value", {{"intValue", std::to_string(s.grpc_status)}}}});
+  }
+  if (!s.error_type.empty()) a.push_back(string_attribute("error.type", s.error_type));
+  return a;
+}
+
 json histogram_point(const HttpSeries& s, const BucketCounts& b, const std::vector<double>& bounds,
-                     int64_t now_ns) {
+                     int64_t now_ns, bool rpc) {
   json counts = json::array();
   for (uint64_t c : b.counts) counts.push_back(std::to_string(c));
-  return {{"attributes", attributes(s)},
+  return {{"attributes", rpc ? rpc_attributes(s) : attributes(s)},
           {"startTimeUnixNano", std::to_string(s.start_unix_ns)},
           {"timeUnixNano", std::to_string(now_ns)},
           {"count", std::to_string(b.count)},
@@ -52,22 +71,27 @@ std::string build_otlp_metrics(const HttpMetricsSnapshot& snapshot,
     const char* unit;
     BucketCounts HttpSeries::*field;
     const std::vector<double>* bounds;
+    bool rpc;  // gRPC series only, with the RPC attributes
   };
   const Family families[] = {
       {"http.server.request.duration", "Duration of HTTP server requests.", "s",
-       &HttpSeries::duration_s, &options.duration_buckets_s},
+       &HttpSeries::duration_s, &options.duration_buckets_s, false},
       {"http.server.request.body.size", "Size of HTTP server request bodies.", "By",
-       &HttpSeries::request_body_bytes, &options.size_buckets_bytes},
+       &HttpSeries::request_body_bytes, &options.size_buckets_bytes, false},
       {"http.server.response.body.size", "Size of HTTP server response bodies.", "By",
-       &HttpSeries::response_body_bytes, &options.size_buckets_bytes},
+       &HttpSeries::response_body_bytes, &options.size_buckets_bytes, false},
+      {"rpc.server.call.duration", "Duration of gRPC server calls.", "s",
+       &HttpSeries::duration_s, &options.duration_buckets_s, true},
   };
   json metrics = json::array();
   for (const Family& f : families) {
     json points = json::array();
     for (const HttpSeries& s : snapshot.series) {
       const BucketCounts& b = s.*f.field;
-      if (b.count > 0) points.push_back(histogram_point(s, b, *f.bounds, now_unix_ns));
+      if (f.rpc && !s.grpc) continue;
+      if (b.count > 0) points.push_back(histogram_point(s, b, *f.bounds, now_unix_ns, f.rpc));
     }
+    if (f.rpc && points.empty()) continue;  // no gRPC calls: no RPC metric
     metrics.push_back({{"name", f.name},
                        {"description", f.description},
                        {"unit", f.unit},

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "routes/grpc_route.h"
+
 namespace netprof {
 namespace {
 
@@ -26,6 +28,30 @@ struct SeriesLabels {
       labels.emplace_back("k8s_pod_uid", pod->pod_uid);
       if (!pod->pod_namespace.empty())
         labels.emplace_back("k8s_namespace_name", pod->pod_namespace);
+    }
+  }
+};
+
+// OpenTelemetry RPC conventions for a gRPC series: rpc.system, rpc.service, rpc.method,
+// rpc.grpc.status_code (absent when the call ended without a status: see error_type), and the
+// pod labels of its HTTP series. The labels point into the object: it is never moved.
+struct RpcLabels {
+  std::string code;
+  std::vector<Label> labels;
+
+  RpcLabels(const HttpSeries& s, const SeriesLabels& http) {
+    labels.reserve(8);
+    std::string_view service, method;
+    grpc_split_method(s.route, service, method);
+    if (service.empty()) service = s.route;  // "{overflow}", or a path that is no method
+    if (s.grpc_status >= 0) code = std::to_string(s.grpc_status);
+    labels.emplace_back("rpc_system", "grpc");
+    labels.emplace_back("rpc_service", service);
+    labels.emplace_back("rpc_method", method);
+    if (!code.empty()) labels.emplace_back("rpc_grpc_status_code", code);
+    if (!s.error_type.empty()) labels.emplace_back("error_type", s.error_type);
+    for (const Label& l : http.labels) {
+      if (l.first.starts_with("k8s_")) labels.push_back(l);
     }
   }
 };
@@ -61,6 +87,22 @@ void write_http_metrics(PrometheusWriter& w, const HttpMetricsSnapshot& snapshot
       if (counts.count == 0) continue;  // exchanges without a response have no duration
       w.histogram(h.name, labels[i].labels, *h.bounds, counts.counts, counts.sum);
     }
+  }
+  // gRPC calls also get the RPC histogram. They stay in the HTTP families too: they are HTTP/2
+  // requests, and a dashboard on http_* should not lose them.
+  bool rpc_family = false;
+  for (size_t i = 0; i < snapshot.series.size(); ++i) {
+    const HttpSeries& s = snapshot.series[i];
+    if (!s.grpc || s.duration_s.count == 0) continue;
+    if (!rpc_family) {
+      w.family("rpc_server_call_duration_seconds", "histogram",
+               "Duration of gRPC server calls: request headers received to the end of the "
+               "response.");
+      rpc_family = true;
+    }
+    const RpcLabels rpc(s, labels[i]);
+    w.histogram("rpc_server_call_duration_seconds", rpc.labels, options.duration_buckets_s,
+                s.duration_s.counts, s.duration_s.sum);
   }
   w.family("netprof_http_requests_total", "counter",
            "HTTP exchanges seen, including those that got no response (see error_type).");

@@ -87,6 +87,10 @@ class ExchangeSink {
   // A connection whose bytes were not HTTP/1.x (or became unparseable): still relayed,
   // counted once per connection.
   virtual void on_unparsed_connection(uint32_t scope) = 0;
+  // An HTTP/2 stream that was relayed but not tracked (its connection had the most streams
+  // open that a tracker follows at once, or a request without a usable method): counted, so
+  // the totals say what they miss.
+  virtual void on_untracked_stream(uint32_t /*scope*/) {}
 };
 
 }  // namespace netprof

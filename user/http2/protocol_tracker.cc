@@ -214,6 +214,7 @@ class SwitchFilter final : public ExchangeSink {
     next_.on_exchange(ex);
   }
   void on_unparsed_connection(uint32_t scope) override { next_.on_unparsed_connection(scope); }
+  void on_untracked_stream(uint32_t scope) override { next_.on_untracked_stream(scope); }
 
   void catch_switch() { catch_switch_ = true; }
   // The caught request, if any; its path points into the filter.

@@ -439,6 +439,7 @@ struct Http2Tracker::Impl {
   Stream* open_stream(uint32_t sid, MonoNanos now) {
     if (streams.size() >= limits.max_streams) {
       ++untracked;
+      sink.on_untracked_stream(scope);
       return nullptr;
     }
     Stream& s = streams[sid];
@@ -480,6 +481,7 @@ struct Http2Tracker::Impl {
         if (s->bad_method) {  // nothing to name it by; honest count instead of a wrong method
           streams.erase(d.block_sid);
           ++untracked;
+          sink.on_untracked_stream(scope);
           return;
         }
         s->request_headers_done = true;

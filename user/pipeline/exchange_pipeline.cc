@@ -31,7 +31,7 @@ ExchangePipeline::ExchangePipeline(const PipelineOptions& options,
 ExchangePipeline::~ExchangePipeline() = default;
 
 void ExchangePipeline::on_exchange(const Exchange& exchange) {
-  namer_->name(exchange.path, route_scratch_);  // the one place a route is named
+  route_of(exchange, *namer_, route_scratch_);  // the one place a route is named
   WorkerDelta& delta = handoff_.active();
   delta.store.record(exchange, route_scratch_);
   if (options_.record_metrics) delta.metrics.on_routed_exchange(exchange, route_scratch_);
@@ -40,6 +40,10 @@ void ExchangePipeline::on_exchange(const Exchange& exchange) {
 
 void ExchangePipeline::on_unparsed_connection(uint32_t /*scope*/) {
   connections_.unparsed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ExchangePipeline::on_untracked_stream(uint32_t /*scope*/) {
+  connections_.untracked_streams.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ExchangePipeline::erase_scope(uint32_t scope) {

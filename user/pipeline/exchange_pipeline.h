@@ -57,6 +57,7 @@ class ExchangePipeline final : public ExchangeSink {
   // Worker thread.
   void on_exchange(const Exchange& exchange) override;
   void on_unparsed_connection(uint32_t scope) override;
+  void on_untracked_stream(uint32_t scope) override;
   // Worker thread, once per loop iteration: hands the filled buffer over when asked, and
   // applies scope erasures. Cheap when there is nothing to do (two atomic loads).
   void on_tick(MonoNanos now);

@@ -17,6 +17,7 @@ bool same_connections(const RouteTableSnapshot& a, const RouteTableSnapshot& b) 
   return a.accepted == b.accepted && a.active == b.active && a.unparsed == b.unparsed &&
          a.ambiguous_framing == b.ambiguous_framing &&
          a.upstream_failed == b.upstream_failed && a.rejected == b.rejected &&
+         a.untracked_streams == b.untracked_streams &&
          a.bytes_client_to_server == b.bytes_client_to_server &&
          a.bytes_server_to_client == b.bytes_server_to_client;
 }

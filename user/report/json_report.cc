@@ -48,6 +48,12 @@ nlohmann::json route_json(const RouteSummary& r) {
         {"state", r.last.state}}},
   };
   if (r.truncated) j["truncated"] = true;
+  if (r.protocol == WireProtocol::kHttp2) j["protocol"] = "h2";
+  if (r.grpc) {
+    nlohmann::json codes = nlohmann::json::object();
+    for (const auto& [code, n] : r.grpc_status) codes[std::to_string(code)] = n;
+    j["grpc_status"] = std::move(codes);
+  }
   return j;
 }
 
@@ -55,7 +61,8 @@ bool report_order(const RouteSummary* a_ptr, const RouteSummary* b_ptr) {
   const RouteSummary& a = *a_ptr;
   const RouteSummary& b = *b_ptr;
   if (a.count != b.count) return a.count > b.count;
-  return std::tie(a.route, a.method, a.scope) < std::tie(b.route, b.method, b.scope);
+  return std::tie(a.route, a.method, a.scope, a.protocol, a.grpc) <
+         std::tie(b.route, b.method, b.scope, b.protocol, b.grpc);
 }
 
 }  // namespace
@@ -83,6 +90,7 @@ nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_a
         {"ambiguous_framing", table.ambiguous_framing},
         {"upstream_failed", table.upstream_failed},
         {"rejected", table.rejected},
+        {"untracked_streams", table.untracked_streams},
         {"bytes_client_to_server", table.bytes_client_to_server},
         {"bytes_server_to_client", table.bytes_server_to_client}}},
   };

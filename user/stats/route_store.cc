@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "routes/grpc_route.h"
 #include "routes/route_namer.h"
 #include "stats/asset_classifier.h"
 
@@ -131,10 +132,11 @@ RouteStats& RouteStore::Impl::overflow_entry(int64_t first_seen_ms) {
 
 RouteStats& RouteStore::Impl::find_or_create(const Exchange& exchange, std::string_view route,
                                              int64_t started_ms) {
-  // Key: 4 bytes of scope, 1 byte of method, then the route.
+  // Key: 4 bytes of scope, 1 byte of method, 1 of protocol and gRPC, then the route.
   key_scratch.clear();
   key_scratch.append(reinterpret_cast<const char*>(&exchange.scope), sizeof exchange.scope);
   key_scratch.push_back(static_cast<char>(exchange.method));
+  key_scratch.push_back(static_cast<char>(static_cast<int>(exchange.protocol) * 2 + exchange.grpc));
   key_scratch.append(route);
   const LookupKey key{key_scratch, std::hash<std::string_view>{}(key_scratch)};
   if (auto it = routes.find(key); it != routes.end()) return it->second;
@@ -149,6 +151,8 @@ RouteStats& RouteStore::Impl::find_or_create(const Exchange& exchange, std::stri
   stats.route = route;
   stats.file = assets->is_asset(route);
   stats.truncated = exchange.path_truncated;
+  stats.protocol = exchange.protocol;
+  stats.grpc = exchange.grpc;
   stats.first_seen_ms = started_ms;
   return stats;
 }
@@ -157,8 +161,11 @@ void RouteStore::Impl::count(RouteStats& stats, const Exchange& exchange,
                              int64_t started_ms) {
   const bool failed = exchange.outcome != ExchangeOutcome::kCompleted;
   ++stats.count;
-  stats.errors += failed || exchange.status >= 500;
+  stats.errors += failed || exchange.status >= 500 || exchange.grpc_status > 0;
   ++stats.status[exchange.status];  // allocates only for a status this route has not seen
+  if (exchange.grpc && exchange.grpc_status >= 0) {
+    ++stats.grpc_status[static_cast<uint8_t>(exchange.grpc_status)];
+  }
   const MonoNanos latency = exchange.latency();
   const double latency_us =
       exchange.response_headers_done ? static_cast<double>(latency) / kNanosPerMicro : -1;
@@ -186,8 +193,16 @@ void RouteStore::Impl::count(RouteStats& stats, const Exchange& exchange,
   last.state.assign(state.substr(0, LastSample::kMaxStateBytes));
 }
 
+void route_of(const Exchange& exchange, RouteNamer& namer, std::string& out) {
+  if (exchange.grpc) {
+    grpc_route_of(exchange.path, out);  // the full method, never templated
+  } else {
+    namer.name(exchange.path, out);
+  }
+}
+
 void RouteStore::on_exchange(const Exchange& exchange) {
-  impl_->namer->name(exchange.path, impl_->route_scratch);
+  route_of(exchange, *impl_->namer, impl_->route_scratch);
   record(exchange, impl_->route_scratch);
 }
 
@@ -205,6 +220,9 @@ void merge_entry(RouteStats& into, const RouteStats& from) {
   for (const auto& [code, n] : from.status) {
     if (n != 0) into.status[code] += n;
   }
+  for (const auto& [code, n] : from.grpc_status) {
+    if (n != 0) into.grpc_status[code] += n;
+  }
   into.latency.merge(from.latency);
   into.total_time.merge(from.total_time);
   into.request_bytes += from.request_bytes;
@@ -220,6 +238,7 @@ void merge_entry(RouteStats& into, const RouteStats& from) {
 void clear_entry(RouteStats& s) {
   s.count = s.errors = 0;
   for (auto& entry : s.status) entry.second = 0;  // keeps the nodes: no allocation next time
+  for (auto& entry : s.grpc_status) entry.second = 0;
   s.latency.clear();
   s.total_time.clear();
   s.request_bytes = s.response_bytes = s.request_body_bytes = s.response_body_bytes = 0;
@@ -245,6 +264,8 @@ void RouteStore::merge_from(const RouteStore& delta) {
       created.route = from.route;
       created.file = from.file;
       created.truncated = from.truncated;
+      created.protocol = from.protocol;
+      created.grpc = from.grpc;
       created.first_seen_ms = from.first_seen_ms;
       into = &created;
     } else {
@@ -290,6 +311,7 @@ void RouteTableSnapshot::set_connections(const ConnectionCounters& c) {
   ambiguous_framing = load(c.ambiguous_framing);
   upstream_failed = load(c.upstream_failed);
   rejected = load(c.rejected);
+  untracked_streams = load(c.untracked_streams);
   bytes_client_to_server = load(c.bytes_client_to_server);
   bytes_server_to_client = load(c.bytes_server_to_client);
 }
@@ -321,10 +343,15 @@ RouteSummary summarize(const RouteStats& s) {
   r.file = s.file;
   r.overflow = s.overflow;
   r.truncated = s.truncated;
+  r.protocol = s.protocol;
+  r.grpc = s.grpc;
   r.count = s.count;
   r.errors = s.errors;
   for (const auto& [code, n] : s.status) {
     if (n != 0) r.status.emplace_back(code, n);
+  }
+  for (const auto& [code, n] : s.grpc_status) {
+    if (n != 0) r.grpc_status.emplace_back(code, n);
   }
   r.latency = summarize(s.latency);
   r.total_time = summarize(s.total_time);
@@ -350,6 +377,10 @@ RouteTableSnapshot RouteStore::snapshot() const {
 
 void RouteStore::on_unparsed_connection(uint32_t /*scope*/) {
   connections_.unparsed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void RouteStore::on_untracked_stream(uint32_t /*scope*/) {
+  connections_.untracked_streams.fetch_add(1, std::memory_order_relaxed);
 }
 
 void RouteStore::for_each(const std::function<void(const RouteStats&)>& fn) const {

@@ -1,4 +1,5 @@
-// Per-URL statistics: one entry per (scope, method, route), bounded in number.
+// Per-URL statistics: one entry per (scope, method, protocol, gRPC or not, route), bounded in
+// number. A gRPC call's route is its full method (routes/grpc_route.h), never templated.
 //
 // Not thread-safe, on purpose: a store has one owner at a time. Each relay worker records
 // into stores of its own (pipeline/exchange_pipeline.h: two, double-buffered), hands the
@@ -53,8 +54,13 @@ struct RouteStats {
   bool file = false;       // static asset
   bool overflow = false;   // the catch-all entry for keys past max_routes
   bool truncated = false;  // the path was cut at the tracker's limit: long paths may share it
+  WireProtocol protocol = WireProtocol::kHttp1;  // entries are per protocol
+  bool grpc = false;       // the route is a gRPC method, "/package.Service/Method"
   uint64_t count = 0;
-  uint64_t errors = 0;     // no complete response, or status >= 500
+  uint64_t errors = 0;     // no complete response, status >= 500, or a non-zero gRPC status
+  // gRPC status code -> count (gRPC entries only; calls that ended without one are not here).
+  // Allocates only for a code the entry has not seen, like `status`.
+  std::map<uint8_t, uint64_t> grpc_status;
   // status code -> count (0 = no response). Allocates only the first time a route sees a
   // status code; after that counting is a lookup.
   std::map<uint16_t, uint64_t> status;
@@ -78,8 +84,11 @@ struct RouteSummary {
   uint32_t scope = 0;
   std::string method, route;
   bool file = false, overflow = false, truncated = false;
+  WireProtocol protocol = WireProtocol::kHttp1;
+  bool grpc = false;
   uint64_t count = 0, errors = 0;
   std::vector<std::pair<uint16_t, uint64_t>> status;  // ascending codes, non-zero counts
+  std::vector<std::pair<uint8_t, uint64_t>> grpc_status;  // likewise (gRPC entries only)
   DurationSummary latency, total_time;
   uint64_t request_bytes = 0, response_bytes = 0;
   uint64_t request_body_bytes = 0, response_body_bytes = 0;
@@ -94,10 +103,14 @@ struct RouteTableSnapshot {
   uint64_t overflowed_requests = 0;
   // Connection counters when the snapshot was taken.
   uint64_t accepted = 0, active = 0, unparsed = 0, ambiguous_framing = 0, upstream_failed = 0,
-           rejected = 0;
+           rejected = 0, untracked_streams = 0;
   uint64_t bytes_client_to_server = 0, bytes_server_to_client = 0;
   void set_connections(const ConnectionCounters& c);
 };
+
+// The route an exchange is counted under: a gRPC call's full method as it is; anything else
+// named by `namer` (query dropped, templated). The one rule every sink's route follows.
+void route_of(const Exchange& exchange, RouteNamer& namer, std::string& out);
 
 class RouteStore final : public ExchangeSink {
  public:
@@ -106,12 +119,14 @@ class RouteStore final : public ExchangeSink {
              std::shared_ptr<const AssetClassifier> assets);
   ~RouteStore() override;
 
-  // Names the route with the store's namer, then record()s.
+  // Names the route with the store's namer (route_of()), then record()s.
   void on_exchange(const Exchange& exchange) override;
   // Counts an exchange whose route is already named (the pipeline names once for every sink).
   void record(const Exchange& exchange, std::string_view route);
   // Counts into connections().unparsed, so the relay must not count it again.
   void on_unparsed_connection(uint32_t scope) override;
+  // Counts into connections().untracked_streams.
+  void on_untracked_stream(uint32_t scope) override;
 
   ConnectionCounters& connections() { return connections_; }
   const ConnectionCounters& connections() const { return connections_; }

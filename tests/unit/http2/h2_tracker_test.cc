@@ -52,8 +52,10 @@ struct Sink final : ExchangeSink {
                          x.protocol, x.grpc, x.grpc_status});
   }
   void on_unparsed_connection(uint32_t) override { ++unparsed; }
+  void on_untracked_stream(uint32_t) override { ++untracked; }
   std::vector<Seen> exchanges;
   int unparsed = 0;
+  uint64_t untracked = 0;
 };
 
 struct Result {
@@ -107,8 +109,10 @@ Result run(const std::vector<Step>& script, const Chunker& chunker, Args&&... ar
     const size_t len = script[i].bytes.size();
     feed(t, script[i], chunker ? chunker(i, len) : std::vector<size_t>{len});
   }
-  Result r{sink.exchanges, sink.unparsed, 0};
-  if constexpr (std::is_same_v<Tracker, Http2Tracker>) r.untracked = t.untracked_streams();
+  Result r{sink.exchanges, sink.unparsed, sink.untracked};
+  if constexpr (std::is_same_v<Tracker, Http2Tracker>) {
+    EXPECT_EQ(t.untracked_streams(), sink.untracked) << "every untracked stream reaches the sink";
+  }
   return r;
 }
 
@@ -346,6 +350,45 @@ TEST(Http2Tracker, Grpc) {
   EXPECT_TRUE(r.exchanges[1].grpc);
   EXPECT_EQ(r.exchanges[1].grpc_status, 0);
   EXPECT_EQ(r.exchanges[1].response_done, 40);
+}
+
+// A gRPC server stream the client cancels after the response headers and a message: an error
+// without a gRPC status; a deadline the server enforces: a trailers-only DEADLINE_EXCEEDED.
+TEST(Http2Tracker, GrpcCancelledMidStreamAndDeadline) {
+  const std::string req = indexed(kMethodPost) + indexed(kSchemeHttp) +
+                          literal(kPath, "/pkg.Clock/Ticks") + literal(kAuthority, "h") +
+                          literal(kContentType, "application/grpc") + literal("te", "trailers");
+  const std::string slow = indexed(kMethodPost) + indexed(kSchemeHttp) +
+                           literal(kPath, "/pkg.Clock/Slow") + literal(kAuthority, "h") +
+                           literal(kContentType, "application/grpc") +
+                           literal("grpc-timeout", "300m");
+  const std::string msg = std::string("\0\0\0\0\1x", 6);
+  const Result r = run_all_splits({
+      C(10, kPreface + settings() + frame(HEADERS, END_HEADERS, 1, req) +
+                frame(DATA, END_STREAM, 1, msg) + frame(HEADERS, END_HEADERS, 3, slow) +
+                frame(DATA, END_STREAM, 3, msg)),
+      S(20, settings() +
+                frame(HEADERS, END_HEADERS, 1,
+                      indexed(kStatus200) + literal(kContentType, "application/grpc")) +
+                frame(DATA, 0, 1, msg)),
+      C(30, frame(RST_STREAM, 0, 1, u32(8))),  // CANCEL
+      S(31, frame(DATA, 0, 1, msg)),           // already in flight: ignored
+      S(40, frame(HEADERS, END_STREAM | END_HEADERS, 3,
+                  indexed(kStatus200) + literal(kContentType, "application/grpc") +
+                      literal("grpc-status", "4") + literal("grpc-message", "Deadline Exceeded"))),
+  });
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  const Seen& ticks = r.exchanges[0];
+  EXPECT_EQ(ticks.path, "/pkg.Clock/Ticks");
+  EXPECT_TRUE(ticks.grpc);
+  EXPECT_EQ(ticks.outcome, ExchangeOutcome::kResetBeforeResponse);
+  EXPECT_EQ(ticks.grpc_status, -1);
+  EXPECT_EQ(ticks.status, 0);
+  EXPECT_EQ(ticks.response_body_bytes, msg.size()) << "the message before the reset only";
+  const Seen& deadline = r.exchanges[1];
+  EXPECT_EQ(deadline.path, "/pkg.Clock/Slow");
+  EXPECT_EQ(deadline.outcome, ExchangeOutcome::kCompleted);
+  EXPECT_EQ(deadline.grpc_status, 4);
 }
 
 // A connection that ends inside a frame: only the bytes that came count (fuzz finding: the

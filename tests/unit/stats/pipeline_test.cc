@@ -13,8 +13,11 @@
 
 #include "allocation_counter.h"
 #include "exchange_builder.h"
+#include "export/otlp_json.h"
+#include "export/prometheus_http.h"
 #include "pipeline/exchange_pipeline.h"
 #include "pipeline/stats_hub.h"
+#include "report/json_report.h"
 
 namespace netprof {
 namespace {
@@ -93,6 +96,108 @@ TEST(StatsPipeline, EveryExchangeReachesTheSnapshotsExactlyWhileTheHubCollects) 
   for (const RouteSummary& r : snap->routes.routes) errors += r.errors;
   EXPECT_EQ(errors, kExchanges / 10u);
   EXPECT_GT(snapshots_seen, 1) << "snapshots were published while the relay ran";
+}
+
+// An HTTP/2 gRPC call as the HTTP/2 tracker reports it.
+Exchange grpc_call(std::string_view path, int16_t grpc_status) {
+  Exchange e = completed(path, 200);
+  e.method = kPost;
+  e.protocol = WireProtocol::kHttp2;
+  e.grpc = true;
+  e.grpc_status = grpc_status;
+  return e;
+}
+
+// Two workers record HTTP/1, HTTP/2 and gRPC exchanges; the aggregator's snapshot keeps the
+// protocol, the gRPC method routes (never templated) and their status counts exactly, and every
+// output shows them.
+TEST(StatsPipeline, ProtocolAndGrpcStatusSurviveTheMergeOfWorkers) {
+  Fixture f;
+  ExchangePipeline second(Fixture::options(1000), f.namer, nullptr, nullptr, f.hub.connections());
+  f.hub.add_worker(&second);
+  const std::string method = "/demo.v1.Users/Get/12345";  // looks templatable; is a method
+  for (int i = 0; i < 3; ++i) f.pipeline.on_exchange(grpc_call(method, 0));
+  f.pipeline.on_exchange(grpc_call(method, 5));
+  for (int i = 0; i < 2; ++i) second.on_exchange(grpc_call(method, 0));
+  second.on_exchange(grpc_call(method, 14));
+  Exchange reset = grpc_call(method, -1);  // RST_STREAM after the headers, before a status
+  reset.outcome = ExchangeOutcome::kResetBeforeResponse;
+  reset.status = 0;
+  reset.response_done = 0;
+  second.on_exchange(reset);
+  Exchange h2 = completed("/users/7", 200);
+  h2.protocol = WireProtocol::kHttp2;
+  f.pipeline.on_exchange(h2);
+  second.on_exchange(h2);
+  f.pipeline.on_exchange(completed("/users/8", 200));  // HTTP/1: an entry of its own
+  second.on_untracked_stream(0);
+  f.hub.collect_now(/*workers_stopped=*/true);
+  const auto snap = f.hub.snapshot();
+
+  const RouteSummary* call = nullptr;
+  const RouteSummary* users_h2 = nullptr;
+  const RouteSummary* users_h1 = nullptr;
+  for (const RouteSummary& r : snap->routes.routes) {
+    if (r.route == method) call = &r;
+    if (r.route == "/users/{id}") (r.protocol == WireProtocol::kHttp2 ? users_h2 : users_h1) = &r;
+  }
+  ASSERT_NE(call, nullptr) << "the gRPC method is its route, untemplated";
+  ASSERT_NE(users_h2, nullptr);
+  ASSERT_NE(users_h1, nullptr);
+  EXPECT_EQ(snap->routes.routes.size(), 3u);
+  EXPECT_TRUE(call->grpc);
+  EXPECT_EQ(call->protocol, WireProtocol::kHttp2);
+  EXPECT_EQ(call->method, "POST");
+  EXPECT_EQ(call->count, 8u);
+  EXPECT_EQ(call->errors, 3u) << "status 5, status 14 and the reset call";
+  using Codes = std::vector<std::pair<uint8_t, uint64_t>>;
+  EXPECT_EQ(call->grpc_status, (Codes{{0, 5}, {5, 1}, {14, 1}}));
+  EXPECT_EQ(users_h2->count, 2u);
+  EXPECT_FALSE(users_h2->grpc);
+  EXPECT_EQ(users_h1->count, 1u);
+  EXPECT_EQ(snap->routes.untracked_streams, 1u);
+
+  // The report.
+  const nlohmann::json report = build_report(snap->routes, 0, 0);
+  for (const auto& r : report["routes"]) {
+    if (r["route"] == method) {
+      EXPECT_EQ(r["protocol"], "h2");
+      EXPECT_EQ(r["grpc_status"], (nlohmann::json{{"0", 5}, {"5", 1}, {"14", 1}}));
+    } else {
+      EXPECT_FALSE(r.contains("grpc_status")) << r.dump();
+      EXPECT_EQ(r.contains("protocol"), r["count"] == 2) << r.dump();
+    }
+  }
+  EXPECT_EQ(report["connections"]["untracked_streams"], 1);
+
+  // The series: one per gRPC status, merged across workers.
+  std::map<int, uint64_t> series;
+  for (const HttpSeries& s : snap->metrics.series) {
+    if (s.grpc) series[s.grpc_status] += s.requests;
+  }
+  EXPECT_EQ(series, (std::map<int, uint64_t>{{-1, 1}, {0, 5}, {5, 1}, {14, 1}}));
+  std::string text;
+  PrometheusWriter w(text);
+  write_http_metrics(w, snap->metrics, f.hub.metrics_options(), nullptr);
+  const std::string rpc =
+      "rpc_server_call_duration_seconds_count{rpc_system=\"grpc\",rpc_service=\"demo.v1.Users\","
+      "rpc_method=\"Get/12345\",rpc_grpc_status_code=";
+  EXPECT_NE(text.find(rpc + "\"0\"} 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(rpc + "\"14\"} 1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("# TYPE rpc_server_call_duration_seconds histogram"),
+            text.rfind("# TYPE rpc_server_call_duration_seconds histogram"))
+      << "one family header";
+  const nlohmann::json otlp = nlohmann::json::parse(
+      build_otlp_metrics(snap->metrics, f.hub.metrics_options(), OtlpResource{}, 1));
+  uint64_t rpc_points = 0;
+  for (const auto& m : otlp["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]) {
+    if (m["name"] != "rpc.server.call.duration") continue;
+    for (const auto& p : m["histogram"]["dataPoints"]) {
+      rpc_points += std::stoull(p["count"].get<std::string>());
+      EXPECT_EQ(p["attributes"][0]["value"]["stringValue"], "grpc");
+    }
+  }
+  EXPECT_EQ(rpc_points, 8u) << "every call that got response headers (the reset one too)";
 }
 
 TEST(StatsPipeline, AKnownKeyCostsNoAllocationAcrossHandOvers) {
