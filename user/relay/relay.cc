@@ -45,9 +45,18 @@ struct Listener {
   Tag tag{TagKind::kListener};
 };
 
+// Registered once, edge-triggered, for reading and writing: the loop keeps what the kernel
+// said last in `readable` and `writable` instead of changing its interest (no epoll_ctl per
+// pause, resume or request). `readable` is cleared by a read that returned less than asked
+// (TCP then has nothing queued; new bytes or a FIN raise a new edge) and `writable` by a write
+// that did not take everything (the kernel raises EPOLLOUT when space frees). A FIN that
+// arrived with the last bytes raises no edge of its own: once EPOLLRDHUP (or a hangup) was
+// seen, `readable` stays set until a read returns 0 or an error.
 struct Endpoint {
   int fd = -1;
-  uint32_t registered = 0;  // events currently registered with epoll; 0 = not in the set
+  bool readable = false;
+  bool writable = false;
+  bool fin_seen = false;
   Tag tag;
 };
 
@@ -101,38 +110,18 @@ struct Relay::Impl {
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
   std::vector<std::unique_ptr<Connection>> graveyard;  // freed after the current event batch
   std::deque<std::pair<MonoNanos, uint64_t>> connect_deadlines;  // FIFO: one timeout for all
+  // Connections whose read filled the scratch buffer: more may be queued and no new edge will
+  // say so. Read again next loop turn (one read per connection per turn, as for events).
+  std::vector<uint64_t> read_again, read_again_now;
   uint64_t next_id = 1;
 
-  // ---- epoll interest --------------------------------------------------------------
+  // ---- epoll registration -------------------------------------------------------------
 
-  void set_interest(Endpoint& ep, uint32_t events) {
-    if (ep.fd < 0 || ep.registered == events) return;
-    // An fd we do not want to hear from is removed altogether: EPOLLHUP/EPOLLERR would
-    // otherwise wake a level-triggered loop forever while that side is paused.
-    if (events == 0) {
-      epoll_ctl(epoll_fd, EPOLL_CTL_DEL, ep.fd, nullptr);
-    } else {
-      epoll_event ev{};
-      ev.events = events;
-      ev.data.ptr = &ep.tag;
-      epoll_ctl(epoll_fd, ep.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, ep.fd, &ev);
-    }
-    ep.registered = events;
-  }
-
-  void update_interest(Connection& c) {
-    if (c.closed) return;
-    uint32_t client_events = 0, upstream_events = 0;
-    if (!c.to_upstream.eof && c.to_upstream.pending.empty()) client_events |= EPOLLIN;
-    if (!c.to_client.pending.empty()) client_events |= EPOLLOUT;
-    if (c.connecting) {
-      upstream_events = EPOLLOUT;
-    } else {
-      if (!c.to_client.eof && c.to_client.pending.empty()) upstream_events |= EPOLLIN;
-      if (!c.to_upstream.pending.empty()) upstream_events |= EPOLLOUT;
-    }
-    set_interest(c.client, client_events);
-    set_interest(c.upstream, upstream_events);
+  void register_endpoint(Endpoint& ep) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = &ep.tag;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, ep.fd, &ev);
   }
 
   // ---- connection lifecycle ------------------------------------------------------------
@@ -167,9 +156,10 @@ struct Relay::Impl {
     spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
 
+  // The client socket has TCP_NODELAY from its listener (add_listener sets it; Linux copies
+  // it to accepted sockets).
   void start_connection(Listener& listener, int client_fd) {
     const int one = 1;
-    setsockopt(client_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const DialResult dial = listener.spec.dialer->dial(client_fd);
     if (dial.fd < 0) {
       counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
@@ -182,24 +172,30 @@ struct Relay::Impl {
     const uint64_t id = next_id++;
     auto conn = std::make_unique<Connection>(id, listener.spec.scope, sink, options.tracker);
     conn->client.fd = client_fd;
+    conn->client.writable = true;  // readable when registering says so (an edge on ADD)
     conn->upstream.fd = dial.fd;
     counters.active.fetch_add(1, std::memory_order_relaxed);
     connect_deadlines.emplace_back(
         mono_now() + MonoNanos{options.connect_timeout_ms} * 1'000'000, id);
-    update_interest(*conn);
+    register_endpoint(conn->client);
+    register_endpoint(conn->upstream);
     connections.emplace(id, std::move(conn));
   }
 
-  void finish_connect(Connection& c) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c.upstream.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err != 0) {
-      fail_upstream(c);
-      return;
+  // EPOLLOUT alone means connected; only an error or hangup needs SO_ERROR to tell.
+  // Returns false if the connection failed (and is closed).
+  bool finish_connect(Connection& c, uint32_t events) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(c.upstream.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err != 0) {
+        fail_upstream(c);
+        return false;
+      }
     }
     c.connecting = false;
-    flush(c, c.to_upstream, c.upstream);
+    return true;
   }
 
   // The client already sent its request perhaps: it counts on its route as failed. The
@@ -240,11 +236,38 @@ struct Relay::Impl {
 
   // ---- data path -----------------------------------------------------------------------
 
-  // Reads once from `from` and forwards to `to`. Returns false if the connection is gone.
+  // Does what each direction can do now, independently: write what is pending if the
+  // receiver has room, then read once if nothing is pending. Never blocks one direction on
+  // the other.
+  void drive(Connection& c) {
+    step(c, c.client, c.upstream, c.to_upstream, /*client_side=*/true);
+    if (c.closed) return;
+    step(c, c.upstream, c.client, c.to_client, /*client_side=*/false);
+    if (c.closed) return;
+    close_if_finished(c);
+  }
+
+  void step(Connection& c, Endpoint& from, Endpoint& to, Pipe& pipe, bool client_side) {
+    const bool to_open = !(client_side && c.connecting);
+    if (!pipe.pending.empty() && to_open && to.writable) {
+      flush(c, pipe, to);
+      if (c.closed) return;
+    }
+    forward_fin(c, to, pipe, client_side);
+    if (pipe.pending.empty() && !pipe.eof && from.readable) {
+      pump(c, from, to, pipe, client_side);
+      if (c.closed) return;
+      if (from.readable && !pipe.eof && pipe.pending.empty()) read_again.push_back(c.id);
+    }
+  }
+
+  // Reads once from `from` and forwards to `to`; what `to` does not take is kept pending
+  // (which pauses reading `from`).
   void pump(Connection& c, Endpoint& from, Endpoint& to, Pipe& pipe, bool client_side) {
     const ssize_t n = recv(from.fd, scratch.data(), scratch.size(), 0);
     const MonoNanos now = mono_now();
     if (n > 0) {
+      if (static_cast<size_t>(n) < scratch.size() && !from.fin_seen) from.readable = false;
       const std::span<const char> bytes(scratch.data(), static_cast<size_t>(n));
       if (client_side) {
         counters.bytes_client_to_server.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
@@ -258,14 +281,14 @@ struct Relay::Impl {
         counters.ambiguous_framing.fetch_add(1, std::memory_order_relaxed);
       }
       size_t written = 0;
-      const bool can_write = client_side ? !c.connecting : true;
-      if (can_write) {
+      if (!(client_side && c.connecting) && to.writable) {
         const ssize_t w = send(to.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
         if (w < 0 && !is_transient(errno)) {
           close_connection(c, /*reset=*/true);
           return;
         }
         if (w > 0) written = static_cast<size_t>(w);
+        if (written < bytes.size()) to.writable = false;  // full: EPOLLOUT comes when it frees
       }
       if (written < bytes.size()) pipe.pending.assign(pool, bytes.subspan(written));
     } else if (n == 0) {
@@ -276,12 +299,11 @@ struct Relay::Impl {
         c.tracker.on_server_eof(now);
       }
       forward_fin(c, to, pipe, client_side);
-    } else if (!is_transient(errno)) {
+    } else if (is_transient(errno)) {
+      if (errno != EINTR) from.readable = false;  // nothing queued, not even a FIN
+    } else {
       close_connection(c, /*reset=*/true);
-      return;
     }
-    update_interest(c);
-    close_if_finished(c);
   }
 
   void forward_fin(Connection& c, Endpoint& to, Pipe& pipe, bool client_side) {
@@ -291,43 +313,50 @@ struct Relay::Impl {
     pipe.shut = true;
   }
 
-  // Writes what is pending towards `to`.
+  // Writes what is pending towards `to`, until done or `to` is full.
   void flush(Connection& c, Pipe& pipe, Endpoint& to) {
     while (!pipe.pending.empty()) {
       const auto bytes = pipe.pending.view();
       const ssize_t w = send(to.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
       if (w < 0) {
-        if (is_transient(errno)) break;
+        if (errno == EINTR) continue;
+        if (is_transient(errno)) {
+          to.writable = false;
+          return;
+        }
         close_connection(c, /*reset=*/true);
         return;
       }
+      if (static_cast<size_t>(w) < bytes.size()) to.writable = false;
       pipe.pending.consume(pool, static_cast<size_t>(w));
+      if (!to.writable) return;
     }
-    forward_fin(c, to, pipe, &pipe == &c.to_upstream);
-    update_interest(c);
-    close_if_finished(c);
   }
 
   void on_endpoint_event(Connection& c, bool is_client, uint32_t events) {
     Endpoint& self = is_client ? c.client : c.upstream;
-    Endpoint& peer = is_client ? c.upstream : c.client;
     if (!is_client && c.connecting) {
-      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) finish_connect(c);
-      return;
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      if (!finish_connect(c, events)) return;
     }
     if ((events & EPOLLERR) && !(events & EPOLLIN)) {
       close_connection(c, /*reset=*/true);
       return;
     }
-    // Writable first: draining the pending bytes of this side may let the other side read.
-    if (events & EPOLLOUT) {
-      flush(c, is_client ? c.to_client : c.to_upstream, self);
-      if (c.closed) return;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) self.fin_seen = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) self.readable = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) self.writable = true;
+    drive(c);
+  }
+
+  // Connections whose last read filled the buffer: read them again (one read each).
+  void serve_read_again() {
+    read_again_now.swap(read_again);
+    for (const uint64_t id : read_again_now) {
+      auto it = connections.find(id);
+      if (it != connections.end() && !it->second->closed) drive(*it->second);
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-      Pipe& pipe = is_client ? c.to_upstream : c.to_client;
-      if (pipe.pending.empty() && !pipe.eof) pump(c, self, peer, pipe, is_client);
-    }
+    read_again_now.clear();
   }
 
   // ---- timers ----------------------------------------------------------------------------
@@ -394,7 +423,9 @@ struct Relay::Impl {
       if (draining) close_idle_connections();
       if (draining && (connections.empty() || mono_now() >= drain_deadline)) break;
 
-      const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), 100);
+      const int timeout_ms = read_again.empty() ? 100 : 0;
+      const int n =
+          epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
       if (n < 0) {
         if (errno == EINTR) continue;
         return errno;
@@ -418,6 +449,7 @@ struct Relay::Impl {
             break;
         }
       }
+      serve_read_again();
       graveyard.clear();
       retired_listeners.clear();
       const MonoNanos now = mono_now();
@@ -457,6 +489,9 @@ void Relay::add_listener(ListenerSpec spec) {
   auto listener = std::make_unique<Listener>();
   listener->spec = std::move(spec);
   listener->tag.listener = listener.get();
+  // Accepted sockets inherit TCP_NODELAY: one call here instead of one per connection.
+  const int one = 1;
+  setsockopt(listener->spec.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = &listener->tag;

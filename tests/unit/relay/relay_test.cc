@@ -147,6 +147,90 @@ TEST_F(RelayFixture, PausesReadingWhenThePeerDoesNotRead) {
   close(server);
 }
 
+// The relay registers each socket once, edge-triggered, and keeps "readable"/"writable" itself:
+// a receiver that takes a few bytes at a time makes nearly every write short, and each resume
+// must come from the kernel's next EPOLLOUT edge. Meanwhile the other direction streams: it
+// must finish while the slow direction is still stuck, and both must arrive byte for byte.
+TEST_F(RelayFixture, ATricklingReceiverNeitherStallsNorLosesBytesWhileTheOtherWayStreams) {
+  const int client = connect_to(relay_port_);
+  ASSERT_GE(client, 0);
+  const int server = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  const int small = 4096;
+  setsockopt(server, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  std::mt19937 rng(2);
+  std::string up(256 * 1024, '\0'), down(4 * 1024 * 1024, '\0');
+  for (auto& c : up) c = static_cast<char>(rng());
+  for (auto& c : down) c = static_cast<char>(rng());
+
+  auto send_all = [](int fd, const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) {
+      const ssize_t n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+    shutdown(fd, SHUT_WR);
+  };
+  std::thread client_sends(send_all, client, up);
+  std::thread server_sends(send_all, server, down);
+
+  // The whole response and its FIN reach the client while the server has read nothing.
+  std::string at_client;
+  char buf[65536];
+  ssize_t n;
+  while ((n = recv(client, buf, sizeof buf, 0)) > 0) at_client.append(buf, static_cast<size_t>(n));
+  server_sends.join();
+  EXPECT_EQ(at_client.size(), down.size());
+  EXPECT_TRUE(at_client == down);
+
+  // Now the server trickles the request in: 13 bytes per read.
+  std::string at_server;
+  while ((n = recv(server, buf, 13, 0)) > 0) at_server.append(buf, static_cast<size_t>(n));
+  client_sends.join();
+  EXPECT_EQ(at_server.size(), up.size());
+  EXPECT_TRUE(at_server == up);
+  close(client);
+  close(server);
+}
+
+// Bytes and a FIN that reach the relay together raise one edge: the short read that takes the
+// bytes must not be taken for "nothing more to read", or the FIN is never forwarded.
+TEST_F(RelayFixture, AFinArrivingWithTheLastBytesIsForwarded) {
+  const int client = connect_to(relay_port_);
+  ASSERT_GE(client, 0);
+  const int server = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  char buf[16];
+  ASSERT_EQ(send(client, "ping", 4, 0), 4);
+  ASSERT_EQ(recv(server, buf, 4, MSG_WAITALL), 4);  // connected and registered both ways
+
+  // Hold the loop thread while the client sends its last bytes and its FIN.
+  std::promise<void> sent;
+  std::promise<void> holding;
+  relay_->post([&] {
+    holding.set_value();
+    sent.get_future().wait();
+  });
+  holding.get_future().wait();
+  ASSERT_EQ(send(client, "last", 4, 0), 4);
+  shutdown(client, SHUT_WR);
+  sent.set_value();
+
+  std::string got;
+  for (;;) {
+    pollfd p{server, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 10000), 1) << "no FIN after " << got.size() << " bytes";
+    const ssize_t n = recv(server, buf, sizeof buf, 0);
+    ASSERT_GE(n, 0);
+    if (n == 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(got, "last");
+  close(client);
+  close(server);
+}
+
 TEST_F(RelayFixture, RemovedListenerRefusesNewConnectionsButKeepsOpenOnes) {
   const int client = connect_to(relay_port_);
   const int server = accept(upstream_listener_, nullptr, nullptr);
