@@ -57,6 +57,7 @@ struct Endpoint {
   bool readable = false;
   bool writable = false;
   bool fin_seen = false;
+  bool error_seen = false;
   Tag tag;
 };
 
@@ -267,7 +268,8 @@ struct Relay::Impl {
     const ssize_t n = recv(from.fd, scratch.data(), scratch.size(), 0);
     const MonoNanos now = mono_now();
     if (n > 0) {
-      if (static_cast<size_t>(n) < scratch.size() && !from.fin_seen) from.readable = false;
+      const bool drained = static_cast<size_t>(n) < scratch.size();
+      if (drained && !from.fin_seen) from.readable = false;
       const std::span<const char> bytes(scratch.data(), static_cast<size_t>(n));
       if (client_side) {
         counters.bytes_client_to_server.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
@@ -291,14 +293,11 @@ struct Relay::Impl {
         if (written < bytes.size()) to.writable = false;  // full: EPOLLOUT comes when it frees
       }
       if (written < bytes.size()) pipe.pending.assign(pool, bytes.subspan(written));
+      // The FIN is queued behind these bytes (EPOLLRDHUP came, no error) and the read took
+      // everything: the next read could only return 0. Take it as read.
+      if (drained && from.fin_seen && !from.error_seen) on_eof(c, to, pipe, client_side, now);
     } else if (n == 0) {
-      pipe.eof = true;
-      if (client_side) {
-        c.tracker.on_client_eof(now);
-      } else {
-        c.tracker.on_server_eof(now);
-      }
-      forward_fin(c, to, pipe, client_side);
+      on_eof(c, to, pipe, client_side, now);
     } else if (is_transient(errno)) {
       if (errno != EINTR) from.readable = false;  // nothing queued, not even a FIN
     } else {
@@ -306,11 +305,24 @@ struct Relay::Impl {
     }
   }
 
+  void on_eof(Connection& c, Endpoint& to, Pipe& pipe, bool client_side, MonoNanos now) {
+    pipe.eof = true;
+    if (client_side) {
+      c.tracker.on_client_eof(now);
+    } else {
+      c.tracker.on_server_eof(now);
+    }
+    forward_fin(c, to, pipe, client_side);
+  }
+
   void forward_fin(Connection& c, Endpoint& to, Pipe& pipe, bool client_side) {
     if (!pipe.eof || pipe.shut || !pipe.pending.empty()) return;
     if (client_side && c.connecting) return;  // sent once the upstream is connected
-    shutdown(to.fd, SHUT_WR);
     pipe.shut = true;
+    // The last FIN of the connection: close() (in close_if_finished, right after) sends it.
+    // Both sides were read to their FIN, so no unread byte turns that close into a reset.
+    if ((client_side ? c.to_client : c.to_upstream).done()) return;
+    shutdown(to.fd, SHUT_WR);
   }
 
   // Writes what is pending towards `to`, until done or `to` is full.
@@ -344,6 +356,7 @@ struct Relay::Impl {
       return;
     }
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) self.fin_seen = true;
+    if (events & EPOLLERR) self.error_seen = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) self.readable = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) self.writable = true;
     drive(c);
