@@ -14,6 +14,7 @@
 #include "pipeline/stats_hub.h"
 #include "export/prometheus_http.h"
 #include "export/prometheus_text.h"
+#include "export/prometheus_tls.h"
 #include "export/pusher.h"
 #include "report/json_report.h"
 #include "report/pod_grouping.h"
@@ -39,8 +40,7 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, const StatsS
            d(c.accepted));
   w.single("netprof_connections_active", "gauge", "Relayed connections open now.", d(c.active));
   w.single("netprof_connections_unparsed_total", "counter",
-           "Connections relayed but parsed neither as HTTP/1.x nor as HTTP/2 (TLS, other "
-           "protocols).",
+           "Connections relayed but not parsed (not HTTP/1.x, HTTP/2 or a TLS ClientHello).",
            d(c.unparsed));
   w.single("netprof_connections_ambiguous_framing_total", "counter",
            "Unparsed connections whose last message had a length that could be read two ways "
@@ -153,6 +153,7 @@ std::string AdminServer::render_metrics(const AdminSources& sources, const Stats
   if (sources.http_metrics) {
     write_http_metrics(writer, snap.metrics, sources.stats->metrics_options(), sources.scopes);
   }
+  write_tls_metrics(writer, snap.routes.tls, sources.scopes);
   write_self_metrics(writer, sources, snap, uptime_s);
   return out;
 }

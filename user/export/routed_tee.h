@@ -14,6 +14,8 @@ class RoutedSink {
   virtual ~RoutedSink() = default;
   // Called on the relay thread: must be short and must not block on slow consumers.
   virtual void on_routed_exchange(const Exchange& exchange, std::string_view route) = 0;
+  // A TLS connection at its close (tls/connection.h); the same rules. Default: ignored.
+  virtual void on_tls_connection(const TlsConnection& /*connection*/) {}
 };
 
 }  // namespace netprof

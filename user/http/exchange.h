@@ -9,6 +9,8 @@
 
 namespace netprof {
 
+struct TlsConnection;  // tls/connection.h
+
 // Nanoseconds of CLOCK_MONOTONIC. Never wall time: it does not jump.
 using MonoNanos = int64_t;
 
@@ -91,6 +93,9 @@ class ExchangeSink {
   // open that a tracker follows at once, or a request without a usable method): counted, so
   // the totals say what they miss.
   virtual void on_untracked_stream(uint32_t /*scope*/) {}
+  // A TLS connection, once, when it closes (tls/tracker.h). Sinks that do not count TLS
+  // ignore it.
+  virtual void on_tls_connection(const TlsConnection& /*connection*/) {}
 };
 
 }  // namespace netprof

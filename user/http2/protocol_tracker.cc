@@ -15,6 +15,8 @@ constexpr size_t kMaxWatchedHeadBytes = 8 * 1024;
 // Client bytes after the upgrade request, held until the server answers it (as the HTTP/1
 // tracker does with its own copy).
 constexpr size_t kMaxHeldAfterUpgrade = 64 * 1024;
+// The first byte of a TLS connection: a handshake record (its ClientHello).
+constexpr uint8_t kTlsHandshakeRecord = 0x16;
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -246,6 +248,8 @@ struct ProtocolTracker::Impl {
   WireChoice choice = WireChoice::kUndecided;
   std::optional<HttpTracker> h1;
   std::unique_ptr<Http2Tracker> h2;
+  std::unique_ptr<TlsTracker> tls;
+  uint16_t server_port = 0;
   UpgradeWatch watch;
 
   // While undecided: how much of the preface the client sent, and held server bytes.
@@ -276,6 +280,12 @@ struct ProtocolTracker::Impl {
     replay_server();
   }
 
+  void start_tls() {
+    choice = WireChoice::kTls;
+    watch.off();
+    tls = std::make_unique<TlsTracker>(sink, scope, server_port);
+  }
+
   void replay_server() {
     if (held_server.empty()) return;
     std::string replay;
@@ -290,6 +300,17 @@ struct ProtocolTracker::Impl {
 
   void on_client(std::string_view bytes, MonoNanos now) {
     if (bytes.empty()) return;
+    if (choice == WireChoice::kUndecided && preface_seen == 0 &&
+        static_cast<uint8_t>(bytes.front()) == kTlsHandshakeRecord) {
+      start_tls();
+      tls->on_client_bytes(bytes, now);
+      replay_server();
+      return;
+    }
+    if (choice == WireChoice::kTls) {
+      tls->on_client_bytes(bytes, now);
+      return;
+    }
     if (choice == WireChoice::kUndecided) {
       const size_t take = std::min(bytes.size(), kHttp2Preface.size() - preface_seen);
       if (bytes.compare(0, take, kHttp2Preface.substr(preface_seen, take)) != 0) {
@@ -324,6 +345,9 @@ struct ProtocolTracker::Impl {
         return;
       case WireChoice::kHttp2:
         h2->on_server_bytes(bytes, now);
+        return;
+      case WireChoice::kTls:
+        tls->on_server_bytes(bytes, now);
         return;
       case WireChoice::kHttp1:
         break;
@@ -386,6 +410,7 @@ void ProtocolTracker::on_connection_closed(MonoNanos now, bool reset) {
   if (t.choice == WireChoice::kUndecided) t.start_h1();
   if (t.h1) t.h1->on_connection_closed(now, reset);
   if (t.h2) t.h2->on_connection_closed(now, reset);
+  if (t.tls) t.tls->on_connection_closed(now, reset);
 }
 
 void ProtocolTracker::on_upstream_failed(MonoNanos now) {
@@ -393,6 +418,12 @@ void ProtocolTracker::on_upstream_failed(MonoNanos now) {
   if (t.choice == WireChoice::kUndecided) t.start_h1();
   if (t.h1) t.h1->on_upstream_failed(now);
   if (t.h2) t.h2->on_upstream_failed(now);
+  if (t.tls) t.tls->on_upstream_failed(now);
+}
+
+void ProtocolTracker::set_server_port(uint16_t port) {
+  impl_->server_port = port;
+  if (impl_->tls) impl_->tls->set_server_port(port);
 }
 
 WireChoice ProtocolTracker::choice() const { return impl_->choice; }
@@ -403,12 +434,15 @@ bool ProtocolTracker::ambiguous_framing() const {
 
 bool ProtocolTracker::idle() const {
   const Impl& t = *impl_;
+  if (t.tls) return false;  // opaque after the handshake: nobody knows where a request ends
   if (t.h2) return t.h2->idle();
   if (t.h1) return t.h1->idle();
   return t.preface_seen == 0 && t.held_server.empty();
 }
 
 TrackerMode ProtocolTracker::mode() const {
+  if (impl_->tls)
+    return impl_->tls->unparsed() ? TrackerMode::kUnparsed : TrackerMode::kPassthrough;
   if (impl_->h2) return impl_->h2->mode();
   if (impl_->h1) return impl_->h1->mode();
   return TrackerMode::kHttp;

@@ -1,4 +1,6 @@
-// Chooses, per relayed connection, which tracker follows it: HTTP/2 when the client starts with
+// Chooses, per relayed connection, which tracker follows it: TLS when the client's first byte is
+// a handshake record (0x16, never the start of an HTTP request or of the preface; tls/tracker.h);
+// HTTP/2 when the client starts with
 // the HTTP/2 connection preface (prior knowledge: gRPC, curl --http2-prior-knowledge) or when
 // the first HTTP/1.1 request asks for `Upgrade: h2c` and is answered 101; HTTP/1 otherwise.
 // Same interface as HttpTracker, so the relay does not care which one runs.
@@ -18,10 +20,11 @@
 #include "http/exchange.h"
 #include "http/tracker.h"
 #include "http2/tracker.h"
+#include "tls/tracker.h"
 
 namespace netprof {
 
-enum class WireChoice : uint8_t { kUndecided, kHttp1, kHttp2 };
+enum class WireChoice : uint8_t { kUndecided, kHttp1, kHttp2, kTls };
 
 class ProtocolTracker {
  public:
@@ -36,6 +39,8 @@ class ProtocolTracker {
   void on_client_eof(MonoNanos now);
   void on_connection_closed(MonoNanos now, bool reset);
   void on_upstream_failed(MonoNanos now);
+  // The server's port (TLS connections are counted per port). Any time before the close.
+  void set_server_port(uint16_t port);
 
   WireChoice choice() const;
   TrackerMode mode() const;  // of the tracker in charge (kHttp while undecided)

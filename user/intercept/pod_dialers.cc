@@ -111,7 +111,7 @@ DialResult InboundDialer::dial(int client_fd) {
   remember({now + guard_lifetime_, key});
 
   if (const int err = guarded_connect(*state_, upstream.get(), original)) return {-1, err};
-  return {upstream.release(), 0};
+  return {upstream.release(), 0, original.port()};
 }
 
 bool lookup_original_destination(const InterceptState& state, int accepted_fd,
@@ -136,7 +136,7 @@ DialResult OutboundDialer::dial(int client_fd) {
   UniqueFd upstream(new_socket_in_pod(*state_, original.family()));
   if (!upstream.valid()) return {-1, errno};
   if (const int err = guarded_connect(*state_, upstream.get(), original)) return {-1, err};
-  return {upstream.release(), 0};
+  return {upstream.release(), 0, original.port()};
 }
 
 }  // namespace netprof

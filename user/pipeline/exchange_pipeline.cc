@@ -46,6 +46,11 @@ void ExchangePipeline::on_untracked_stream(uint32_t /*scope*/) {
   connections_.untracked_streams.fetch_add(1, std::memory_order_relaxed);
 }
 
+void ExchangePipeline::on_tls_connection(const TlsConnection& connection) {
+  handoff_.active().tls.record(connection);
+  if (tap_ != nullptr) tap_->on_tls_connection(connection);
+}
+
 void ExchangePipeline::erase_scope(uint32_t scope) {
   {
     std::lock_guard lock(erase_mu_);
@@ -64,6 +69,7 @@ void ExchangePipeline::apply_erasures() {
     for (uint32_t scope : scopes) {
       handoff_.active().store.erase_scope(scope);
       handoff_.active().metrics.erase_scope(scope);
+      handoff_.active().tls.erase_scope(scope);
       erase_spare_.push_back(scope);
     }
   }
@@ -74,6 +80,7 @@ void ExchangePipeline::apply_erasures() {
     for (uint32_t scope : erase_spare_) {
       handoff_.active().store.erase_scope(scope);
       handoff_.active().metrics.erase_scope(scope);
+      handoff_.active().tls.erase_scope(scope);
     }
     erase_spare_.clear();
   }

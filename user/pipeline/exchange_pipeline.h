@@ -22,6 +22,7 @@
 #include "pipeline/handoff.h"
 #include "stats/connection_counters.h"
 #include "stats/route_store.h"
+#include "stats/tls_store.h"
 
 namespace netprof {
 
@@ -44,6 +45,7 @@ struct WorkerDelta {
       : store(limits, namer, assets), metrics(metrics_options) {}
   RouteStore store;
   HttpMetrics metrics;
+  TlsStore tls;
 };
 
 class ExchangePipeline final : public ExchangeSink {
@@ -58,6 +60,7 @@ class ExchangePipeline final : public ExchangeSink {
   void on_exchange(const Exchange& exchange) override;
   void on_unparsed_connection(uint32_t scope) override;
   void on_untracked_stream(uint32_t scope) override;
+  void on_tls_connection(const TlsConnection& connection) override;
   // Worker thread, once per loop iteration: hands the filled buffer over when asked, and
   // applies scope erasures. Cheap when there is nothing to do (two atomic loads).
   void on_tick(MonoNanos now);

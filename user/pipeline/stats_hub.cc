@@ -81,6 +81,11 @@ bool StatsHub::collect_locked(bool workers_stopped) {
       delta.metrics.clear_counts();
       changed = true;
     }
+    if (delta.tls.has_counts()) {
+      cumulative_tls_.merge_from(delta.tls);
+      delta.tls.clear_counts();
+      changed = true;
+    }
   };
   if (workers_stopped) {
     // This thread owns the workers now: take what is handed over, then the rest.
@@ -120,6 +125,7 @@ void StatsHub::publish_locked() {
   snap->taken_at_ms = now_epoch_ms();
   snap->routes = cumulative_.snapshot();
   snap->routes.set_connections(connections_);
+  snap->routes.tls = cumulative_tls_.snapshot();
   snap->metrics = cumulative_metrics_.snapshot();
   if (namer_) snap->namer = namer_->counters();
   last_connections_ = RouteTableSnapshot{};
@@ -160,6 +166,7 @@ void StatsHub::erase_scope(uint32_t scope) {
   std::lock_guard lock(collect_mu_);
   cumulative_.erase_scope(scope);
   cumulative_metrics_.erase_scope(scope);
+  cumulative_tls_.erase_scope(scope);
   publish_locked();
 }
 

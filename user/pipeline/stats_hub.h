@@ -102,6 +102,7 @@ class StatsHub {
   std::mutex collect_mu_;  // serialises collections; guards the cumulative tables
   RouteStore cumulative_;
   HttpMetrics cumulative_metrics_;
+  TlsStore cumulative_tls_;
   RouteTableSnapshot last_connections_;  // connection counters of the last snapshot
   bool workers_stopped_ = false;          // set by collect_now(true); later calls own them too
 

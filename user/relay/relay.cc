@@ -81,7 +81,7 @@ struct Connection {
   bool connecting = true;
   bool closed = false;
   bool ambiguity_counted = false;
-  ProtocolTracker tracker;  // HTTP/1 or HTTP/2, chosen from the first bytes
+  ProtocolTracker tracker;  // HTTP/1, HTTP/2 or TLS, chosen from the first bytes
 };
 
 }  // namespace
@@ -175,6 +175,7 @@ struct Relay::Impl {
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
     conn->upstream.fd = dial.fd;
+    conn->tracker.set_server_port(dial.port);
     counters.active.fetch_add(1, std::memory_order_relaxed);
     connect_deadlines.emplace_back(
         mono_now() + MonoNanos{options.connect_timeout_ms} * 1'000'000, id);

@@ -87,7 +87,13 @@ DialResult dial_nonblocking(const SocketAddress& to, const SocketAddress* from) 
     close(fd);
     return {-1, err};
   }
-  return {fd, 0};
+  return {fd, 0, to.port()};
+}
+
+uint16_t SocketAddress::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(get())->sin_port);
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(get())->sin6_port);
+  return 0;
 }
 
 DialResult FixedTargetDialer::dial(int /*client_fd*/) { return dial_nonblocking(target_); }

@@ -19,6 +19,7 @@ struct SocketAddress {
   sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
   int family() const { return storage.ss_family; }
   std::string to_string() const;  // "127.0.0.1:8087", "[::1]:8087"
+  uint16_t port() const;          // host order; 0 for other families
 };
 
 // Parses "ADDR:PORT", "[V6]:PORT" or ":PORT"/"PORT" (then `default_host`). Returns false and
@@ -29,6 +30,7 @@ bool parse_socket_address(const std::string& text, const std::string& default_ho
 struct DialResult {
   int fd = -1;     // non-blocking socket with connect() in progress or done; -1 on failure
   int error = 0;   // errno when fd == -1
+  uint16_t port = 0;  // the destination's port (TLS connections are counted per server port)
 };
 
 class UpstreamDialer {

@@ -57,6 +57,38 @@ nlohmann::json route_json(const RouteSummary& r) {
   return j;
 }
 
+nlohmann::json micros_json(const double (&us)[6]) {
+  auto ms = [](double v) { return round3(v / 1e3); };
+  return {{"min", ms(us[0])}, {"mean", ms(us[1])}, {"p50", ms(us[2])},
+          {"p90", ms(us[3])}, {"p99", ms(us[4])},  {"max", ms(us[5])}};
+}
+
+nlohmann::json tls_json(const TlsSummary& t) {
+  nlohmann::json kinds = nlohmann::json::object();
+  for (size_t i = 1; i < t.failure_kinds.size(); ++i) {
+    if (t.failure_kinds[i] != 0)
+      kinds[std::string(tls_failure_name(static_cast<TlsFailure>(i)))] = t.failure_kinds[i];
+  }
+  nlohmann::json j = {
+      {"scope", t.key.scope},
+      {"server_name", t.key.server_name},
+      {"port", t.key.port},
+      {"alpn", t.key.alpn},
+      {"alpn_offered", t.key.alpn_offered},
+      {"version", std::string(tls_version_name(t.key.version))},
+      {"connections", t.connections},
+      {"handshakes", t.handshakes},  // connections whose handshake was seen to complete
+      {"handshake_ms", micros_json(t.handshake_us)},
+      {"duration_ms", micros_json(t.duration_us)},
+      {"bytes_client_to_server", t.bytes_client_to_server},
+      {"bytes_server_to_client", t.bytes_server_to_client},
+      {"failures", t.failures},
+      {"failure_kinds", std::move(kinds)},
+  };
+  if (t.overflow) j["overflow"] = true;
+  return j;
+}
+
 bool report_order(const RouteSummary* a_ptr, const RouteSummary* b_ptr) {
   const RouteSummary& a = *a_ptr;
   const RouteSummary& b = *b_ptr;
@@ -76,6 +108,8 @@ nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_a
 
   nlohmann::json routes = nlohmann::json::array();
   for (const RouteSummary* row : rows) routes.push_back(route_json(*row));
+  nlohmann::json tls = nlohmann::json::array();
+  for (const TlsSummary& t : table.tls) tls.push_back(tls_json(t));
 
   return {
       {"netprof", kReportVersion},
@@ -83,6 +117,7 @@ nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_a
       {"uptime_s", round3(uptime_s)},
       {"routes", std::move(routes)},
       {"overflowed_requests", table.overflowed_requests},
+      {"tls", std::move(tls)},
       {"connections",
        {{"accepted", table.accepted},
         {"active", table.active},

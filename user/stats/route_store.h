@@ -19,6 +19,7 @@
 #include "http/exchange.h"
 #include "stats/connection_counters.h"
 #include "stats/histogram.h"
+#include "stats/tls_store.h"
 
 namespace netprof {
 
@@ -106,6 +107,8 @@ struct RouteTableSnapshot {
            rejected = 0, untracked_streams = 0;
   uint64_t bytes_client_to_server = 0, bytes_server_to_client = 0;
   void set_connections(const ConnectionCounters& c);
+  // TLS connections per (scope, port, server name, ALPN, version), ordered by key.
+  std::vector<TlsSummary> tls;
 };
 
 // The route an exchange is counted under: a gRPC call's full method as it is; anything else
