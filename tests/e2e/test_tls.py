@@ -5,15 +5,17 @@ openssl s_client in front; through `netprof proxy` and, where BPF is available, 
 The report's "tls" rows (server name, port, ALPN, version, exact connection counts, failures)
 and /metrics (promtool-valid) are checked; TLS connections are not counted as unparsed.
 """
+import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import unittest
 import urllib.request
 
-from harness import Netprof, free_port, wait_for
+from harness import NETPROF, Netprof, free_port, wait_for
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -95,6 +97,26 @@ def s_client(addr, port, *args):
     return r.returncode, r.stdout
 
 
+class TlsTable(html.parser.HTMLParser):
+    """Collects {server name: connections} from the dashboard's rendered #tls table."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._row, self._in_hits = {}, None, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and "data-server-name" in a:
+            self._row = a["data-server-name"]
+        elif tag == "td" and a.get("class") == "hits" and self._row is not None:
+            self._in_hits = True
+
+    def handle_data(self, data):
+        if self._in_hits and data.strip():
+            self.rows[self._row] = self.rows.get(self._row, 0) + int(data.strip())
+            self._in_hits = False
+
+
 def rows(report):
     return {(r["server_name"], r["alpn"], r["version"]): r for r in report["tls"]}
 
@@ -172,7 +194,30 @@ class TlsThroughProxy(unittest.TestCase, TlsScenario):
         np = Netprof(self, ["proxy", "--listen", "127.0.0.1:0", "--target", f"127.0.0.1:{backend}",
                             "--admin", f"127.0.0.1:{admin}", "--stats-interval", "0.05"])
         port = np.wait_listening()
+
+        def get(path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}{path}", timeout=5) as resp:
+                return resp.read().decode()
+        # `netprof tap`: one line per TLS connection, at its close.
+        tap = subprocess.Popen([NETPROF, "tap", "--admin", f"127.0.0.1:{admin}", "-n", "10"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: tap.poll() is None and (tap.kill(), tap.wait()))
+        wait_for(lambda: re.search(r"^netprof_tap_subscribers 1$", get("/metrics"), re.M),
+                 what="tap to subscribe")
         connections = self.drive("127.0.0.1", port)
+        out, err = tap.communicate(timeout=30)
+        self.assertEqual(tap.returncode, 0, err)
+        lines = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual(len(lines), connections, out)
+        self.assertTrue(all(line["tls"] for line in lines), out)
+        names = sorted(line["server_name"] for line in lines)
+        self.assertEqual(names, sorted(["api.test"] * 3 + ["h2.test", "other.test", "other.test",
+                                        "openssl.test", "", "bad.test", "bad12.test"]))
+        h2 = next(line for line in lines if line["server_name"] == "h2.test")
+        self.assertEqual((h2["version"], h2["alpn"], h2["port"]), ("TLS1.2", "h2", backend))
+        self.assertGreater(h2["handshake_ms"], 0)
+        self.assertEqual(next(line for line in lines if line["server_name"] == "bad.test")["error"],
+                         "alert")
 
         def metrics():
             with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as resp:
@@ -189,6 +234,30 @@ class TlsThroughProxy(unittest.TestCase, TlsScenario):
             r = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
             # promtool's lint warnings (exit 3) are about names; 1 is a parse error.
             self.assertNotEqual(r.returncode, 1, r.stdout + r.stderr)
+        # `netprof top --once`: a TLS section.
+        top = subprocess.run([NETPROF, "top", "--admin", f"127.0.0.1:{admin}", "--once"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(top.returncode, 0, top.stderr)
+        self.assertIn("TLS SERVER:PORT", top.stdout)
+        api_line = next(l for l in top.stdout.splitlines() if f"api.test:{backend}" in l)
+        self.assertEqual(api_line.split()[:2], ["3", "0"])  # connections, failures
+        self.assertIn("TLS1.3", api_line)
+        # The dashboard in headless Chromium: the TLS table.
+        browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        if browser:
+            profile = tempfile.mkdtemp(prefix="netprof-chromium-")
+            self.addCleanup(shutil.rmtree, profile, True)
+            dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                                  "--no-first-run", "--disable-background-networking",
+                                  "--virtual-time-budget=5000", f"--user-data-dir={profile}",
+                                  "--dump-dom", f"http://127.0.0.1:{admin}/"],
+                                 capture_output=True, text=True, timeout=120)
+            self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
+            table = TlsTable()
+            table.feed(dom.stdout)
+            self.assertEqual(table.rows.get("api.test"), 3, table.rows)
+            self.assertEqual(table.rows.get("other.test"), 2, table.rows)
+            self.assertEqual(sum(table.rows.values()), connections, table.rows)
         report = np.stop()
         self.check(report, backend, connections)
 

@@ -8,6 +8,7 @@
 
 #include "export/http_metrics.h"  // method_name, error_type_name
 #include "routes/secrets.h"     // without_userinfo
+#include "tls/connection.h"
 
 namespace netprof {
 namespace {
@@ -42,6 +43,11 @@ std::string TapFilter::parse_status(std::string_view text, std::vector<std::stri
 }
 
 bool TapFilter::matches(const TapRecord& r) const {
+  if (r.tls) {
+    if (!route.empty() || !method.empty()) return false;
+    if (status.empty()) return true;
+    return r.tls_failure != 0 && std::find(status.begin(), status.end(), "error") != status.end();
+  }
   if (!route.empty()) {
     const std::string_view have = r.route_view();
     if (route.back() == '*') {
@@ -88,6 +94,34 @@ void TapHub::on_routed_exchange(const Exchange& e, std::string_view route) {
   r.response_body_bytes = e.response_body_bytes;
   r.route_len = copy_truncated(route, r.route, TapRecord::kMaxRoute);
   r.path_len = copy_truncated(e.path, r.path, TapRecord::kMaxPath);
+  r.tls = false;
+  published_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void TapHub::on_tls_connection(const TlsConnection& c) {
+  if (subscribers_.load(std::memory_order_relaxed) == 0) return;
+  const int64_t started_ms = epoch_ms_(c.first_byte);
+  std::lock_guard lock(mu_);
+  TapRecord& r = ring_[next_seq_ % ring_.size()];
+  r.seq = next_seq_++;
+  r.started_ms = started_ms;
+  r.scope = c.scope;
+  r.method = 0;
+  r.status = 0;
+  r.outcome = ExchangeOutcome::kCompleted;
+  r.path_truncated = false;
+  r.latency_ns = c.handshake_time();
+  r.total_ns = c.duration();
+  r.request_bytes = c.bytes_client_to_server;
+  r.response_bytes = c.bytes_server_to_client;
+  r.request_body_bytes = r.response_body_bytes = 0;
+  r.route_len = copy_truncated(c.server_name, r.route, TapRecord::kMaxRoute);
+  r.path_len = copy_truncated(c.alpn_offered, r.path, TapRecord::kMaxPath);
+  r.tls = true;
+  r.tls_port = c.port;
+  r.tls_version = c.version;
+  r.tls_failure = static_cast<uint8_t>(c.failure);
+  r.alpn_len = static_cast<uint8_t>(copy_truncated(c.alpn, r.alpn, TapRecord::kMaxAlpn));
   published_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -100,6 +134,24 @@ TapStats TapHub::stats() const {
 }
 
 std::string TapHub::format(const TapRecord& r, bool raw_path) const {
+  if (r.tls) {
+    nlohmann::ordered_json j = {
+        {"ts_ms", r.started_ms},
+        {"scope", r.scope},
+        {"tls", true},
+        {"server_name", r.route_view()},
+        {"port", r.tls_port},
+        {"version", tls_version_name(r.tls_version)},
+        {"alpn", std::string_view(r.alpn, r.alpn_len)},
+        {"alpn_offered", r.path_view()},
+        {"handshake_ms", round3(static_cast<double>(r.latency_ns) / 1e6)},
+        {"duration_ms", round3(static_cast<double>(r.total_ns) / 1e6)},
+        {"bytes_client_to_server", r.request_bytes},
+        {"bytes_server_to_client", r.response_bytes},
+    };
+    if (r.tls_failure != 0) j["error"] = tls_failure_name(static_cast<TlsFailure>(r.tls_failure));
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  }
   nlohmann::ordered_json j = {
       {"ts_ms", r.started_ms},
       {"scope", r.scope},

@@ -18,9 +18,11 @@
 
 namespace netprof {
 
-// One exchange as the tap keeps it. Strings are truncated to fixed buffers.
+// One exchange, or one TLS connection (`tls`), as the tap keeps it. Strings are truncated to
+// fixed buffers. A TLS record reuses the fields: route = server name, path = ALPN offers,
+// latency = handshake time, total = connection duration, request/response bytes = bytes each way.
 struct TapRecord {
-  static constexpr size_t kMaxRoute = 256, kMaxPath = 512;
+  static constexpr size_t kMaxRoute = 256, kMaxPath = 512, kMaxAlpn = 32;
   uint64_t seq = 0;
   int64_t started_ms = 0;  // wall clock epoch ms of the request's first byte
   uint32_t scope = 0;
@@ -33,6 +35,11 @@ struct TapRecord {
   uint16_t route_len = 0, path_len = 0;
   char route[kMaxRoute];
   char path[kMaxPath];
+  bool tls = false;
+  uint16_t tls_port = 0, tls_version = 0;
+  uint8_t tls_failure = 0;  // TlsFailure
+  uint8_t alpn_len = 0;
+  char alpn[kMaxAlpn];
 
   std::string_view route_view() const { return {route, route_len}; }
   std::string_view path_view() const { return {path, path_len}; }
@@ -65,6 +72,9 @@ class TapHub final : public RoutedSink {
   ~TapHub() override;
 
   void on_routed_exchange(const Exchange& exchange, std::string_view route) override;
+  // One tap line per TLS connection, at its close. TLS lines pass filters that name no route,
+  // method or status (or status "error", for failed handshakes).
+  void on_tls_connection(const TlsConnection& connection) override;
 
   class Subscription;
   std::unique_ptr<Subscription> subscribe();

@@ -41,6 +41,15 @@ struct Row {
   double success() const { return count ? 100.0 * static_cast<double>(count - errors) / static_cast<double>(count) : 100.0; }
 };
 
+// One "tls" entry of the report: a TLS server as the relay saw it (never decrypted).
+struct TlsRow {
+  std::string server_name, version, alpn;
+  uint64_t port = 0, connections = 0, failures = 0;
+  double p50 = 0, p99 = 0;  // handshake ms
+};
+// The TLS section shows at most this many entries (most connections first).
+constexpr size_t kMaxTlsRows = 10;
+
 struct Sort {
   char key;
   const char* name;
@@ -153,6 +162,23 @@ class Top {
       rows_.push_back(std::move(row));
     }
     active_ = report["connections"].value("active", uint64_t{0});
+    tls_.clear();
+    for (const auto& j : report.value("tls", nlohmann::json::array())) {
+      TlsRow t;
+      t.server_name = j.value("server_name", "");
+      t.version = j.value("version", "");
+      t.alpn = j.value("alpn", "");
+      t.port = j.value("port", uint64_t{0});
+      t.connections = j.value("connections", uint64_t{0});
+      t.failures = j.value("failures", uint64_t{0});
+      const nlohmann::json hs = j.value("handshake_ms", nlohmann::json::object());
+      t.p50 = hs.value("p50", 0.0);
+      t.p99 = hs.value("p99", 0.0);
+      tls_.push_back(std::move(t));
+    }
+    std::stable_sort(tls_.begin(), tls_.end(), [](const TlsRow& a, const TlsRow& b) {
+      return a.connections > b.connections;
+    });
     previous_counts_ = std::move(counts);
     previous_uptime_ = uptime;
     have_previous_ = true;
@@ -213,6 +239,24 @@ class Top {
       ++shown;
     }
     if (shown < rows_.size()) out += "  ... " + std::to_string(rows_.size() - shown) + " more\n";
+    if (!tls_.empty()) {
+      // TLS: connections per server name; handshake times; never decrypted.
+      const std::string tls_titles = "   CONNS   FAIL HSp50ms HSp99ms VERSION ";
+      const size_t name_width =
+          static_cast<size_t>(width) - std::min(tls_titles.size(), static_cast<size_t>(width) - 10);
+      out += tls_titles + fit("TLS SERVER:PORT ALPN", name_width) + "\n";
+      for (size_t i = 0; i < tls_.size() && i < kMaxTlsRows; ++i) {
+        const TlsRow& t = tls_[i];
+        std::string line = num(static_cast<double>(t.connections), 0, 8) +
+                           num(static_cast<double>(t.failures), 0, 7) + num(t.p50, 2, 8) +
+                           num(t.p99, 2, 8) + " " + fit(t.version, 7) + " ";
+        const std::string name = (t.server_name.empty() ? "(no SNI)" : t.server_name) + ":" +
+                                 std::to_string(t.port) + (t.alpn.empty() ? "" : " " + t.alpn);
+        out += line + fit(name, name_width) + "\n";
+      }
+      if (tls_.size() > kMaxTlsRows)
+        out += "  ... " + std::to_string(tls_.size() - kMaxTlsRows) + " more TLS\n";
+    }
     return out;
   }
 
@@ -237,6 +281,7 @@ class Top {
  private:
   char sort_ = 'r';
   std::vector<Row> rows_;
+  std::vector<TlsRow> tls_;
   std::map<std::string, uint64_t> previous_counts_;
   double previous_uptime_ = 0, total_rate_ = 0;
   bool have_previous_ = false;
