@@ -263,6 +263,25 @@ static __always_inline void normalize_v4_mapped(struct netprof_tuple* t) {
 
 /* ---- inbound: sk_lookup ---- */
 
+/* Which relay worker a new connection goes to: a hash of its whole 4-tuple (murmur3's
+ * finaliser over the words), so clients behind one address, or one port range, still
+ * spread. Every SYN retransmission of a connection hashes the same: it stays on its worker. */
+static __always_inline __u32 tuple_hash(const struct netprof_tuple* t) {
+  __u32 h = 0x9e3779b9;
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    h = (h ^ t->remote_ip[i]) * 0x01000193;
+    h = (h ^ t->local_ip[i]) * 0x01000193;
+  }
+  h ^= ((__u32)t->remote_port << 16) | t->local_port;
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >> 16;
+  return h;
+}
+
 SEC("sk_lookup")
 int netprof_steer_inbound(struct bpf_sk_lookup* ctx) {
   if (ctx->protocol != IPPROTO_TCP) return SK_PASS;
@@ -303,9 +322,9 @@ int netprof_steer_inbound(struct bpf_sk_lookup* ctx) {
     count(NETPROF_CNT_LOOKUP_FAIL_OPEN, 1);
     return SK_PASS;
   }
-  /* Spread over the pod's relay workers by client port (one worker today). */
+  /* Spread over the pod's relay workers by 4-tuple hash. */
   __u32 workers = pod->relay_workers;
-  if (workers > 1 && workers <= NETPROF_MAX_WORKERS) lk.worker = t->remote_port % workers;
+  if (workers > 1 && workers <= NETPROF_MAX_WORKERS) lk.worker = tuple_hash(t) % workers;
   struct bpf_sock* listener = bpf_map_lookup_elem(&relay_listeners, &lk);
   if (!listener) {
     count(NETPROF_CNT_LOOKUP_FAIL_OPEN, 1);

@@ -318,6 +318,11 @@ class ProxyCommandLine(E2ETest):
         (["proxy", "--buffer-kib", "1e3"], {}, "--buffer-kib"),
         (["proxy", "--max-connections", "-1"], {}, "--max-connections"),
         (["proxy", "--max-series", "nan"], {}, "--max-series"),
+        (["proxy", "--workers", "17"], {}, "--workers"),
+        (["proxy", "--workers", "1.5"], {}, "--workers"),
+        (["attach", "--inbound-ports", "1", "--workers", "99"], {}, "--workers"),
+        (["node", "--inbound-ports", "80", "--workers", "-1"], {}, "workers"),
+        (["node", "--inbound-ports", "80"], {"NETPROF_WORKERS": "17"}, "NETPROF_WORKERS"),
         (["proxy", "--push-interval", "nan"], {}, "--push-interval"),
         (["proxy", "--metrics-duration-buckets", "1,0.5,nan"], {}, "--metrics-duration-buckets"),
         (["proxy", "--metrics-duration-buckets", "1,0.5"], {}, "--metrics-duration-buckets"),
@@ -401,6 +406,58 @@ class ProxyCommandLine(E2ETest):
         self.assertEqual(route(report, "/during-drain")["count"], 1)
         with socket.socket() as s2:
             self.assertNotEqual(s2.connect_ex(("127.0.0.1", np.port)), 0, "listener closed after stop")
+
+
+class ProxyWorkers(E2ETest):
+    """--workers N: N event loops behind one SO_REUSEPORT port, stats merged exactly."""
+
+    def worker_threads(self, np):
+        names = []
+        for tid in os.listdir(f"/proc/{np.proc.pid}/task"):
+            try:
+                with open(f"/proc/{np.proc.pid}/task/{tid}/comm") as f:
+                    names.append(f.read().strip())
+            except OSError:
+                pass
+        return sorted(n for n in names if n.startswith("netprof-w"))
+
+    def test_two_workers_count_every_request_of_many_connections_exactly(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port, ["--workers", "2"])
+        self.assertIn("(2 workers)", np.stderr())
+        self.assertEqual(self.worker_threads(np), ["netprof-w1"], "worker 0 is the main thread")
+        connections, per_connection = 64, 5
+        errors = []
+
+        def client(i):
+            try:
+                with socket.create_connection(("127.0.0.1", np.port), timeout=20) as s:
+                    for _ in range(per_connection):
+                        s.sendall(f"GET /home?c={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                        data = b""
+                        while not data.endswith(b"you asked for /home?c=" + str(i).encode()):
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                raise AssertionError("closed early")
+                            data += chunk
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        report = np.stop()
+        self.assertEqual(route(report, "/home")["count"], connections * per_connection)
+        self.assertEqual(report["connections"]["accepted"], connections)
+        self.assertEqual(report["connections"]["active"], 0)
+
+    def test_one_worker_keeps_a_single_loop_thread(self):
+        backend = self.start_backend()
+        np = self.start_proxy(backend.port, ["--workers", "1"])
+        self.assertIn("(1 worker)", np.stderr())
+        self.assertEqual(self.worker_threads(np), [])
 
 
 class Signals(E2ETest):

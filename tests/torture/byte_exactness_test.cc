@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -115,10 +116,14 @@ TEST(Sha256, KnownVectors) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-class ByteExactness : public ::testing::TestWithParam<Interception> {};
+// (mode, relay workers): with 2, connections spread over two event loops (SO_REUSEPORT in
+// proxy mode, the sk_lookup hash under interception) and the report merges both exactly.
+class ByteExactness : public ::testing::TestWithParam<std::tuple<Interception, int>> {};
 
 TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
-  if (GetParam() != Interception::kProxy) {
+  const Interception mode = std::get<0>(GetParam());
+  const int workers = std::get<1>(GetParam());
+  if (mode != Interception::kProxy) {
     if (const std::string why = attach_unavailable_reason(); !why.empty()) {
       if (bpf_required()) FAIL() << "NETPROF_REQUIRE_BPF=1 but eBPF cannot run: " << why;
       GTEST_SKIP() << "eBPF interception unavailable: " << why;
@@ -135,8 +140,9 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
 
   ScenarioBackend backend(scenarios, seed);
   ProxyConfig config;
-  config.mode = GetParam();
+  config.mode = mode;
   config.target_port = backend.port();
+  config.extra_args = {"--workers", std::to_string(workers)};
   config.report_interval_s = 1.0;
   NetprofProcess netprof(config);
   ASSERT_TRUE(netprof.started());
@@ -225,16 +231,20 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
   EXPECT_EQ(connection_counter(report, "bytes_server_to_client"), all_s2c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ByteExactness,
-                         ::testing::Values(Interception::kProxy, Interception::kAttach,
-                                           Interception::kAttachNoSkmsg),
-                         [](const ::testing::TestParamInfo<Interception>& mode) {
-                           switch (mode.param) {
-                             case Interception::kProxy: return "Proxy";
-                             case Interception::kAttach: return "AttachSkmsg";
-                             default: return "AttachNoSkmsg";
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Modes, ByteExactness,
+    ::testing::Combine(::testing::Values(Interception::kProxy, Interception::kAttach,
+                                         Interception::kAttachNoSkmsg),
+                       ::testing::Values(1, 2)),
+    [](const ::testing::TestParamInfo<std::tuple<Interception, int>>& p) {
+      const char* mode = "AttachNoSkmsg";
+      switch (std::get<0>(p.param)) {
+        case Interception::kProxy: mode = "Proxy"; break;
+        case Interception::kAttach: mode = "AttachSkmsg"; break;
+        default: break;
+      }
+      return std::string(mode) + "Workers" + std::to_string(std::get<1>(p.param));
+    });
 
 }  // namespace
 }  // namespace netprof::torture

@@ -28,7 +28,11 @@ int run_attach(const Settings& settings) {
   }
   const InterceptSettings& o = settings.intercept;
   set_libbpf_verbose(o.verbose);
+  ProfileOptions profile = settings.profile;
+  profile.workers = resolve_workers(profile);
+  profile.interception_mode = "attach";  // the links live as long as the session
   InterceptOptions options;
+  options.workers = static_cast<uint32_t>(profile.workers);
   options.netns_path = o.netns;
   options.cgroup_path = o.cgroup;
   options.skmsg_mode = skmsg_mode(o.skmsg);
@@ -55,15 +59,14 @@ int run_attach(const Settings& settings) {
       std::cerr << ", outbound ports " << port_text(o.outbound_ports) << " from cgroup "
                 << o.cgroup;
     const bool skmsg_on = (*interception)->skmsg_on();
-    std::cerr << (skmsg_on ? ", sk_msg on" : ", sk_msg off") << std::endl;
+    std::cerr << (skmsg_on ? ", sk_msg on" : ", sk_msg off") << ", " << profile.workers
+              << (profile.workers == 1 ? " worker" : " workers") << std::endl;
     for (const std::string& note : (*interception)->notes())
       std::cerr << "netprof: note: " << note << "\n";
     if (!skmsg_on && options.skmsg_mode == SkMsgMode::kAuto)
       std::cerr << "netprof: note: the relay works without sk_msg (loopback TCP instead); "
                    "--skmsg=on forces it, --skmsg=off skips this check\n";
   }
-  ProfileOptions profile = settings.profile;
-  profile.interception_mode = "attach";  // the links live as long as the session
   const int code = run_profile_session(profile, (*interception)->take_listeners());
   if (o.verbose) {
     const CounterValues counters = (*interception)->counters();

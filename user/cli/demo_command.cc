@@ -64,23 +64,25 @@ int run_demo(const DemoOptions& o) {
     pause();
     return 0;
   }
-  const int fd = listen_tcp(listen_at);
-  if (fd < 0) {
+  ProfileOptions profile = o.profile;
+  profile.workers = resolve_workers(profile);
+  std::vector<ListenerSpec> listeners;
+  SocketAddress relay_at;
+  if (const int err =
+          listen_per_worker(listen_at, profile.workers,
+                            std::make_shared<FixedTargetDialer>(backend.address()), listeners,
+                            relay_at);
+      err != 0) {
     std::cerr << "netprof demo: cannot listen on " << listen_at.to_string() << ": "
-              << std::strerror(errno) << "\n";
+              << std::strerror(err) << "\n";
     return 1;
   }
-  SocketAddress relay_at;
-  relay_at.length = sizeof relay_at.storage;
-  getsockname(fd, relay_at.get(), &relay_at.length);
   std::cerr << "netprof demo: backend " << backend.address().to_string() << ", netprof relay "
             << relay_at.to_string() << ", " << o.clients << " clients at ~" << o.rps
             << " req/s for " << o.duration_s << " s; per-URL reports every "
             << o.profile.report_interval_s << " s on stdout" << std::endl;
 
 
-  std::vector<ListenerSpec> listeners;
-  listeners.push_back({fd, 0, std::make_shared<FixedTargetDialer>(backend.address())});
   std::unique_ptr<DemoTraffic> traffic;
   const auto start = std::chrono::steady_clock::now();
   auto stop_when = [&] {
@@ -97,7 +99,7 @@ int run_demo(const DemoOptions& o) {
   hooks.on_stop = [&] {
     if (stats != nullptr) print_summary(build_report(stats->snapshot()->routes, 0, 0));
   };
-  const int rc = run_profile_session(o.profile, std::move(listeners), stop_when, hooks);
+  const int rc = run_profile_session(profile, std::move(listeners), stop_when, hooks);
   if (traffic) {
     traffic->stop();
     std::cerr << "netprof demo: " << traffic->requests_sent() << " requests sent" << std::endl;

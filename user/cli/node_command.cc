@@ -87,6 +87,10 @@ int run_node(const NodeFlags& flags) {
   };
 
   NodeAgentOptions agent_options;
+  ProfileOptions profile = config->profile;
+  profile.interception_mode = "node";
+  profile.workers = resolve_workers(profile);
+  agent_options.intercept.workers = static_cast<uint32_t>(profile.workers);
   agent_options.intercept.inbound_ports = intercept.inbound_ports;
   agent_options.intercept.outbound_ports = intercept.outbound_ports;
   agent_options.intercept.ipv4 = intercept.ipv4;
@@ -112,12 +116,14 @@ int run_node(const NodeFlags& flags) {
   SessionHooks hooks;
   hooks.scopes = &registry;
   hooks.on_start = [&](SessionControl& session) {
-    Relay& relay = session.relay;
+    RelayGroup& relay = session.relays;
     agent = std::make_unique<NodeAgent>(agent_options, relay, registry, session.erase_scope);
     log("node mode: pods under " + *root + ", names from " + node.pod_logs_dir +
         " (kubelet), hostnames and service-account files, inbound ports " +
         std::to_string(intercept.inbound_ports.size()) + ", outbound ports " +
-        std::to_string(intercept.outbound_ports.size()));
+        std::to_string(intercept.outbound_ports.size()) + ", " +
+        std::to_string(profile.workers) +
+        (profile.workers == 1 ? " relay worker" : " relay workers"));
     watcher = std::make_unique<PodWatcher>(
         *root, std::chrono::milliseconds(static_cast<int64_t>(node.rescan_interval_s * 1000)),
         [&agent, &watcher](const PodScan& scan) {
@@ -134,8 +140,6 @@ int run_node(const NodeFlags& flags) {
     if (agent) agent->detach_all();
     log("detached from every pod");
   };
-  ProfileOptions profile = config->profile;
-  profile.interception_mode = "node";
   const int code = run_profile_session(profile, {}, {}, hooks);
   watcher.reset();
   agent.reset();

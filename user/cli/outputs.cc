@@ -80,7 +80,7 @@ struct Outputs::Impl {
   const int64_t wall_minus_mono_ms = now_epoch_ms() - mono_ms();
   StatsHub hub;
   TapHub tap;
-  ExchangePipeline pipeline;  // the one relay worker's
+  std::vector<std::unique_ptr<ExchangePipeline>> pipelines;  // one per relay worker
   std::vector<std::unique_ptr<Pusher>> pushers;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<AdminServer> metrics_only;  // --metrics-address
@@ -120,10 +120,12 @@ struct Outputs::Impl {
       : options(o), namer(n),
         hub(hub_options(o), StoreLimits{.max_routes = o.max_routes}, metrics_options(o), n, assets),
         tap(kTapRing, o.keep_query,
-            [this](MonoNanos t) { return t / 1'000'000 + wall_minus_mono_ms; }),
-        pipeline(pipeline_options(o), n, assets, o.admin != "off" ? &tap : nullptr,
-                 hub.connections()) {
-    hub.add_worker(&pipeline);
+            [this](MonoNanos t) { return t / 1'000'000 + wall_minus_mono_ms; }) {
+    for (size_t i = 0; i < std::max<size_t>(1, o.workers); ++i) {
+      pipelines.push_back(std::make_unique<ExchangePipeline>(
+          pipeline_options(o), n, assets, o.admin != "off" ? &tap : nullptr, hub.connections()));
+      hub.add_worker(pipelines.back().get());
+    }
   }
 
   static int64_t mono_ms() {
@@ -146,10 +148,12 @@ Outputs::Outputs(const ProfileOptions& options, std::shared_ptr<RouteNamer> name
 
 Outputs::~Outputs() { stop(); }
 
-ExchangeSink& Outputs::sink() { return impl_->pipeline; }
+ExchangeSink& Outputs::sink(size_t worker) { return *impl_->pipelines.at(worker); }
 ConnectionCounters& Outputs::connections() { return impl_->hub.connections(); }
 StatsHub& Outputs::stats() { return impl_->hub; }
-void Outputs::on_relay_tick(MonoNanos now) { impl_->pipeline.on_tick(now); }
+void Outputs::on_relay_tick(size_t worker, MonoNanos now) {
+  impl_->pipelines[worker]->on_tick(now);
+}
 
 bool Outputs::Impl::add_pusher(const std::string& name, const std::string& url_text,
                                std::function<std::string()> build) {

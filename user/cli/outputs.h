@@ -27,8 +27,10 @@ class Outputs {
   Outputs(const ProfileOptions& options, std::shared_ptr<RouteNamer> namer,
           std::shared_ptr<const AssetClassifier> assets);
   ~Outputs();
-  ExchangeSink& sink();                // the relay's sink (relay thread only)
-  void on_relay_tick(MonoNanos now);   // the relay's loop tick (RelayOptions::on_tick)
+  // One pipeline per relay worker (options.workers, resolved): worker i's sink and loop tick
+  // (RelayOptions::on_tick), both on worker i's thread only.
+  ExchangeSink& sink(size_t worker);
+  void on_relay_tick(size_t worker, MonoNanos now);
   ConnectionCounters& connections();   // the relay's connection counters
   StatsHub& stats();                   // snapshots of everything counted
   // Once the relay's loop has returned: collects everything it still holds, so that the final

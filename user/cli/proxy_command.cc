@@ -44,23 +44,24 @@ int run_proxy(const ProxyOptions& o) {
               << " (set --target ADDR:PORT or TARGET_PORT)\n";
     return 2;
   }
-  const int fd = listen_tcp(listen_at);
-  if (fd < 0) {
+  ProfileOptions profile = o.profile;
+  profile.workers = resolve_workers(profile);
+  std::vector<ListenerSpec> listeners;
+  SocketAddress bound;  // the real port: with :0 the kernel picked it
+  if (const int err = listen_per_worker(listen_at, profile.workers,
+                                        std::make_shared<FixedTargetDialer>(target), listeners,
+                                        bound);
+      err != 0) {
     std::cerr << "netprof proxy: cannot listen on " << listen_at.to_string() << ": "
-              << std::strerror(errno) << " (pick another --listen port)\n";
+              << std::strerror(err) << " (pick another --listen port)\n";
     return 1;
   }
-  // Report the real port: with :0 the kernel picked it.
-  SocketAddress bound;
-  bound.length = sizeof bound.storage;
-  getsockname(fd, bound.get(), &bound.length);
   if (!o.profile.quiet) {
     std::cerr << "netprof: relaying " << bound.to_string() << " -> " << target.to_string()
-              << std::endl;
+              << " (" << profile.workers << (profile.workers == 1 ? " worker" : " workers")
+              << ")" << std::endl;
   }
-  std::vector<ListenerSpec> listeners;
-  listeners.push_back({fd, 0, std::make_shared<FixedTargetDialer>(target)});
-  return run_profile_session(o.profile, std::move(listeners));
+  return run_profile_session(profile, std::move(listeners));
 }
 
 }  // namespace

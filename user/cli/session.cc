@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/outputs.h"
+#include "intercept/cgroup_v2.h"
 #include "report/periodic_reporter.h"
 #include "report/report_writer.h"
 #include "routes/route_namer.h"
@@ -19,6 +20,33 @@
 #include "report/json_report.h"
 
 namespace netprof {
+
+size_t resolve_workers(const ProfileOptions& o) {
+  if (o.workers != 0) return std::min(o.workers, kMaxWorkers);
+  return std::min(kMaxWorkers, usable_cpu_count());
+}
+
+int listen_per_worker(const SocketAddress& address, size_t workers,
+                      const std::shared_ptr<UpstreamDialer>& dialer,
+                      std::vector<ListenerSpec>& out, SocketAddress& bound) {
+  const bool reuse_port = workers > 1;  // a single worker keeps a plain listener
+  std::vector<ListenerSpec> mine;
+  for (uint32_t worker = 0; worker < workers; ++worker) {
+    const int fd = listen_tcp(worker == 0 ? address : bound, 4096, reuse_port);
+    if (fd < 0) {
+      const int err = errno;
+      for (const ListenerSpec& l : mine) close(l.fd);
+      return err;
+    }
+    mine.push_back({fd, 0, dialer, worker});
+    if (worker == 0) {
+      bound.length = sizeof bound.storage;
+      getsockname(fd, bound.get(), &bound.length);
+    }
+  }
+  for (ListenerSpec& l : mine) out.push_back(std::move(l));
+  return 0;
+}
 
 namespace {
 
@@ -29,7 +57,7 @@ bool is_report_signal(int sig) { return sig == SIGHUP || sig == SIGUSR1; }
 // Waits for the session's signals (blocked in every thread, so only this one sees them) or for
 // `stop_when`. SIGINT, SIGTERM and SIGQUIT ask the relay to stop (drain, final report); a second
 // one ends the process at once. SIGHUP and SIGUSR1 write a report now; SIGUSR2 is ignored.
-void supervise(Relay& relay, const std::function<bool()>& stop_when,
+void supervise(RelayGroup& relay, const std::function<bool()>& stop_when,
                const std::function<void()>& report_now, std::atomic<bool>& done,
                const sigset_t& signals) {
   const timespec tick{0, 100'000'000};
@@ -51,17 +79,20 @@ void supervise(Relay& relay, const std::function<bool()>& stop_when,
 
 }  // namespace
 
-int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> listeners,
+int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec> listeners,
                         const std::function<bool()>& stop_when, const SessionHooks& hooks) {
-  if (const std::string error = check_profile_options(o); !error.empty()) {
+  if (const std::string error = check_profile_options(options); !error.empty()) {
     std::fprintf(stderr, "netprof: %s\n", error.c_str());
     return 2;
   }
+  ProfileOptions o = options;
+  o.workers = resolve_workers(options);
   RouteNamerOptions naming;
   naming.keep_query = o.keep_query;
   naming.collapse_ids = o.collapse_ids;
   naming.redact = o.redact;
   naming.max_segment_values = o.route_segment_cap;
+  naming.concurrent = o.workers > 1;
   std::string pattern_error;
   for (const auto& text : o.route_patterns) {
     naming.patterns.push_back(*RoutePattern::parse(text, pattern_error));  // checked by the flag
@@ -74,11 +105,14 @@ int run_profile_session(const ProfileOptions& o, std::vector<ListenerSpec> liste
 
   RelayOptions relay_options;
   relay_options.buffer_bytes = o.buffer_kib * 1024;
-  relay_options.max_connections = o.max_connections;
+  // The limit is the node's: each worker holds an equal share (rounded up).
+  relay_options.max_connections = (o.max_connections + o.workers - 1) / o.workers;
   relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
   relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
-  relay_options.on_tick = [&outputs](MonoNanos now) { outputs.on_relay_tick(now); };
-  Relay relay(relay_options, outputs.sink(), outputs.connections());
+  RelayGroup relay(
+      o.workers, relay_options, [&outputs](size_t i) -> ExchangeSink& { return outputs.sink(i); },
+      [&outputs](size_t i, MonoNanos now) { outputs.on_relay_tick(i, now); },
+      outputs.connections());
   for (auto& l : listeners) relay.add_listener(std::move(l));
 
   // Block the session's signals before any thread starts so that they all inherit the mask;

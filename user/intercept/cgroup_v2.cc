@@ -1,10 +1,13 @@
 #include "intercept/cgroup_v2.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
 #include <cerrno>
+#include <cmath>
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -145,6 +148,46 @@ bool cgroup_is_within(const std::string& dir, const std::string& ancestor) {
   if (ancestor == "/") return true;
   return dir.size() > ancestor.size() && dir.compare(0, ancestor.size(), ancestor) == 0 &&
          dir[ancestor.size()] == '/';
+}
+
+}  // namespace netprof
+
+namespace netprof {
+
+double cpus_of_cpu_max(const std::string& text) {
+  std::istringstream in(text);
+  std::string quota;
+  double period = 0;
+  if (!(in >> quota >> period) || quota == "max" || !(period > 0)) return 0;
+  char* end = nullptr;
+  const double q = std::strtod(quota.c_str(), &end);
+  if (end == quota.c_str() || *end != '\0' || !(q > 0) || !std::isfinite(q)) return 0;
+  return q / period;
+}
+
+double own_cgroup_cpu_limit() {
+  auto mount = cgroup2_mount_point();
+  auto dir = own_cgroup_dir();
+  if (!mount || !dir) return 0;
+  double limit = 0;
+  std::string at = *dir;
+  // Up to, not including, the mount: the root cgroup has no cpu.max.
+  while (at.size() > mount->size() && cgroup_is_within(at, *mount)) {
+    const double cpus = cpus_of_cpu_max(read_file((at + "/cpu.max").c_str()));
+    if (cpus > 0 && (limit == 0 || cpus < limit)) limit = cpus;
+    at = at.substr(0, at.rfind('/'));
+  }
+  return limit;
+}
+
+size_t usable_cpu_count() {
+  size_t cpus = 1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  if (const double quota = own_cgroup_cpu_limit(); quota > 0)
+    cpus = std::min(cpus, static_cast<size_t>(std::ceil(quota)));
+  return std::max<size_t>(1, cpus);
 }
 
 }  // namespace netprof

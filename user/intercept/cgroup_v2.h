@@ -3,6 +3,7 @@
 // Kubernetes nodes, /sys/fs/cgroup/unified on hybrid hosts).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "intercept/expected.h"
@@ -26,6 +27,19 @@ Expected<std::string> resolve_cgroup_dir(const std::string& argument);
 // mounted into a container (the DaemonSet's /host/sys/fs/cgroup) may be either. A relative
 // `dir` is taken below this process's cgroup2 mount, as resolve_cgroup_dir does.
 Expected<std::string> cgroup2_hierarchy_at(const std::string& dir);
+
+// The CPUs a cgroup's cpu.max ("QUOTA PERIOD" or "max PERIOD") lets it use: QUOTA/PERIOD, or
+// 0 for "max" (no limit) and for text that is not a cpu.max line.
+double cpus_of_cpu_max(const std::string& cpu_max_text);
+
+// The CPUs this process's cgroup quota lets it use: the smallest cpu.max limit of its cgroup
+// v2 directory and every ancestor below the mount (quotas nest); 0 = no limit, or no cgroup2.
+double own_cgroup_cpu_limit();
+
+// How many CPUs netprof may use: those in its affinity mask (sched_getaffinity), fewer if
+// the cgroup quota allows fewer (rounded up: 1.5 CPUs may keep 2 threads busy part time); at
+// least 1.
+size_t usable_cpu_count();
 
 // True if `dir` is `ancestor` or below it (both canonical).
 bool cgroup_is_within(const std::string& dir, const std::string& ancestor);

@@ -48,7 +48,11 @@ SocketAddress loopback(int family) {
 // sk_lookup hands them connections whatever they are bound to, so they need no usable
 // address (a pod's lo may even be down), and binding to loopback keeps them unreachable
 // from outside.
-Expected<UniqueFd> make_listener(int family, bool freebind, int backlog) {
+// With `reuse_port_of` >= 0, joins that listener's port in an SO_REUSEPORT group (the relay
+// workers' outbound listeners: connect4/6 send every connection to one port, the kernel
+// spreads them over the group by 4-tuple hash).
+Expected<UniqueFd> make_listener(int family, bool freebind, int backlog, int reuse_port_of = -1,
+                                 bool reuse_port = false) {
   const char* name = family == AF_INET ? "IPv4" : "IPv6";
   UniqueFd fd(socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return errno_error(std::string("cannot create an ") + name + " listener", errno);
@@ -64,7 +68,12 @@ Expected<UniqueFd> make_listener(int family, bool freebind, int backlog) {
     else
       setsockopt(fd.get(), IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
   }
-  const SocketAddress address = loopback(family);
+  if (reuse_port) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  SocketAddress address = loopback(family);
+  if (reuse_port_of >= 0) {
+    address.length = sizeof address.storage;
+    getsockname(reuse_port_of, address.get(), &address.length);
+  }
   if (bind(fd.get(), address.get(), address.length) != 0)
     return errno_error(std::string("cannot bind the ") + name + " listener to " +
                            address.to_string() + " in the pod",
@@ -115,8 +124,9 @@ Status add_listener_entry(int map_fd, const netprof_listener_key& key, int socke
   return ok_status();
 }
 
+// One of each per relay worker (index = worker); an empty vector: that listener is off.
 struct PodSockets {
-  UniqueFd inbound4, inbound6, outbound4, outbound6;
+  std::vector<UniqueFd> inbound4, inbound6, outbound4, outbound6;
   uint64_t netns_cookie = 0;
 };
 
@@ -128,25 +138,33 @@ Expected<PodSockets> create_pod_sockets(const InterceptOptions& options, const N
   PodSockets sockets;
   const bool inbound = !options.inbound_ports.empty();
   const bool outbound = !options.outbound_ports.empty();
-  if (inbound && options.ipv4) {
-    auto fd = make_listener(AF_INET, true, options.backlog);
-    if (!fd) return fd.take_error();
-    sockets.inbound4 = std::move(*fd);
-  }
-  if (inbound && options.ipv6) {
-    auto fd = make_listener(AF_INET6, true, options.backlog);
-    if (fd) sockets.inbound6 = std::move(*fd);
-    else notes.push_back("IPv6 inbound off: " + fd.error());
-  }
-  if (outbound && options.ipv4) {
-    auto fd = make_listener(AF_INET, false, options.backlog);
-    if (!fd) return Error{fd.error() + " (is lo up in the pod?)"};
-    sockets.outbound4 = std::move(*fd);
-  }
-  if (outbound && options.ipv6) {
-    auto fd = make_listener(AF_INET6, false, options.backlog);
-    if (fd) sockets.outbound6 = std::move(*fd);
-    else notes.push_back("IPv6 outbound off: " + fd.error());
+  const uint32_t workers = std::max<uint32_t>(1, options.workers);
+  const bool group = workers > 1;
+  for (uint32_t w = 0; w < workers; ++w) {
+    if (inbound && options.ipv4) {
+      auto fd = make_listener(AF_INET, true, options.backlog);
+      if (!fd) return fd.take_error();
+      sockets.inbound4.push_back(std::move(*fd));
+    }
+    if (inbound && options.ipv6 && (w == 0 || !sockets.inbound6.empty())) {
+      auto fd = make_listener(AF_INET6, true, options.backlog);
+      if (fd) sockets.inbound6.push_back(std::move(*fd));
+      else if (w == 0) notes.push_back("IPv6 inbound off: " + fd.error());
+      else return fd.take_error();
+    }
+    if (outbound && options.ipv4) {
+      const int first = w == 0 ? -1 : sockets.outbound4.front().get();
+      auto fd = make_listener(AF_INET, false, options.backlog, first, group);
+      if (!fd) return Error{fd.error() + (w == 0 ? " (is lo up in the pod?)" : "")};
+      sockets.outbound4.push_back(std::move(*fd));
+    }
+    if (outbound && options.ipv6 && (w == 0 || !sockets.outbound6.empty())) {
+      const int first = w == 0 ? -1 : sockets.outbound6.front().get();
+      auto fd = make_listener(AF_INET6, false, options.backlog, first, group);
+      if (fd) sockets.outbound6.push_back(std::move(*fd));
+      else if (w == 0) notes.push_back("IPv6 outbound off: " + fd.error());
+      else return fd.take_error();
+    }
   }
   UniqueFd probe(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (probe.valid()) sockets.netns_cookie = socket_netns_cookie(probe.get());
@@ -218,6 +236,9 @@ Expected<std::shared_ptr<InterceptNode>> InterceptNode::load(const InterceptOpti
   config.skb_pass = skmsg && skb_pass;
   config.sock_ops = outbound || skmsg;
   config.sizes = options.map_sizes;
+  if (options.workers < 1 || options.workers > NETPROF_MAX_WORKERS)
+    return Error{"relay workers must be 1-" + std::to_string(NETPROF_MAX_WORKERS)};
+  config.sizes.workers = std::max(config.sizes.workers, options.workers);
   auto programs = InterceptPrograms::load(config);
   if (!programs) return programs.take_error();
   node->programs_ = std::make_shared<const InterceptPrograms>(std::move(*programs));
@@ -294,15 +315,15 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
 
   netprof_pod entry;
   std::memset(&entry, 0, sizeof(entry));
-  entry.relay_workers = 1;
-  if (sockets->outbound4.valid()) {
-    const SocketAddress address = local_address(sockets->outbound4.get());
+  entry.relay_workers = std::max<uint32_t>(1, options.workers);
+  if (!sockets->outbound4.empty()) {
+    const SocketAddress address = local_address(sockets->outbound4.front().get());
     entry.outbound_ip4 = htonl(INADDR_LOOPBACK);
     entry.outbound_port4 = port_of(address);
     self->outbound_addresses_.push_back(address);
   }
-  if (sockets->outbound6.valid()) {
-    const SocketAddress address = local_address(sockets->outbound6.get());
+  if (!sockets->outbound6.empty()) {
+    const SocketAddress address = local_address(sockets->outbound6.front().get());
     std::memcpy(entry.outbound_ip6, &in6addr_loopback, 16);
     entry.outbound_port6 = port_of(address);
     self->outbound_addresses_.push_back(address);
@@ -324,18 +345,21 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
     return bpf_failure("cannot add the pod to the pods map", err);
   }
   self->pod_entry_ = true;
-  const std::pair<__u32, int> slots[] = {{NETPROF_SLOT_INBOUND_V4, sockets->inbound4.get()},
-                                         {NETPROF_SLOT_INBOUND_V6, sockets->inbound6.get()}};
-  for (const auto& [slot, fd] : slots) {
-    if (fd < 0) continue;
-    netprof_listener_key key;
-    std::memset(&key, 0, sizeof(key));
-    key.netns_cookie = cookie;
-    key.worker = 0;
-    key.slot = slot;
-    if (auto status = add_listener_entry(progs.relay_listeners_fd(), key, fd); !status)
-      return status.take_error();
-    self->listener_keys_.push_back(key);
+  const std::pair<__u32, const std::vector<UniqueFd>*> slots[] = {
+      {NETPROF_SLOT_INBOUND_V4, &sockets->inbound4}, {NETPROF_SLOT_INBOUND_V6, &sockets->inbound6}};
+  for (const auto& [slot, fds] : slots) {
+    for (uint32_t worker = 0; worker < fds->size(); ++worker) {
+      netprof_listener_key key;
+      std::memset(&key, 0, sizeof(key));
+      key.netns_cookie = cookie;
+      key.worker = worker;
+      key.slot = slot;
+      if (auto status = add_listener_entry(progs.relay_listeners_fd(), key, (*fds)[worker].get());
+          !status)
+        return status.take_error();
+      self->listener_keys_.push_back(key);
+      self->listener_fds_.push_back((*fds)[worker].get());
+    }
   }
 
   if (outbound || skmsg_on()) {
@@ -366,13 +390,14 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
 
   auto inbound_dialer = std::make_shared<InboundDialer>(state, options.guard_lifetime);
   auto outbound_dialer = std::make_shared<OutboundDialer>(state);
-  for (UniqueFd* fd : {&sockets->inbound4, &sockets->inbound6})
-    if (fd->valid())
-      self->listeners_.push_back(ListenerSpec{fd->release(), target.inbound_scope, inbound_dialer});
-  for (UniqueFd* fd : {&sockets->outbound4, &sockets->outbound6})
-    if (fd->valid())
-      self->listeners_.push_back(
-          ListenerSpec{fd->release(), target.outbound_scope, outbound_dialer});
+  for (std::vector<UniqueFd>* fds : {&sockets->inbound4, &sockets->inbound6})
+    for (uint32_t worker = 0; worker < fds->size(); ++worker)
+      self->listeners_.push_back(ListenerSpec{(*fds)[worker].release(), target.inbound_scope,
+                                              inbound_dialer, worker});
+  for (std::vector<UniqueFd>* fds : {&sockets->outbound4, &sockets->outbound6})
+    for (uint32_t worker = 0; worker < fds->size(); ++worker)
+      self->listeners_.push_back(ListenerSpec{(*fds)[worker].release(), target.outbound_scope,
+                                              outbound_dialer, worker});
   return self;
 }
 

@@ -47,6 +47,10 @@ struct InterceptOptions {
   // connect timeout, since SYN retransmissions go through sk_lookup again.
   std::chrono::milliseconds guard_lifetime{15000};
   int backlog = 4096;
+  // Relay workers: each gets its own inbound listener per family (sk_lookup picks one by the
+  // connection's 4-tuple hash) and joins the outbound listeners' SO_REUSEPORT group. Must not
+  // exceed map_sizes.workers.
+  uint32_t workers = 1;
   MapSizes map_sizes;                  // the shared maps, sized for the node (pods = 1: attach)
 };
 
@@ -136,6 +140,7 @@ class Interception {
   UniqueFd lookup_program_;  // the pod's copy of the sk_lookup program
   bool pod_entry_ = false;   // the pods map has this pod's entry
   std::vector<netprof_listener_key> listener_keys_;
+  std::vector<int> listener_fds_;  // the sockets of listener_keys_ (owned by the relay)
   std::vector<ListenerSpec> listeners_;
   std::vector<SocketAddress> outbound_addresses_;
   std::vector<std::string> notes_;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "relay/relay.h"
+#include "relay/relay_group.h"
 
 namespace netprof {
 
@@ -19,10 +19,10 @@ struct NodeAgent::Pod {
   PodNetwork network;
   uint32_t inbound_scope = 0, outbound_scope = 0;
   std::unique_ptr<Interception> interception;
-  std::vector<int> listener_fds;  // owned by the relay once posted
+  std::vector<std::pair<size_t, int>> listener_fds;  // (worker, fd), owned by the relay once posted
 };
 
-NodeAgent::NodeAgent(NodeAgentOptions options, Relay& relay, ScopeRegistry& registry,
+NodeAgent::NodeAgent(NodeAgentOptions options, RelayGroup& relay, ScopeRegistry& registry,
                      ScopeExpiry expire)
     : options_(std::move(options)), relay_(relay), registry_(registry), expire_(std::move(expire)) {
   // The node's netns (with hostPID, /proc/1 is the node's init) and netprof's own pod's.
@@ -255,11 +255,8 @@ bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   register_scopes(*pod);
 
   std::vector<ListenerSpec> listeners = pod->interception->take_listeners();
-  for (const ListenerSpec& spec : listeners) pod->listener_fds.push_back(spec.fd);
-  auto shared = std::make_shared<std::vector<ListenerSpec>>(std::move(listeners));
-  relay_.post([&relay = relay_, shared] {
-    for (ListenerSpec& spec : *shared) relay.add_listener(std::move(spec));
-  });
+  for (const ListenerSpec& spec : listeners) pod->listener_fds.emplace_back(spec.worker, spec.fd);
+  relay_.post_listeners(std::move(listeners));
   last_error_.erase(uid);
   const PodIdentity& id = pod->identity;
   log(describe(id) + " uid " + uid + " " + id.qos + ": attached, netns of pid " +
@@ -282,10 +279,7 @@ void NodeAgent::detach(const std::string& uid, const char* why, bool relay_runni
   // Links first: from now on the pod's new connections go straight to the app. The
   // listeners close on the loop thread; connections already relayed carry on.
   pod->interception.reset();
-  if (relay_running)
-    relay_.post([&relay = relay_, fds = pod->listener_fds] {
-      for (int fd : fds) relay.remove_listener(fd);
-    });
+  if (relay_running) relay_.post_remove_listeners(pod->listener_fds);
   const int64_t now = wall_clock_ms();
   registry_.mark_gone(pod->inbound_scope, now);
   if (pod->outbound_scope != 0) registry_.mark_gone(pod->outbound_scope, now);

@@ -27,7 +27,7 @@
 
 namespace netprof {
 
-class Relay;
+class RelayGroup;
 
 struct NodeAgentOptions {
   // Ports, families, sk_msg and map sizes; netns/cgroup/scopes are per pod. The pods map is
@@ -60,7 +60,7 @@ class NodeAgent {
  public:
   static constexpr uint32_t kFirstScope = 16;  // below: the scopes proxy and attach use
 
-  NodeAgent(NodeAgentOptions options, Relay& relay, ScopeRegistry& registry, ScopeExpiry expire);
+  NodeAgent(NodeAgentOptions options, RelayGroup& relay, ScopeRegistry& registry, ScopeExpiry expire);
   ~NodeAgent();  // detach_all()
   NodeAgent(const NodeAgent&) = delete;
   NodeAgent& operator=(const NodeAgent&) = delete;
@@ -103,7 +103,7 @@ class NodeAgent {
   std::pair<uint32_t, uint32_t> scopes_for(const std::string& uid);
 
   NodeAgentOptions options_;
-  Relay& relay_;
+  RelayGroup& relay_;
   ScopeRegistry& registry_;
   ScopeExpiry expire_;
   std::vector<ino_t> skip_netns_;  // the node's and netprof's own

@@ -23,6 +23,7 @@ ExchangePipeline::ExchangePipeline(const PipelineOptions& options,
                                    ConnectionCounters& connections)
     : options_(options),
       namer_(namer ? std::move(namer) : std::make_shared<RouteNamer>()),
+      concurrent_naming_(namer_->options().concurrent),
       tap_(tap),
       connections_(connections),
       handoff_(deferred(options.limits), namer_,
@@ -31,7 +32,8 @@ ExchangePipeline::ExchangePipeline(const PipelineOptions& options,
 ExchangePipeline::~ExchangePipeline() = default;
 
 void ExchangePipeline::on_exchange(const Exchange& exchange) {
-  route_of(exchange, *namer_, route_scratch_);  // the one place a route is named
+  // The one place a route is named. Workers sharing the namer each bring their own scratch.
+  route_of(exchange, *namer_, route_scratch_, concurrent_naming_ ? &naming_scratch_ : nullptr);
   WorkerDelta& delta = handoff_.active();
   delta.store.record(exchange, route_scratch_);
   if (options_.record_metrics) delta.metrics.on_routed_exchange(exchange, route_scratch_);

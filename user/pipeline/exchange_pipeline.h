@@ -20,13 +20,13 @@
 #include "export/routed_tee.h"
 #include "http/exchange.h"
 #include "pipeline/handoff.h"
+#include "routes/route_namer.h"
 #include "stats/connection_counters.h"
 #include "stats/route_store.h"
 #include "stats/tls_store.h"
 
 namespace netprof {
 
-class RouteNamer;
 class AssetClassifier;
 
 struct PipelineOptions {
@@ -77,10 +77,12 @@ class ExchangePipeline final : public ExchangeSink {
 
   const PipelineOptions options_;
   std::shared_ptr<RouteNamer> namer_;
+  const bool concurrent_naming_;
   RoutedSink* tap_;
   ConnectionCounters& connections_;
   Handoff<WorkerDelta> handoff_;
   std::string route_scratch_;
+  RouteNamer::Scratch naming_scratch_;  // this worker's: the namer may be shared by workers
   MonoNanos next_handoff_ = 0;
   std::atomic<bool> handoff_wanted_{false};
 

@@ -70,12 +70,14 @@ struct Pipe {
 };
 
 struct Connection {
-  Connection(uint64_t id_, uint32_t scope, ExchangeSink& sink, const TrackerLimits& limits)
-      : id(id_), tracker(sink, scope, limits) {
+  Connection(uint64_t id_, uint32_t scope_, ExchangeSink& sink, const TrackerLimits& limits)
+      : id(id_), scope(scope_), tracker(sink, scope_, limits) {
     client.tag = {TagKind::kClient, this};
     upstream.tag = {TagKind::kUpstream, this};
   }
   uint64_t id;
+  uint32_t scope;
+  MonoNanos added = 0;  // relay-added time since the previous exchange (relay/loop_meter.h)
   Endpoint client, upstream;
   Pipe to_upstream, to_client;
   bool connecting = true;
@@ -88,10 +90,35 @@ struct Connection {
 
 struct Relay::Impl {
   Impl(RelayOptions o, ExchangeSink& s, ConnectionCounters& c)
-      : options(o), sink(s), counters(c), pool(o.buffer_bytes), scratch(o.buffer_bytes) {}
+      : options(o),
+        sink(s),
+        metered_sink(*this),
+        counters(c),
+        pool(o.buffer_bytes),
+        scratch(o.buffer_bytes) {}
+
+  // Between the trackers and the sink when the loop is metered: an exchange takes the time
+  // its connection's events spent in the relay (relay/loop_meter.h).
+  struct MeteredSink final : ExchangeSink {
+    explicit MeteredSink(Impl& i) : impl(i) {}
+    void on_exchange(const Exchange& exchange) override {
+      if (Connection* c = impl.current; c != nullptr) {
+        impl.options.meter->record_added(c->added + (mono_now() - impl.woke));
+        c->added = 0;
+      }
+      impl.sink.on_exchange(exchange);
+    }
+    void on_unparsed_connection(uint32_t scope) override {
+      impl.sink.on_unparsed_connection(scope);
+    }
+    Impl& impl;
+  };
 
   RelayOptions options;
   ExchangeSink& sink;
+  MeteredSink metered_sink;
+  Connection* current = nullptr;  // whose event the loop handles now (metered loops only)
+  MonoNanos woke = 0;             // when the current batch's epoll_wait returned
   ConnectionCounters& counters;
   BufferPool pool;
   std::vector<char> scratch;  // every read lands here first; copied only under back-pressure
@@ -171,7 +198,8 @@ struct Relay::Impl {
     }
     setsockopt(dial.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t id = next_id++;
-    auto conn = std::make_unique<Connection>(id, listener.spec.scope, sink, options.tracker);
+    auto conn = std::make_unique<Connection>(
+        id, listener.spec.scope, options.meter ? metered_sink : sink, options.tracker);
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
     conn->upstream.fd = dial.fd;
@@ -444,6 +472,9 @@ struct Relay::Impl {
         if (errno == EINTR) continue;
         return errno;
       }
+      LoopMeter* const meter = options.meter;
+      if (meter) woke = mono_now();
+      MonoNanos mark = woke;
       for (int i = 0; i < n; ++i) {
         auto* tag = static_cast<Tag*>(events[i].data.ptr);
         switch (tag->kind) {
@@ -457,10 +488,21 @@ struct Relay::Impl {
             if (!draining && tag->listener->spec.fd >= 0) accept_from(*tag->listener);
             break;
           case TagKind::kClient:
-          case TagKind::kUpstream:
-            if (!tag->connection->closed)
-              on_endpoint_event(*tag->connection, tag->kind == TagKind::kClient, events[i].events);
+          case TagKind::kUpstream: {
+            Connection& c = *tag->connection;  // alive until the batch ends (graveyard)
+            if (c.closed) break;
+            current = meter ? &c : nullptr;
+            on_endpoint_event(c, tag->kind == TagKind::kClient, events[i].events);
+            if (options.after_event_for_tests) options.after_event_for_tests(c.scope);
+            if (meter) {
+              const MonoNanos t = mono_now();
+              meter->charge(c.scope, t - mark);
+              c.added += t - woke;
+              mark = t;
+              current = nullptr;
+            }
             break;
+          }
         }
       }
       serve_read_again();
@@ -469,6 +511,7 @@ struct Relay::Impl {
       const MonoNanos now = mono_now();
       expire_connects(now);
       if (options.on_tick) options.on_tick(now);
+      if (meter) meter->on_iteration(woke, now);
     }
     // Whatever did not finish in time is closed; its pending requests count as errors.
     while (!connections.empty()) close_connection(*connections.begin()->second, false);
@@ -542,11 +585,12 @@ void Relay::request_stop() {
   impl_->wake();
 }
 
-int listen_tcp(const SocketAddress& address, int backlog) {
+int listen_tcp(const SocketAddress& address, int backlog, bool reuse_port) {
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) return -1;
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (bind(fd, address.get(), address.length) != 0 || listen(fd, backlog) != 0) {
     const int err = errno;
     close(fd);

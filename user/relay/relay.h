@@ -12,6 +12,7 @@
 
 #include "http/exchange.h"
 #include "http/tracker.h"
+#include "relay/loop_meter.h"
 #include "relay/upstream_dialer.h"
 #include "stats/connection_counters.h"
 
@@ -26,12 +27,19 @@ struct RelayOptions {
   // Called on the loop thread once per loop iteration (at least every ~100 ms): where the
   // stats pipeline hands its counts over. Must be short and must not block.
   std::function<void(MonoNanos now)> on_tick;
+  // Where the loop records its lag, added time and busy time per scope (relay/loop_meter.h);
+  // null = not measured. Must outlive the relay.
+  LoopMeter* meter = nullptr;
+  // Tests only (the overload guard's end-to-end test): runs after each connection event on
+  // the loop thread, with the connection's scope. Never set in production.
+  std::function<void(uint32_t scope)> after_event_for_tests;
 };
 
 struct ListenerSpec {
   int fd = -1;                          // a listening TCP socket; the relay takes ownership
   uint32_t scope = 0;                   // stamped on every Exchange from this listener
   std::shared_ptr<UpstreamDialer> dialer;
+  uint32_t worker = 0;                  // the RelayGroup worker that serves it
 };
 
 class Relay {
@@ -61,6 +69,8 @@ class Relay {
 };
 
 // A non-blocking listening socket on `address` (SO_REUSEADDR). Returns -1 with errno set.
-int listen_tcp(const SocketAddress& address, int backlog = 4096);
+// With `reuse_port`, SO_REUSEPORT too: several listeners on one address, one per worker, over
+// which the kernel spreads new connections by their 4-tuple hash.
+int listen_tcp(const SocketAddress& address, int backlog = 4096, bool reuse_port = false);
 
 }  // namespace netprof

@@ -1,5 +1,7 @@
 #include "routes/route_namer.h"
 
+#include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -41,6 +43,11 @@ RouteNamer::~RouteNamer() = default;
 
 void RouteNamer::name(std::string_view target, std::string& out) {
   last_target_.assign(target);
+  name(target, out, scratch_);
+  last_route_.assign(out);
+}
+
+void RouteNamer::name(std::string_view target, std::string& out, Scratch& scratch) {
   // Absolute-form targets (proxies, "GET http://host/path") are reduced to their path.
   if (const auto scheme = target.find("://");
       scheme != std::string_view::npos && !target.empty() && target.front() != '/') {
@@ -58,14 +65,14 @@ void RouteNamer::name(std::string_view target, std::string& out) {
   // Path parameters ("/cart;jsessionid=AB12/items") carry session ids: drop each from its ';'
   // to the end of its segment, before patterns see the path.
   if (options_.redact && target.find(';') != std::string_view::npos) {
-    path_scratch_.clear();
+    scratch.path.clear();
     bool in_parameter = false;
     for (char c : target) {
       if (c == '/') in_parameter = false;
       if (c == ';') in_parameter = true;
-      if (!in_parameter) path_scratch_.push_back(c);
+      if (!in_parameter) scratch.path.push_back(c);
     }
-    target = path_scratch_;
+    target = scratch.path;
     if (target.empty()) target = "/";  // ";x" alone: nothing but a parameter
   }
 
@@ -83,8 +90,7 @@ void RouteNamer::name(std::string_view target, std::string& out) {
   if (options_.keep_query) append_query(query, out);
   // Once, here, for every consumer (report, labels, OTLP, tap): bytes that are not UTF-8
   // (and control characters) become %XX.
-  make_clean_utf8(out, clean_scratch_);
-  last_route_.assign(out);
+  make_clean_utf8(out, scratch.clean);
 }
 
 void RouteNamer::template_path(std::string_view path, std::string& out) {
@@ -112,28 +118,7 @@ void RouteNamer::template_path(std::string_view path, std::string& out) {
       out.append(segment);
     } else {
       const std::string_view prefix(out.data(), prefix_len);
-      auto it = positions_->by_prefix.find(prefix);
-      if (it == positions_->by_prefix.end()) {
-        if (positions_->by_prefix.size() < options_.max_positions) {
-          it = positions_->by_prefix.try_emplace(std::string(prefix)).first;
-        }
-      }
-      bool collapse = it == positions_->by_prefix.end();  // untracked: bounded, so collapse
-      if (!collapse) {
-        Position& position = it->second;
-        if (position.collapsed) {
-          collapse = true;
-        } else if (!position.values.contains(segment)) {
-          if (position.values.size() < options_.max_segment_values) {
-            position.values.emplace(segment);
-          } else {
-            position.collapsed = true;
-            position.values = {};  // release the memory; the position is a parameter now
-            bump(collapsed_positions_);
-            collapse = true;
-          }
-        }
-      }
+      const bool collapse = !keep_literal(prefix, segment);
       if (collapse) {
         out.append(kCappedPlaceholder).append(ext);
         bump(capped_segments_);
@@ -144,6 +129,40 @@ void RouteNamer::template_path(std::string_view path, std::string& out) {
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
+}
+
+bool RouteNamer::keep_literal(std::string_view prefix, std::string_view segment) {
+  if (!options_.concurrent) return keep_literal_locked(prefix, segment);
+  {
+    // The common case, a known value or a collapsed position, only reads.
+    std::shared_lock lock(positions_mu_);
+    const auto it = positions_->by_prefix.find(prefix);
+    if (it != positions_->by_prefix.end() &&
+        (it->second.collapsed || it->second.values.contains(segment)))
+      return !it->second.collapsed;
+  }
+  std::unique_lock lock(positions_mu_);
+  return keep_literal_locked(prefix, segment);
+}
+
+bool RouteNamer::keep_literal_locked(std::string_view prefix, std::string_view segment) {
+  auto it = positions_->by_prefix.find(prefix);
+  if (it == positions_->by_prefix.end()) {
+    if (positions_->by_prefix.size() >= options_.max_positions)
+      return false;  // untracked: bounded, so collapse
+    it = positions_->by_prefix.try_emplace(std::string(prefix)).first;
+  }
+  Position& position = it->second;
+  if (position.collapsed) return false;
+  if (position.values.contains(segment)) return true;
+  if (position.values.size() < options_.max_segment_values) {
+    position.values.emplace(segment);
+    return true;
+  }
+  position.collapsed = true;
+  position.values = {};  // release the memory; the position is a parameter now
+  bump(collapsed_positions_);
+  return false;
 }
 
 // "?a=1&token=xyz" -> "?a=1&token={redacted}": values of secret-named parameters and values

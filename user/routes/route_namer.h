@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <shared_mutex>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,10 @@ struct RouteNamerOptions {
   bool redact = true;                // secrets -> {redacted}, path parameters dropped
   size_t max_segment_values = 100;   // distinct literals per position before it collapses; 0 = off
   size_t max_positions = 10000;      // positions tracked; segments at untracked ones collapse
+  // Several relay workers name routes at once: the per-position state is then shared under a
+  // reader/writer lock (writers only when a position sees a new value). Off: one caller, no
+  // lock at all, as with a single worker.
+  bool concurrent = false;
 };
 
 // Monotonic totals, readable from any thread.
@@ -51,11 +56,20 @@ class RouteNamer {
 
   // Writes the route for `target` into `out` (reusing its capacity: no allocation once warm,
   // except the first time a position sees a new value). Not const: templating keeps
-  // per-position cardinality state. Callers serialise calls (the relay thread does).
+  // per-position cardinality state. Without options.concurrent, callers serialise calls (one
+  // relay worker does); with it, use the overload that takes the caller's own Scratch.
   virtual void name(std::string_view target, std::string& out);
 
-  // The route of the most recent name() call, if it was for `target`; else an empty view.
-  // Lets later sinks on the same thread reuse the store's naming instead of redoing it.
+  // Per-caller working memory for concurrent naming (one per relay worker).
+  struct Scratch {
+    std::string clean, path;
+  };
+  // Safe from several threads at once when options.concurrent; does not update
+  // last_route_for().
+  void name(std::string_view target, std::string& out, Scratch& scratch);
+
+  // The route of the most recent single-caller name() call, if it was for `target`; else an
+  // empty view. Lets later sinks on the same thread reuse the naming instead of redoing it.
   std::string_view last_route_for(std::string_view target) const;
 
   RouteNamerCounters counters() const;
@@ -64,11 +78,17 @@ class RouteNamer {
  private:
   struct Positions;
   void template_path(std::string_view path, std::string& out);
+  // Whether the literal `segment` after `prefix` keeps its name (else it becomes {*}); records
+  // the value. Takes the positions lock when options_.concurrent.
+  bool keep_literal(std::string_view prefix, std::string_view segment);
+  bool keep_literal_locked(std::string_view prefix, std::string_view segment);
   void append_query(std::string_view query, std::string& out);
 
   RouteNamerOptions options_;
   std::unique_ptr<Positions> positions_;
-  std::string last_target_, last_route_, clean_scratch_, path_scratch_;
+  std::shared_mutex positions_mu_;  // guards positions_ when options_.concurrent
+  std::string last_target_, last_route_;
+  Scratch scratch_;  // the single-caller name()'s
   std::atomic<uint64_t> pattern_matches_{0}, id_segments_{0}, capped_segments_{0},
       collapsed_positions_{0}, redacted_segments_{0};
 };

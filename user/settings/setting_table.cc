@@ -108,6 +108,10 @@ std::vector<Setting> build_table() {
   t.push_back(setting("max_connections", K::kCount, kRelayModes, FIELD(profile.max_connections),
       "Relayed connections at once; more are accepted and closed (counted as rejected)")
       .range(1, 10'000'000));
+  t.push_back(setting("workers", K::kCount, kRelayModes, FIELD(profile.workers),
+      "Relay workers, each an event loop on its own thread; new connections are spread over "
+      "them (0 = the CPUs netprof may use, from its affinity and cgroup CPU quota, at most 16)")
+      .range(1, 16).zero_means("auto"));
   t.push_back(setting("quiet", K::kBool, kRelayModes, FIELD(profile.quiet),
       "No startup messages on stderr")
       .short_name("-q"));
@@ -257,7 +261,8 @@ std::string check_number(const Setting& s, const json& value, bool whole) {
   if (v < s.min || v > s.max) {
     // 0 turns a periodic thing off; a tiny interval would be a busy loop.
     if (s.zero_is_off)
-      return describe(value) + " must be 0 (off) or in " + range_text(s.min, s.max);
+      return describe(value) + " must be 0 (" + s.zero_meaning + ") or in " +
+             range_text(s.min, s.max);
     return describe(value) + " is out of range " + range_text(s.min, s.max);
   }
   return {};

@@ -45,6 +45,7 @@ struct Setting {
   SettingKind kind = SettingKind::kText;
   double min = 0, max = 0;
   bool zero_is_off = false;           // kNumber: 0 is also allowed (meaning "off")
+  std::string zero_meaning = "off";   // what 0 means there, for error messages
   std::vector<std::string> choices;   // kChoice
   std::string bool_true, bool_false;  // kChoice: what a deprecated true/false meant
   bool split_commas = true;           // kTexts on the command line: "a,b" is two items
@@ -63,6 +64,12 @@ struct Setting {
   }
   Setting& off_at_zero() {
     zero_is_off = true;
+    return *this;
+  }
+  // 0 is allowed and means `meaning` (e.g. "auto"), not "off".
+  Setting& zero_means(std::string meaning) {
+    zero_is_off = true;
+    zero_meaning = std::move(meaning);
     return *this;
   }
   Setting& alias(std::string old) {

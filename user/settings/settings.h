@@ -22,6 +22,9 @@ struct ProfileOptions {
   double connect_timeout_s = 10.0;
   size_t buffer_kib = 64;
   size_t max_connections = 100000;
+  // Relay workers (event loops, one thread each); 0 = the CPUs netprof may use
+  // (resolve_workers() in cli/session.h).
+  size_t workers = 0;
   bool quiet = false;  // no startup lines on stderr
   // Route templating (routes/route_namer.h).
   std::vector<std::string> route_patterns;  // --route, tried in order

@@ -193,9 +193,12 @@ void RouteStore::Impl::count(RouteStats& stats, const Exchange& exchange,
   last.state.assign(state.substr(0, LastSample::kMaxStateBytes));
 }
 
-void route_of(const Exchange& exchange, RouteNamer& namer, std::string& out) {
+void route_of(const Exchange& exchange, RouteNamer& namer, std::string& out,
+              RouteNamer::Scratch* scratch) {
   if (exchange.grpc) {
     grpc_route_of(exchange.path, out);  // the full method, never templated
+  } else if (scratch != nullptr) {
+    namer.name(exchange.path, out, *scratch);
   } else {
     namer.name(exchange.path, out);
   }

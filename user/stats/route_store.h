@@ -17,13 +17,14 @@
 #include <vector>
 
 #include "http/exchange.h"
+#include "routes/route_namer.h"
 #include "stats/connection_counters.h"
 #include "stats/histogram.h"
 #include "stats/tls_store.h"
 
 namespace netprof {
 
-class RouteNamer;       // routes/route_namer.h: raw path -> route (query dropped, templated)
+// routes/route_namer.h: RouteNamer turns a raw path into a route (query dropped, templated).
 class AssetClassifier;  // stats/asset_classifier.h
 
 struct StoreLimits {
@@ -112,8 +113,10 @@ struct RouteTableSnapshot {
 };
 
 // The route an exchange is counted under: a gRPC call's full method as it is; anything else
-// named by `namer` (query dropped, templated). The one rule every sink's route follows.
-void route_of(const Exchange& exchange, RouteNamer& namer, std::string& out);
+// named by `namer` (query dropped, templated). The one rule every sink's route follows. With
+// `scratch` (relay workers sharing a concurrent namer), the thread-safe naming.
+void route_of(const Exchange& exchange, RouteNamer& namer, std::string& out,
+              RouteNamer::Scratch* scratch = nullptr);
 
 class RouteStore final : public ExchangeSink {
  public:

@@ -25,6 +25,21 @@ TEST(Cgroup2HierarchyAt, TheMountItselfAndItsHybridParent) {
   EXPECT_EQ(*parent, *at);
 }
 
+TEST(CpuQuota, CpuMaxLines) {
+  EXPECT_EQ(cpus_of_cpu_max("max 100000\n"), 0);
+  EXPECT_DOUBLE_EQ(cpus_of_cpu_max("150000 100000\n"), 1.5);
+  EXPECT_DOUBLE_EQ(cpus_of_cpu_max("50000 100000"), 0.5);
+  EXPECT_EQ(cpus_of_cpu_max(""), 0);            // no cpu controller here
+  EXPECT_EQ(cpus_of_cpu_max("abc 100000"), 0);  // not a cpu.max line
+  EXPECT_EQ(cpus_of_cpu_max("100000 0"), 0);
+}
+
+TEST(CpuQuota, UsableCpusAreAtLeastOneAndAtMostTheAffinityMask) {
+  const size_t cpus = usable_cpu_count();
+  EXPECT_GE(cpus, 1u);
+  EXPECT_LE(cpus, static_cast<size_t>(sysconf(_SC_NPROCESSORS_CONF)));
+}
+
 TEST(Cgroup2HierarchyAt, NotACgroupDirectory) {
   char name[] = "/tmp/netprof-cgroot-XXXXXX";
   ASSERT_NE(mkdtemp(name), nullptr);

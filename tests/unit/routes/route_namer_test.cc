@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace netprof {
 namespace {
@@ -111,6 +114,40 @@ TEST(RouteNamer, RemembersTheLastRouteForItsTarget) {
   name(namer, "/users/7?x=1");
   EXPECT_EQ(namer.last_route_for("/users/7?x=1"), "/users/{id}");
   EXPECT_EQ(namer.last_route_for("/users/8"), "");
+}
+
+// Relay workers share one namer: every worker sees the same position state, so a position
+// collapses once for all of them and no more than the cap of literals is ever kept.
+TEST(RouteNamer, ConcurrentWorkersShareOnePositionTable) {
+  RouteNamerOptions options;
+  options.max_segment_values = 50;
+  options.concurrent = true;
+  RouteNamer namer(options);
+  std::mutex mu;
+  std::set<std::string> routes;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&, w] {
+      RouteNamer::Scratch scratch;
+      std::string out;
+      std::set<std::string> mine;
+      for (int i = 0; i < 2000; ++i) {
+        // Word-like (not ID-like) values, each worker in its own order.
+        const int v = (i * (w + 1) * 7) % 400;
+        const std::string word = std::string("page") + static_cast<char>('a' + v % 26) +
+                                 static_cast<char>('a' + (v / 26) % 26);
+        namer.name("/shop/" + word + ";jsessionid=x?q=1", out, scratch);
+        mine.insert(out);
+      }
+      std::lock_guard lock(mu);
+      routes.insert(mine.begin(), mine.end());
+    });
+  }
+  for (auto& t : workers) t.join();
+  EXPECT_LE(routes.size(), 51u);  // at most the cap of literals plus {*}
+  EXPECT_TRUE(routes.contains("/shop/{*}"));
+  EXPECT_EQ(namer.counters().collapsed_positions, 1u);
+  for (const std::string& r : routes) EXPECT_EQ(r.find(';'), std::string::npos) << r;
 }
 
 TEST(RouteNamer, NonOriginFormTargetsPassThrough) {

@@ -1,0 +1,79 @@
+#include "relay/relay_group.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+namespace netprof {
+
+RelayGroup::RelayGroup(size_t workers, const RelayOptions& options,
+                       const std::function<ExchangeSink&(size_t)>& sink_of,
+                       std::function<void(size_t, MonoNanos)> on_tick,
+                       ConnectionCounters& counters) {
+  if (workers == 0) workers = 1;
+  for (size_t i = 0; i < workers; ++i) {
+    RelayOptions worker_options = options;
+    if (on_tick) worker_options.on_tick = [on_tick, i](MonoNanos now) { on_tick(i, now); };
+    workers_.push_back(std::make_unique<Relay>(worker_options, sink_of(i), counters));
+  }
+}
+
+RelayGroup::~RelayGroup() = default;
+
+void RelayGroup::add_listener(ListenerSpec spec) {
+  const size_t i = spec.worker % workers_.size();
+  workers_[i]->add_listener(std::move(spec));
+}
+
+void RelayGroup::post_listeners(std::vector<ListenerSpec> specs) {
+  std::vector<std::vector<ListenerSpec>> by_worker(workers_.size());
+  for (ListenerSpec& spec : specs) by_worker[spec.worker % workers_.size()].push_back(std::move(spec));
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (by_worker[i].empty()) continue;
+    auto mine = std::make_shared<std::vector<ListenerSpec>>(std::move(by_worker[i]));
+    Relay& relay = *workers_[i];
+    relay.post([&relay, mine] {
+      for (ListenerSpec& spec : *mine) relay.add_listener(std::move(spec));
+    });
+  }
+}
+
+void RelayGroup::post_remove_listeners(std::vector<std::pair<size_t, int>> listeners) {
+  std::vector<std::vector<int>> by_worker(workers_.size());
+  for (const auto& [worker, fd] : listeners) by_worker[worker % workers_.size()].push_back(fd);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (by_worker[i].empty()) continue;
+    Relay& relay = *workers_[i];
+    relay.post([&relay, fds = std::move(by_worker[i])] {
+      for (int fd : fds) relay.remove_listener(fd);
+    });
+  }
+}
+
+int RelayGroup::run() {
+  if (workers_.size() == 1) return workers_[0]->run();
+  std::vector<int> results(workers_.size(), 0);
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    threads.emplace_back([this, i, &results] {
+      const std::string name = "netprof-w" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      results[i] = workers_[i]->run();
+      if (results[i] != 0) request_stop();  // one failed loop stops them all, cleanly
+    });
+  }
+  results[0] = workers_[0]->run();
+  if (results[0] != 0) request_stop();
+  for (std::thread& t : threads) t.join();
+  for (int r : results)
+    if (r != 0) return r;
+  return 0;
+}
+
+void RelayGroup::request_stop() {
+  for (auto& w : workers_) w->request_stop();
+}
+
+}  // namespace netprof
