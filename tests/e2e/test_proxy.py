@@ -425,7 +425,8 @@ class ProxyWorkers(E2ETest):
         backend = self.start_backend()
         np = self.start_proxy(backend.port, ["--workers", "2"])
         self.assertIn("(2 workers)", np.stderr())
-        self.assertEqual(self.worker_threads(np), ["netprof-w1"], "worker 0 is the main thread")
+        # Worker 0 runs on the session's thread; worker 1 starts once the session serves.
+        wait_for(lambda: self.worker_threads(np) == ["netprof-w1"], what="thread netprof-w1")
         connections, per_connection = 64, 5
         errors = []
 
