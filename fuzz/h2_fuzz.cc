@@ -12,6 +12,7 @@
 #include <span>
 
 #include "http2/protocol_tracker.h"
+#include "connection_ops.h"
 
 namespace {
 
@@ -58,48 +59,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     netprof::ProtocolTracker tracker(sink, 7, limits);
     netprof::MonoNanos now = 1000;
-    size_t at = 1;
+    netprof::fuzz::ConnectionOps ops(data, size, 1);
+    netprof::fuzz::ConnectionOp op;
     bool closed = false, preface_sent = false;
-    while (at < size && !closed) {
-      const uint8_t op = data[at++];
-      now += op >> 4;
-      switch (op & 7) {
-        case 0:
-        case 1:
-        case 2:
-        case 3:
-        case 4:
-        case 5: {
-          if (at >= size) break;
-          size_t len = data[at++];
-          if (len == 255 && at < size) len = size - at;
-          if (len > size - at) len = size - at;
-          const std::span<const char> bytes(reinterpret_cast<const char*>(data + at), len);
-          at += len;
-          if ((op & 7) < 3) {
-            if ((op & 8) && !preface_sent) {
-              preface_sent = true;
-              client_bytes += netprof::kHttp2Preface.size();
-              tracker.on_client_bytes(netprof::kHttp2Preface, now);
-            }
-            client_bytes += len;
-            tracker.on_client_bytes(bytes, now);
-          } else {
-            server_bytes += len;
-            tracker.on_server_bytes(bytes, now);
+    using Kind = netprof::fuzz::ConnectionOp::Kind;
+    while (!closed && ops.next(op, now)) {
+      switch (op.kind) {
+        case Kind::kClientBytes:
+          // The flag sends the client preface first, once: reaching HTTP/2 by chance is rare.
+          if (op.flag && !preface_sent) {
+            preface_sent = true;
+            client_bytes += netprof::kHttp2Preface.size();
+            tracker.on_client_bytes(netprof::kHttp2Preface, now);
           }
+          client_bytes += op.bytes.size();
+          tracker.on_client_bytes(op.bytes, now);
           break;
-        }
-        case 6:
-          if (op & 8) {
+        case Kind::kServerBytes:
+          server_bytes += op.bytes.size();
+          tracker.on_server_bytes(op.bytes, now);
+          break;
+        case Kind::kSix:  // a half-close
+          if (op.flag) {
             tracker.on_client_eof(now);
           } else {
             tracker.on_server_eof(now);
           }
           break;
-        case 7:
-          tracker.on_connection_closed(now, (op & 8) != 0);
+        case Kind::kClose:
+          tracker.on_connection_closed(now, op.flag);
           closed = true;
+          break;
+        case Kind::kTruncated:
           break;
       }
     }

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "http2/protocol_tracker.h"
+#include "connection_ops.h"
 #include "tls/connection.h"
 #include "tls/hello.h"
 
@@ -82,34 +83,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     netprof::ProtocolTracker tracker(sink, 7);
     tracker.set_server_port(443);
     netprof::MonoNanos now = 1000;
-    size_t at = 1;
+    netprof::fuzz::ConnectionOps ops(data, size, 1);
+    netprof::fuzz::ConnectionOp op;
     bool closed = false;
-    while (at < size && !closed) {
-      const uint8_t op = data[at++];
-      now += op >> 4;
-      switch (op & 7) {
-        case 6:
+    using Kind = netprof::fuzz::ConnectionOp::Kind;
+    while (!closed && ops.next(op, now)) {
+      switch (op.kind) {
+        case Kind::kClientBytes:
+          client_bytes += op.bytes.size();
+          tracker.on_client_bytes(op.bytes, now);
+          break;
+        case Kind::kServerBytes:
+          server_bytes += op.bytes.size();
+          tracker.on_server_bytes(op.bytes, now);
+          break;
+        case Kind::kSix:
           tracker.on_upstream_failed(now);
           break;
-        case 7:
-          tracker.on_connection_closed(now, (op & 8) != 0);
+        case Kind::kClose:
+          tracker.on_connection_closed(now, op.flag);
           closed = true;
           break;
-        default: {
-          if (at >= size) break;
-          size_t len = data[at++];
-          if (len == 255 && at < size) len = size - at;
-          if (len > size - at) len = size - at;
-          const std::span<const char> bytes(reinterpret_cast<const char*>(data + at), len);
-          at += len;
-          if ((op & 7) < 3) {
-            client_bytes += len;
-            tracker.on_client_bytes(bytes, now);
-          } else {
-            server_bytes += len;
-            tracker.on_server_bytes(bytes, now);
-          }
-        }
+        case Kind::kTruncated:
+          break;
       }
       if (tracker.choice() == netprof::WireChoice::kTls) tls_chosen = true;
     }

@@ -12,6 +12,7 @@
 #include <span>
 
 #include "http/tracker.h"
+#include "connection_ops.h"
 
 namespace {
 
@@ -72,40 +73,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     netprof::HttpTracker tracker(sink, 7, limits);
     netprof::MonoNanos now = 1000;
-    size_t at = 1;
+    netprof::fuzz::ConnectionOps ops(data, size, 1);
+    netprof::fuzz::ConnectionOp op;
     bool closed = false;
-    while (at < size && !closed) {
-      const uint8_t op = data[at++];
-      now += op >> 4;  // time moves on, sometimes not at all
-      switch (op & 7) {
-        case 0: case 1: case 2:  // client bytes
-        case 3: case 4: case 5: {  // server bytes
-          if (at >= size) break;
-          size_t len = data[at++];
-          if (len == 255 && at < size) len = size - at;  // the rest in one piece
-          if (len > size - at) len = size - at;
-          const std::span<const char> bytes(reinterpret_cast<const char*>(data + at), len);
-          at += len;
-          if ((op & 7) < 3) {
-            client_bytes += len;
-            tracker.on_client_bytes(bytes, now);
-          } else {
-            server_bytes += len;
-            tracker.on_server_bytes(bytes, now);
-          }
+    using Kind = netprof::fuzz::ConnectionOp::Kind;
+    while (!closed && ops.next(op, now)) {
+      switch (op.kind) {
+        case Kind::kClientBytes:
+          client_bytes += op.bytes.size();
+          tracker.on_client_bytes(op.bytes, now);
           break;
-        }
-        case 6:
-          if (op & 8) {
+        case Kind::kServerBytes:
+          server_bytes += op.bytes.size();
+          tracker.on_server_bytes(op.bytes, now);
+          break;
+        case Kind::kSix:  // a half-close
+          if (op.flag) {
             tracker.on_client_eof(now);
           } else {
             tracker.on_server_eof(now);
           }
           break;
-        case 7:
-          tracker.on_connection_closed(now, (op & 8) != 0);
+        case Kind::kClose:
+          tracker.on_connection_closed(now, op.flag);
           closed = true;
           if (tracker.pending_requests() != 0) fail("requests pending after close");
+          break;
+        case Kind::kTruncated:
           break;
       }
     }
