@@ -35,6 +35,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_process(test, args, **kw):
+    """Popen whose cleanup (registered on `test`) stops it: SIGTERM, SIGKILL after 10 s."""
+    proc = subprocess.Popen(args, **kw)
+
+    def stop():
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe:
+                pipe.close()
+    test.addCleanup(stop)
+    return proc
+
+
 class Netprof:
     """`netprof proxy` (or another mode) with its report written to a file."""
 

@@ -14,7 +14,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from harness import NETPROF, E2ETest, Netprof, free_port, route, wait_for
+from harness import NETPROF, E2ETest, Netprof, free_port, route, start_process, wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-grpcio and python3-h2 are installed for it
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,21 +67,7 @@ class H2Test(E2ETest):
         return re.search(r"admin API on http://([^/]+)/", np.stderr()).group(1)
 
     def start_process(self, args, **kw):
-        proc = subprocess.Popen(args, **kw)
-
-        def stop():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            for pipe in (proc.stdin, proc.stdout):
-                if pipe:
-                    pipe.close()
-        self.addCleanup(stop)
-        return proc
+        return start_process(self, args, **kw)
 
     def curl(self, option, *urls):
         """Fetches the URLs on one connection; returns "status version" per URL."""

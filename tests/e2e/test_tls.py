@@ -15,7 +15,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from harness import NETPROF, Netprof, free_port, wait_for
+from harness import NETPROF, Netprof, free_port, start_process, wait_for
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -66,17 +66,7 @@ http {{
         cmd = ["ip", "netns", "exec", netns] + cmd
     err = open(f"{d}/nginx.stderr", "w")
     test.addCleanup(err.close)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-
-    def stop():
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    test.addCleanup(stop)
+    proc = start_process(test, cmd, stdout=subprocess.DEVNULL, stderr=err)
     wait_for(lambda: os.path.exists(f"{d}/nginx.pid") or proc.poll() is not None, what="nginx to start")
     if proc.poll() is not None:
         with open(f"{d}/nginx.stderr") as f:
