@@ -77,7 +77,6 @@ struct Connection {
   }
   uint64_t id;
   uint32_t scope;
-  MonoNanos added = 0;  // relay-added time since the previous exchange (relay/loop_meter.h)
   Endpoint client, upstream;
   Pipe to_upstream, to_client;
   bool connecting = true;
@@ -92,33 +91,12 @@ struct Relay::Impl {
   Impl(RelayOptions o, ExchangeSink& s, ConnectionCounters& c)
       : options(o),
         sink(s),
-        metered_sink(*this),
         counters(c),
         pool(o.buffer_bytes),
         scratch(o.buffer_bytes) {}
 
-  // Between the trackers and the sink when the loop is metered: an exchange takes the time
-  // its connection's events spent in the relay (relay/loop_meter.h).
-  struct MeteredSink final : ExchangeSink {
-    explicit MeteredSink(Impl& i) : impl(i) {}
-    void on_exchange(const Exchange& exchange) override {
-      if (Connection* c = impl.current; c != nullptr) {
-        impl.options.meter->record_added(c->added + (mono_now() - impl.woke));
-        c->added = 0;
-      }
-      impl.sink.on_exchange(exchange);
-    }
-    void on_unparsed_connection(uint32_t scope) override {
-      impl.sink.on_unparsed_connection(scope);
-    }
-    Impl& impl;
-  };
-
   RelayOptions options;
   ExchangeSink& sink;
-  MeteredSink metered_sink;
-  Connection* current = nullptr;  // whose event the loop handles now (metered loops only)
-  MonoNanos woke = 0;             // when the current batch's epoll_wait returned
   ConnectionCounters& counters;
   BufferPool pool;
   std::vector<char> scratch;  // every read lands here first; copied only under back-pressure
@@ -199,7 +177,7 @@ struct Relay::Impl {
     setsockopt(dial.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t id = next_id++;
     auto conn = std::make_unique<Connection>(
-        id, listener.spec.scope, options.meter ? metered_sink : sink, options.tracker);
+        id, listener.spec.scope, sink, options.tracker);
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
     conn->upstream.fd = dial.fd;
@@ -472,9 +450,6 @@ struct Relay::Impl {
         if (errno == EINTR) continue;
         return errno;
       }
-      LoopMeter* const meter = options.meter;
-      if (meter) woke = mono_now();
-      MonoNanos mark = woke;
       for (int i = 0; i < n; ++i) {
         auto* tag = static_cast<Tag*>(events[i].data.ptr);
         switch (tag->kind) {
@@ -491,16 +466,7 @@ struct Relay::Impl {
           case TagKind::kUpstream: {
             Connection& c = *tag->connection;  // alive until the batch ends (graveyard)
             if (c.closed) break;
-            current = meter ? &c : nullptr;
             on_endpoint_event(c, tag->kind == TagKind::kClient, events[i].events);
-            if (options.after_event_for_tests) options.after_event_for_tests(c.scope);
-            if (meter) {
-              const MonoNanos t = mono_now();
-              meter->charge(c.scope, t - mark);
-              c.added += t - woke;
-              mark = t;
-              current = nullptr;
-            }
             break;
           }
         }
@@ -511,7 +477,6 @@ struct Relay::Impl {
       const MonoNanos now = mono_now();
       expire_connects(now);
       if (options.on_tick) options.on_tick(now);
-      if (meter) meter->on_iteration(woke, now);
     }
     // Whatever did not finish in time is closed; its pending requests count as errors.
     while (!connections.empty()) close_connection(*connections.begin()->second, false);

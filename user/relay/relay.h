@@ -12,7 +12,6 @@
 
 #include "http/exchange.h"
 #include "http/tracker.h"
-#include "relay/loop_meter.h"
 #include "relay/upstream_dialer.h"
 #include "stats/connection_counters.h"
 
@@ -27,12 +26,6 @@ struct RelayOptions {
   // Called on the loop thread once per loop iteration (at least every ~100 ms): where the
   // stats pipeline hands its counts over. Must be short and must not block.
   std::function<void(MonoNanos now)> on_tick;
-  // Where the loop records its lag, added time and busy time per scope (relay/loop_meter.h);
-  // null = not measured. Must outlive the relay.
-  LoopMeter* meter = nullptr;
-  // Tests only (the overload guard's end-to-end test): runs after each connection event on
-  // the loop thread, with the connection's scope. Never set in production.
-  std::function<void(uint32_t scope)> after_event_for_tests;
 };
 
 struct ListenerSpec {
