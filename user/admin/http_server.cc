@@ -324,6 +324,16 @@ std::unique_ptr<HttpServer> HttpServer::start(const SocketAddress& address, Http
     ::close(fd);
     return nullptr;
   }
+  return start_on(fd, std::move(handler), std::move(options), error);
+}
+
+std::unique_ptr<HttpServer> HttpServer::start_on(int fd, HttpHandler handler,
+                                                 HttpServerOptions options, std::string& error) {
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+    error = std::strerror(errno);
+    ::close(fd);
+    return nullptr;
+  }
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->address_.length = sizeof server->address_.storage;
   getsockname(fd, server->address_.get(), &server->address_.length);
@@ -467,6 +477,10 @@ void HttpServer::Impl::accept_ready() {
                              SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
       admit(fd, peer_address(ss));
+      // Read at once what already came with the connection: after a stall the backlog holds
+      // more connections of one client than max_per_client, and a probe whose request is
+      // already here must be answered, not evicted as the oldest still waiting.
+      if (waiting.count(fd) != 0) read_ready(fd);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;

@@ -98,6 +98,10 @@ class HttpServer {
   // Binds and starts serving on its own thread. Returns null and sets `error` on failure.
   static std::unique_ptr<HttpServer> start(const SocketAddress& address, HttpHandler handler,
                                            HttpServerOptions options, std::string& error);
+  // The same on a socket already bound and listening (taken over, closed on failure):
+  // connections may be queued in its backlog before the server reads any.
+  static std::unique_ptr<HttpServer> start_on(int listen_fd, HttpHandler handler,
+                                              HttpServerOptions options, std::string& error);
   ~HttpServer();  // stops
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

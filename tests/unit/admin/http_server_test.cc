@@ -240,6 +240,48 @@ TEST(HttpServer, HealthzAnswersWhile128SlowClientsHoldThePort) {
   EXPECT_GT(stats.evicted + stats.timed_out, 0u) << "the slow clients lost their places";
 }
 
+// Found by bench/attack: after the poll thread was held up, the backlog held more new
+// connections of 127.0.0.1 than max_per_client; the probe, accepted first, was evicted as
+// "the oldest waiting" before its request (already there) was read.
+TEST(HttpServer, AProbeQueuedBehindABurstIsAnsweredNotEvicted) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 128), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto connect_queued = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  const int probe = connect_queued();
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(probe, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  HttpServerOptions options = quick_options();
+  std::vector<int> burst;  // silent, more than one client may keep
+  for (size_t i = 0; i < options.max_per_client + 8; ++i) burst.push_back(connect_queued());
+
+  std::string error;
+  auto server = HttpServer::start_on(
+      listener, [](const HttpRequest& r) { return HttpResponse::text(200, r.path); }, options,
+      error);
+  ASSERT_TRUE(server) << error;
+  const std::string out = read_until_closed(probe, 5000);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("/healthz"), std::string::npos) << out;
+  // The poll thread may still be accepting the burst while the probe's answer is read.
+  for (int i = 0; i < 500 && server->stats().accepted < burst.size() + 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(server->stats().evicted, 0u) << "the burst was over the per-client limit";
+  ::close(probe);
+  for (int fd : burst) ::close(fd);
+}
+
 TEST(HttpServer, WholeRequestDeadlineIsNotRestartedByEachByte) {
   auto server = start([](const HttpRequest&) { return HttpResponse::text(200, "x"); },
                       quick_options());  // 1 s for a whole request head
