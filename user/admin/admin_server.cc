@@ -232,7 +232,7 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     HttpResponse r;
     r.content_type = "application/json";
     const bool pretty = !req.param("pretty").empty();
-    r.shared_body = sources_.stats->rendered(
+    auto out = sources_.stats->rendered(
         pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
           nlohmann::json report = build_report(snap.routes, now_epoch_ms(), uptime_s);
           if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
@@ -242,24 +242,30 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
           return body;
         },
         scopes_version());
+    r.shared_body = std::move(out.bytes);
+    r.etag = std::move(out.etag);
     return r;
   }
   if (req.path == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.shared_body = sources_.stats->rendered("metrics", [this, uptime_s](const StatsSnapshot& snap) {
+    auto out = sources_.stats->rendered("metrics", [this, uptime_s](const StatsSnapshot& snap) {
       return render_metrics(sources_, snap, uptime_s);
     }, scopes_version());
+    r.shared_body = std::move(out.bytes);
+    r.etag = std::move(out.etag);
     return r;
   }
   if (req.path == "/healthz") return HttpResponse::text(200, "ok\n");
   if (req.path == "/api/series" && sources_.http_metrics) {
     HttpResponse r;
     r.content_type = "application/json";
-    r.shared_body = sources_.stats->rendered("series", [this](const StatsSnapshot& snap) {
+    auto out = sources_.stats->rendered("series", [this](const StatsSnapshot& snap) {
       return series_json(snap.metrics, sources_.stats->metrics_options())
           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     });
+    r.shared_body = std::move(out.bytes);
+    r.etag = std::move(out.etag);
     return r;
   }
   if (req.path == "/tap" && sources_.tap != nullptr) return tap(req);

@@ -26,6 +26,7 @@ const char* reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -38,6 +39,22 @@ const char* reason_phrase(int status) {
     case 503: return "Service Unavailable";
     default: return "Unknown";
   }
+}
+
+// If-None-Match: "*" or a comma-separated list of entity tags, compared weakly (RFC 9110
+// 13.1.2: a W/ prefix is ignored).
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  while (!if_none_match.empty()) {
+    const size_t comma = if_none_match.find(',');
+    std::string_view tag = if_none_match.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    if_none_match.remove_prefix(comma + 1);
+  }
+  return false;
 }
 
 std::string lower(std::string_view s) {
@@ -646,15 +663,21 @@ void HttpServer::Impl::answer(int fd, std::string peer, HttpRequest req, bool ke
     }
   }
   if (res.stream) keep_alive = false;
+  const bool not_modified =
+      res.status == 200 && !res.etag.empty() && etag_matches(req.header("if-none-match"), res.etag);
+  if (not_modified) res.status = 304;
   std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) +
-                     "\r\nContent-Type: " + res.content_type + "\r\nCache-Control: no-store\r\n";
+                     "\r\nContent-Type: " + res.content_type + "\r\nCache-Control: " +
+                     (res.etag.empty() ? "no-store" : "no-cache") + "\r\n";
+  if (!res.etag.empty()) head += "ETag: " + res.etag + "\r\n";
   for (const auto& [k, v] : res.headers) head += k + ": " + v + "\r\n";
   // A shared body (one rendered document for every reader) is sent as is, never copied.
   const std::string_view body =
       res.shared_body ? std::string_view(*res.shared_body) : std::string_view(res.body);
   if (!res.stream) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  const bool head_only = req.method == "HEAD";
+  // A 304 carries the length a 200 would have (RFC 9110 8.6) but never a body.
+  const bool head_only = req.method == "HEAD" || not_modified;
   const auto deadline = Clock::now() + std::chrono::milliseconds(options.response_timeout_ms);
   bool ok = send_all(fd, head, deadline) &&
             (head_only || res.stream || send_all(fd, body, deadline));

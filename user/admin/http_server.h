@@ -55,6 +55,10 @@ struct HttpResponse {
   std::string body;
   // When set, sent instead of `body`: one rendered document shared by every reader.
   std::shared_ptr<const std::string> shared_body;
+  // When set (a quoted entity tag naming the body's exact bytes): sent as ETag with
+  // "Cache-Control: no-cache", and a request whose If-None-Match carries it is answered 304
+  // without the body. A browser polling the dashboard revalidates so by itself.
+  std::string etag;
   std::vector<std::pair<std::string, std::string>> headers;
   // When set, the body is produced by this function (on the connection's thread) until it
   // returns; the connection closes afterwards.

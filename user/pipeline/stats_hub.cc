@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <cstdio>
+#include <random>
 #include <utility>
 
 namespace netprof {
@@ -37,7 +39,8 @@ StatsHub::StatsHub(StatsHubOptions options, const StoreLimits& limits,
       namer_(std::move(namer)),
       cumulative_(limits, namer_, std::move(assets)),
       cumulative_metrics_(metrics_options),
-      snapshot_(std::make_shared<const StatsSnapshot>()) {}
+      snapshot_(std::make_shared<const StatsSnapshot>()),
+      etag_nonce_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()) {}
 
 StatsHub::~StatsHub() { stop(); }
 
@@ -170,9 +173,8 @@ void StatsHub::erase_scope(uint32_t scope) {
   publish_locked();
 }
 
-std::shared_ptr<const std::string> StatsHub::rendered(const std::string& name,
-                                                      const Renderer& render,
-                                                      uint64_t inputs_version) {
+StatsHub::Rendered StatsHub::rendered(const std::string& name, const Renderer& render,
+                                      uint64_t inputs_version) {
   using Clock = std::chrono::steady_clock;
   std::unique_lock lock(render_mu_);
   Cached& c = cache_[name];
@@ -180,7 +182,7 @@ std::shared_ptr<const std::string> StatsHub::rendered(const std::string& name,
     const auto now = Clock::now();
     if (c.bytes && (now - c.rendered_at < options_.interval ||
                     (c.generation == generation() && c.inputs_version == inputs_version))) {
-      return c.bytes;  // fresh enough, or nothing new to show
+      return {c.bytes, c.etag};  // fresh enough, or nothing new to show
     }
     if (!c.rendering) break;
     render_done_.wait(lock);  // another reader renders this output: share its result
@@ -205,10 +207,15 @@ std::shared_ptr<const std::string> StatsHub::rendered(const std::string& name,
   c.rendered_at = Clock::now();
   c.rendering = false;
   ++c.renders;
+  char tag[48];
+  std::snprintf(tag, sizeof tag, "\"%016llx-%llu\"", static_cast<unsigned long long>(etag_nonce_),
+                static_cast<unsigned long long>(++etag_sequence_));
+  c.etag = tag;
+  Rendered out{bytes, c.etag};
   render_done_.notify_all();
   lock.unlock();
   if (old_size >= kTrimAfterBytes) malloc_trim(0);
-  return bytes;
+  return out;
 }
 
 std::map<std::string, uint64_t> StatsHub::render_counts() const {

@@ -80,9 +80,14 @@ class StatsHub {
   // wait for it instead of rendering again. `inputs_version` names what else the renderer
   // reads besides the snapshot (e.g. ScopeRegistry::version()): once the interval has passed,
   // a change of it renders again even when no new snapshot was published.
+  // `etag` names these exact bytes (unique in this process and across restarts), so a
+  // reader that already has them is answered 304 without a body.
   using Renderer = std::function<std::string(const StatsSnapshot&)>;
-  std::shared_ptr<const std::string> rendered(const std::string& name, const Renderer& render,
-                                              uint64_t inputs_version = 0);
+  struct Rendered {
+    std::shared_ptr<const std::string> bytes;
+    std::string etag;
+  };
+  Rendered rendered(const std::string& name, const Renderer& render, uint64_t inputs_version = 0);
   // How many renders each output cost so far (netprof_admin_renders_total).
   std::map<std::string, uint64_t> render_counts() const;
   // Snapshots published so far.
@@ -116,7 +121,10 @@ class StatsHub {
     uint64_t inputs_version = 0;
     bool rendering = false;
     uint64_t renders = 0;
+    std::string etag;
   };
+  const uint64_t etag_nonce_;  // random per process: a tag from before a restart never matches
+  uint64_t etag_sequence_ = 0;  // guarded by render_mu_
   mutable std::mutex render_mu_;  // guards cache_
   std::condition_variable render_done_;
   std::map<std::string, Cached> cache_;

@@ -279,7 +279,7 @@ TEST(StatsPipeline, ConcurrentReadersShareOneRenderPerInterval) {
   std::vector<std::shared_ptr<const std::string>> got(16);
   for (size_t i = 0; i < got.size(); ++i) {
     readers.emplace_back([&, i] {
-      for (int k = 0; k < 20; ++k) got[i] = f.hub.rendered("stats", render);
+      for (int k = 0; k < 20; ++k) got[i] = f.hub.rendered("stats", render).bytes;
     });
   }
   for (auto& t : readers) t.join();
@@ -305,15 +305,34 @@ TEST(StatsPipeline, ANewSnapshotIsRenderedOnceTheIntervalHasPassed) {
   auto render = counting_total_render(f, renders);
   f.pipeline.on_exchange(completed("/a", 200));
   f.hub.collect_now(true);
-  EXPECT_EQ(*f.hub.rendered("m", render), "1");
+  EXPECT_EQ(*f.hub.rendered("m", render).bytes, "1");
   f.pipeline.on_exchange(completed("/a", 200));
   f.hub.collect_now(true);
-  EXPECT_EQ(*f.hub.rendered("m", render), "1") << "within the interval: the cached bytes";
+  EXPECT_EQ(*f.hub.rendered("m", render).bytes, "1") << "within the interval: the cached bytes";
   std::this_thread::sleep_for(40ms);
-  EXPECT_EQ(*f.hub.rendered("m", render), "2");
+  EXPECT_EQ(*f.hub.rendered("m", render).bytes, "2");
   std::this_thread::sleep_for(40ms);
-  EXPECT_EQ(*f.hub.rendered("m", render), "2");
+  EXPECT_EQ(*f.hub.rendered("m", render).bytes, "2");
   EXPECT_EQ(renders, 2) << "nothing new: not rendered again";
+}
+
+TEST(StatsPipeline, TheEntityTagNamesOneRenderOfOneOutput) {
+  Fixture f(30ms);
+  int renders = 0;
+  auto render = counting_total_render(f, renders);
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.hub.collect_now(true);
+  const StatsHub::Rendered first = f.hub.rendered("m", render);
+  EXPECT_EQ(first.etag.front(), '"');
+  EXPECT_EQ(first.etag.back(), '"');
+  EXPECT_EQ(f.hub.rendered("m", render).etag, first.etag) << "the cached bytes keep their tag";
+  EXPECT_NE(f.hub.rendered("other", render).etag, first.etag) << "same bytes, other output";
+  f.pipeline.on_exchange(completed("/a", 200));
+  f.hub.collect_now(true);
+  std::this_thread::sleep_for(40ms);
+  const StatsHub::Rendered second = f.hub.rendered("m", render);
+  EXPECT_EQ(*second.bytes, "2");
+  EXPECT_NE(second.etag, first.etag);
 }
 
 TEST(StatsPipeline, OtherInputsChangingRenderAgainWithoutANewSnapshot) {
@@ -323,11 +342,11 @@ TEST(StatsPipeline, OtherInputsChangingRenderAgainWithoutANewSnapshot) {
   auto render = counting_total_render(f, renders);
   f.pipeline.on_exchange(completed("/a", 200));
   f.hub.collect_now(true);
-  EXPECT_EQ(*f.hub.rendered("m", render, 7), "1");
+  EXPECT_EQ(*f.hub.rendered("m", render, 7).bytes, "1");
   std::this_thread::sleep_for(40ms);
-  EXPECT_EQ(*f.hub.rendered("m", render, 7), "1");
+  EXPECT_EQ(*f.hub.rendered("m", render, 7).bytes, "1");
   EXPECT_EQ(renders, 1) << "same snapshot, same inputs: the cached bytes";
-  EXPECT_EQ(*f.hub.rendered("m", render, 8), "1");
+  EXPECT_EQ(*f.hub.rendered("m", render, 8).bytes, "1");
   EXPECT_EQ(renders, 2) << "the inputs moved: rendered again";
 }
 
