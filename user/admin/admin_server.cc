@@ -234,12 +234,12 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     const bool pretty = !req.param("pretty").empty();
     auto out = sources_.stats->rendered(
         pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
+          if (!pretty) {
+            return report_json_line(snap.routes, now_epoch_ms(), uptime_s, sources_.scopes) + '\n';
+          }
           nlohmann::json report = build_report(snap.routes, now_epoch_ms(), uptime_s);
           if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
-          std::string body = report.dump(pretty ? 2 : -1, ' ', false,
-                                         nlohmann::json::error_handler_t::replace);
-          body += '\n';
-          return body;
+          return report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
         },
         scopes_version());
     r.shared_body = std::move(out.bytes);

@@ -192,10 +192,8 @@ bool Outputs::start() {
   if (!o.push_url.empty()) {
     if (!m.add_pusher("json", o.push_url, [&m] {
           m.hub.collect_now();  // as fresh as the push
-          nlohmann::json report =
-              build_report(m.hub.snapshot()->routes, unix_nanos() / 1'000'000, m.uptime_s());
-          if (m.scopes != nullptr) add_pod_grouping(report, *m.scopes);
-          return report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          return report_json_line(m.hub.snapshot()->routes, unix_nanos() / 1'000'000,
+                                  m.uptime_s(), m.scopes);
         })) {
       return false;
     }

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "report/pod_grouping.h"
 #include "stats/route_store.h"
 
 namespace netprof {
@@ -99,23 +102,26 @@ bool report_order(const RouteSummary* a_ptr, const RouteSummary* b_ptr) {
 
 }  // namespace
 
-nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_at_ms,
-                            double uptime_s) {
+namespace {
+
+std::vector<const RouteSummary*> report_rows(const RouteTableSnapshot& table) {
   std::vector<const RouteSummary*> rows;
   rows.reserve(table.routes.size());
   for (const RouteSummary& r : table.routes) rows.push_back(&r);
   std::sort(rows.begin(), rows.end(), report_order);
+  return rows;
+}
 
-  nlohmann::json routes = nlohmann::json::array();
-  for (const RouteSummary* row : rows) routes.push_back(route_json(*row));
+// Everything but the routes (an empty array).
+nlohmann::json report_frame(const RouteTableSnapshot& table, int64_t generated_at_ms,
+                            double uptime_s) {
   nlohmann::json tls = nlohmann::json::array();
   for (const TlsSummary& t : table.tls) tls.push_back(tls_json(t));
-
   return {
       {"netprof", kReportVersion},
       {"generated_at_ms", generated_at_ms},
       {"uptime_s", round3(uptime_s)},
-      {"routes", std::move(routes)},
+      {"routes", nlohmann::json::array()},
       {"overflowed_requests", table.overflowed_requests},
       {"tls", std::move(tls)},
       {"connections",
@@ -129,6 +135,51 @@ nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_a
         {"bytes_client_to_server", table.bytes_client_to_server},
         {"bytes_server_to_client", table.bytes_server_to_client}}},
   };
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_at_ms,
+                            double uptime_s) {
+  nlohmann::json report = report_frame(table, generated_at_ms, uptime_s);
+  nlohmann::json& routes = report["routes"];
+  for (const RouteSummary* row : report_rows(table)) routes.push_back(route_json(*row));
+  return report;
+}
+
+std::string report_json_line(const RouteTableSnapshot& table, int64_t generated_at_ms,
+                             double uptime_s, const ScopeRegistry* scopes) {
+  std::optional<PodGrouping> grouping;
+  if (scopes != nullptr) grouping.emplace(*scopes);
+  std::string routes = "[";
+  for (const RouteSummary* row : report_rows(table)) {
+    nlohmann::json route = route_json(*row);
+    if (grouping) grouping->annotate(route);
+    if (routes.size() > 1) routes += ',';
+    routes += dump(route);
+  }
+  routes += ']';
+  // nlohmann writes object keys sorted: "routes" comes after "pods" (whose entries have
+  // "routes" keys of their own) and before "tls", so the last occurrence of the marker is
+  // the top-level one; a string value cannot contain it unescaped.
+  constexpr std::string_view kKey = "\"routes\":";
+  constexpr std::string_view kMarker = "\"routes\":\"\\u0000routes\"";
+  nlohmann::json frame = report_frame(table, generated_at_ms, uptime_s);
+  frame["routes"] = std::string("\0routes", 7);
+  if (grouping) frame["pods"] = grouping->take_pods();
+  std::string out = dump(frame);
+  const size_t at = out.rfind(kMarker);
+  if (at == std::string::npos) {  // cannot happen; the tree is the reference if it does
+    nlohmann::json report = build_report(table, generated_at_ms, uptime_s);
+    if (scopes != nullptr) add_pod_grouping(report, *scopes);
+    return dump(report);
+  }
+  out.replace(at + kKey.size(), kMarker.size() - kKey.size(), routes);
+  return out;
 }
 
 nlohmann::json build_report(const RouteStore& store, int64_t generated_at_ms, double uptime_s) {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
 namespace netprof {
 
 class RouteStore;
+class ScopeRegistry;
 struct RouteTableSnapshot;
 
 inline constexpr int kReportVersion = 1;
@@ -18,6 +20,11 @@ inline constexpr int kReportVersion = 1;
 // so building it holds no lock anything else needs.
 nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_at_ms,
                             double uptime_s);
+// build_report (with add_pod_grouping when `scopes` is set) as one line of JSON, the same
+// bytes as dump(), but written route by route: the document is never held as a tree, which
+// for 10,000 routes costs ~40 MiB against ~5 MiB of text (every /stats render, every push).
+std::string report_json_line(const RouteTableSnapshot& table, int64_t generated_at_ms,
+                             double uptime_s, const ScopeRegistry* scopes);
 // The same from a store that no other thread uses (tests, tools).
 nlohmann::json build_report(const RouteStore& store, int64_t generated_at_ms, double uptime_s);
 

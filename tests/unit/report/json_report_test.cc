@@ -5,7 +5,9 @@
 #include <string>
 
 #include "../stats/exchange_builder.h"
+#include "report/pod_grouping.h"
 #include "report/report_writer.h"
+#include "stats/scope_registry.h"
 #include "stats/route_store.h"
 
 namespace netprof {
@@ -137,6 +139,43 @@ TEST(JsonReport, OverflowEntryAndCounter) {
   EXPECT_EQ(first.at("method"), "*");
   EXPECT_EQ(first.at("overflow"), true);
   EXPECT_EQ(first.at("count"), 2);
+}
+
+// /stats and pushes write the report route by route instead of as one tree: the bytes must
+// be exactly the tree's, pods and all, whatever the routes are named.
+TEST(JsonReport, TheLineWrittenRouteByRouteIsTheTreeDumped) {
+  RouteStore store = make_store();
+  Exchange tricky = completed("/\"routes\":\"\\u0000routes\"", 200);  // the marker itself
+  tricky.scope = 16;
+  store.on_exchange(tricky);
+  for (int i = 0; i < 50; ++i) {
+    Exchange e = completed("/item/" + std::to_string(i % 7) + "x", i % 5 ? 200 : 503);
+    e.scope = i % 3 == 0 ? 16 : i % 3 == 1 ? 17 : 0;
+    store.on_exchange(e);
+  }
+  store.on_exchange(completed("/caf\xe9/\xff", 200));
+  ScopeRegistry registry;
+  ScopeInfo web;
+  web.pod_name = "web-1";
+  web.pod_uid = "u1";
+  registry.set(16, web);
+  ScopeInfo idle;  // a pod with no routes: its "routes" is an empty array too
+  idle.pod_name = "idle";
+  idle.pod_uid = "u3";
+  registry.set(18, idle);
+  const RouteTableSnapshot table = store.snapshot();
+  auto tree_dump = [&](const ScopeRegistry* scopes) {
+    json report = build_report(table, 1234, 5.5);
+    if (scopes != nullptr) add_pod_grouping(report, *scopes);
+    return report.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  EXPECT_EQ(report_json_line(table, 1234, 5.5, nullptr), tree_dump(nullptr));
+  const std::string line = report_json_line(table, 1234, 5.5, &registry);
+  EXPECT_EQ(line, tree_dump(&registry));
+  EXPECT_EQ(json::parse(line)["pods"].size(), 2u);
+  EXPECT_EQ(report_json_line(RouteStore(StoreLimits{10}, nullptr, nullptr).snapshot(), 0, 0, nullptr),
+            json(build_report(RouteStore(StoreLimits{10}, nullptr, nullptr).snapshot(), 0, 0))
+                .dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 TEST(JsonReport, RawBytesInPathsStillSerialise) {
