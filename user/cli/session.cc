@@ -145,9 +145,10 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
   // A report collects first, so that it is as fresh as when it is written, not one hub
   // interval older (the relay hands over at its next loop tick; it never waits).
   PeriodicReporter reporter(
-      [&stats](int64_t now_ms, double uptime_s) {
+      [&stats] {
         stats.collect_now();
-        return build_report(stats.snapshot()->routes, now_ms, uptime_s);
+        std::shared_ptr<const StatsSnapshot> snap = stats.snapshot();
+        return std::shared_ptr<const RouteTableSnapshot>(snap, &snap->routes);
       },
       std::move(writer), reporter_options);
   reporter.start();

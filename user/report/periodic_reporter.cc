@@ -3,7 +3,8 @@
 #include <cstdio>
 #include <utility>
 
-#include "report/pod_grouping.h"
+#include "report/json_report.h"
+#include "stats/route_store.h"
 
 namespace netprof {
 
@@ -49,11 +50,11 @@ std::string PeriodicReporter::report_now() {
   const int64_t now_ms =
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   const double uptime_s = duration<double>(steady_clock::now() - started_).count();
-  nlohmann::json report = source_(now_ms, uptime_s);
-  if (options_.scopes != nullptr) add_pod_grouping(report, *options_.scopes);
+  const std::shared_ptr<const RouteTableSnapshot> table = source_();
+  std::string line = report_json_line(*table, now_ms, uptime_s, options_.scopes);
 
   std::lock_guard lock(write_mu_);
-  std::string error = writer_.write(report);
+  std::string error = writer_.write_line(std::move(line));
   if (error.empty()) {
     ++written_;
     if (!last_error_.empty()) {

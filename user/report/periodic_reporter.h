@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -15,9 +16,10 @@
 namespace netprof {
 
 class ScopeRegistry;
+struct RouteTableSnapshot;
 
-// Builds the report document from the current statistics (a snapshot: see build_report).
-using ReportSource = std::function<nlohmann::json(int64_t generated_at_ms, double uptime_s)>;
+// The statistics to report now (an immutable snapshot, shared: see pipeline/stats_hub.h).
+using ReportSource = std::function<std::shared_ptr<const RouteTableSnapshot>()>;
 
 struct ReporterOptions {
   std::chrono::milliseconds interval{5000};  // 0: no periodic reports (and no thread)

@@ -94,7 +94,14 @@ std::string ReportWriter::check() const {
 }
 
 std::string ReportWriter::write(const nlohmann::json& report) const {
-  const std::string text = serialize_report(report);
+  std::string line = serialize_report(report);
+  line.pop_back();
+  return write_line(std::move(line));
+}
+
+std::string ReportWriter::write_line(std::string line) const {
+  line.push_back('\n');
+  const std::string& text = line;
   if (fd_ >= 0) {
     const int err = write_all(fd_, text);
     return err ? failure(destination_, "write", err) : std::string();

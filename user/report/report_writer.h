@@ -32,6 +32,8 @@ class ReportWriter {
   // Empty on success, otherwise a message naming the destination and the failing step.
   // Invalid UTF-8 (raw paths are bytes) is replaced, never an error.
   std::string write(const nlohmann::json& report) const;
+  // The same for a document already written as one line of JSON (no newline).
+  std::string write_line(std::string line) const;
 
   const std::string& destination() const { return destination_; }  // "stdout", or the path
 

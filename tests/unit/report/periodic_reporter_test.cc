@@ -43,9 +43,9 @@ struct LockedStore {
     store.on_exchange(e);
   }
   ReportSource source() {
-    return [this](int64_t now_ms, double uptime_s) {
+    return [this] {
       std::lock_guard lock(mu);
-      return build_report(store, now_ms, uptime_s);
+      return std::make_shared<const RouteTableSnapshot>(store.snapshot());
     };
   }
 };
