@@ -279,6 +279,81 @@ class ProxyWithWrk(E2ETest):
         self.assertEqual(r["count"], ok + r["status"].get("0", 0))
 
 
+def run_on_terminal(args, timeout=60):
+    """Runs netprof with stdout on a pseudo-terminal (stderr piped); returns (rc, screen
+    bytes, stderr text)."""
+    import pty
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([NETPROF, *args], stdout=follower, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL)
+        os.close(follower)
+        follower = None
+        screen = b""
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            screen += data
+        rc = proc.wait(timeout=timeout)
+        return rc, screen, proc.stderr.read().decode()
+    finally:
+        if follower is not None:
+            os.close(follower)
+        os.close(leader)
+
+
+class ReportsForPeople(E2ETest):
+    """A person watching `netprof demo` in a terminal gets the per-route table redrawn in
+    place; pipes, files and --format json get JSON documents, one per line."""
+
+    def test_a_terminal_gets_the_table_redrawn_in_place(self):
+        rc, screen, err = run_on_terminal(["demo", "--duration", "3", "--report-interval", "1"])
+        self.assertEqual(rc, 0, err)
+        text = screen.decode(errors="replace")
+        self.assertNotIn('{"connections"', text, "no JSON on the terminal")
+        self.assertGreaterEqual(text.count("\x1b[H"), 3, "each report redraws from the top")
+        last = text[text.rfind("\x1b[H"):]
+        self.assertIn("COUNT", last)
+        self.assertIn("GET /api/users/{id}", last)
+        self.assertIn("POST /api/checkout", last)
+        # The final table's counts are the final report's: /api/users/{id} was hit.
+        row = re.search(r"\s(\d+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+GET /api/users/\{id\}", last)
+        self.assertIsNotNone(row, last)
+        self.assertGreater(int(row.group(1)), 0)
+
+    def test_format_json_on_a_terminal_and_a_pipe_by_default(self):
+        rc, screen, err = run_on_terminal(["demo", "--duration", "2", "--format", "json"])
+        self.assertEqual(rc, 0, err)
+        docs = [json.loads(line) for line in screen.decode().splitlines() if line.strip()]
+        self.assertTrue(docs)
+        self.assertEqual(docs[-1]["netprof"], 1)
+        self.assertGreater(sum(r["count"] for r in docs[-1]["routes"]), 0)
+        piped = subprocess.run([NETPROF, "demo", "--duration", "2"], capture_output=True,
+                               text=True, timeout=60)
+        self.assertEqual(piped.returncode, 0, piped.stderr)
+        lines = [json.loads(line) for line in piped.stdout.splitlines() if line.strip()]
+        self.assertTrue(lines, "stdout not a terminal: JSON")
+        self.assertNotIn("\x1b[", piped.stdout)
+
+    def test_table_with_a_report_file_is_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run([NETPROF, "demo", "--duration", "1", "--format", "table",
+                                "--report-file", os.path.join(d, "r.json")],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--format table", p.stderr)
+            self.assertIn("--report-file", p.stderr)
+            self.assertFalse(os.path.exists(os.path.join(d, "r.json")))
+        bad = subprocess.run([NETPROF, "demo", "--format", "yaml"], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--format", bad.stderr)
+
+
 class ProxyCommandLine(E2ETest):
     def test_environment_ports_of_the_origin(self):
         backend = self.start_backend()

@@ -6,8 +6,11 @@
 #include <iostream>
 #include <memory>
 
+#include <unistd.h>
+
 #include "cli/flag_checks.h"
 #include "cli/session.h"
+#include "cli/top_command.h"
 #include "demo/demo_backend.h"
 #include "demo/demo_traffic.h"
 #include "pipeline/stats_hub.h"
@@ -26,24 +29,6 @@ struct DemoOptions {
   ProfileOptions profile;
   std::unique_ptr<SettingFlags> flags;  // the shared settings (settings/setting_table.h)
 };
-
-// The JSON reports are the contract for tools; a person at a terminal gets this table too.
-void print_summary(const nlohmann::json& report) {
-  std::fprintf(stderr, "\n%-5s %-22s %5s %5s %-18s %8s %8s %8s %6s\n", "", "route", "hits",
-               "errs", "statuses", "p50 ms", "p99 ms", "max ms", "asset");
-  for (const auto& r : report["routes"]) {
-    std::string statuses;
-    for (const auto& [code, n] : r["status"].items())
-      statuses += (statuses.empty() ? "" : " ") + code + "x" + std::to_string(n.get<uint64_t>());
-    const auto& l = r["latency_ms"];
-    std::fprintf(stderr, "%-5s %-22s %5llu %5llu %-18s %8.2f %8.2f %8.2f %6s\n",
-                 r["method"].get<std::string>().c_str(), r["route"].get<std::string>().c_str(),
-                 static_cast<unsigned long long>(r["count"].get<uint64_t>()),
-                 static_cast<unsigned long long>(r["errors"].get<uint64_t>()), statuses.c_str(),
-                 l["p50"].get<double>(), l["p99"].get<double>(), l["max"].get<double>(),
-                 r["file"].get<bool>() ? "yes" : "");
-  }
-}
 
 int run_demo(const DemoOptions& o) {
   if (const std::string check = check_profile_options(o.profile); !check.empty()) {
@@ -96,8 +81,16 @@ int run_demo(const DemoOptions& o) {
   const StatsHub* stats = nullptr;
   SessionHooks hooks;
   hooks.on_start = [&](SessionControl& session) { stats = &session.stats; };
+  // The JSON reports are the contract for tools; a person at the terminal who got JSON (piped
+  // stdout, --format json) gets the table on stderr at the end too.
+  const bool table_on_stdout = profile.report_format == "table" ||
+                               (profile.report_format == "auto" && profile.report_file.empty() &&
+                                isatty(STDOUT_FILENO) == 1);
   hooks.on_stop = [&] {
-    if (stats != nullptr) print_summary(build_report(stats->snapshot()->routes, 0, 0));
+    if (stats == nullptr || table_on_stdout || isatty(STDERR_FILENO) != 1) return;
+    const std::string text = ReportTable("netprof demo").text(
+        build_report(stats->snapshot()->routes, 0, 0), false);
+    std::fprintf(stderr, "\n%s", text.c_str());
   };
   const int rc = run_profile_session(profile, std::move(listeners), stop_when, hooks);
   if (traffic) {

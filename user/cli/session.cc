@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/outputs.h"
+#include "cli/top_command.h"
 #include "intercept/cgroup_v2.h"
 #include "report/periodic_reporter.h"
 #include "report/report_writer.h"
@@ -148,6 +149,16 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
   reporter_options.scopes = hooks.scopes;
   reporter_options.interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
+  // People at a terminal get the table; pipes, files and programs get JSON.
+  const bool stdout_terminal = isatty(STDOUT_FILENO) == 1;
+  if (o.report_format == "table" ||
+      (o.report_format == "auto" && o.report_file.empty() && stdout_terminal)) {
+    reporter_options.render = [table = std::make_shared<ReportTable>("netprof"), stdout_terminal](
+                                  const RouteTableSnapshot& routes, int64_t now_ms,
+                                  double uptime_s, const ScopeRegistry*) {
+      return table->text(build_report(routes, now_ms, uptime_s), stdout_terminal);
+    };
+  }
   ReportWriter writer =
       o.report_file.empty() ? ReportWriter::to_stdout() : ReportWriter::to_file(o.report_file);
   if (std::string error = writer.check(); !error.empty()) {

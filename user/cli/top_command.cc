@@ -25,6 +25,7 @@ namespace netprof {
 namespace {
 
 struct TopOptions {
+  std::string title = "netprof top";
   std::string admin = "127.0.0.1:9464";
   double interval_s = 1.0;
   std::string sort = "rate";
@@ -208,8 +209,8 @@ class Top {
       if (s.key == sort_) sort_name = s.name;
     }
     char head[256];
-    std::snprintf(head, sizeof head, "netprof top  %s  routes %zu  %.1f req/s  conns %llu  sort: %s",
-                  o_.admin.c_str(), rows_.size(), total_rate_,
+    std::snprintf(head, sizeof head, "%s%s%s  routes %zu  %.1f req/s  conns %llu  sort: %s",
+                  o_.title.c_str(), o_.admin.empty() ? "" : "  ", o_.admin.c_str(), rows_.size(), total_rate_,
                   static_cast<unsigned long long>(active_), sort_name);
     out += fit(head, static_cast<size_t>(width)) + "\n";
     if (interactive) {
@@ -288,6 +289,33 @@ class Top {
   uint64_t active_ = 0;
 };
 
+// A screen for a file or pipe: no padding, each line ends where its text does.
+std::string trimmed_lines(const std::string& screen) {
+  std::string out;
+  size_t start = 0;
+  while (start < screen.size()) {
+    const size_t end = screen.find('\n', start);
+    std::string_view line(screen.data() + start, end - start);
+    while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+    out.append(line).push_back('\n');
+    start = end + 1;
+  }
+  return out;
+}
+
+// A screen redrawn in place: home, each line cleared to its end, then clear below.
+std::string redraw_frame(const std::string& screen) {
+  std::string frame = "\x1b[H";
+  size_t start = 0;
+  while (start < screen.size()) {
+    const size_t end = screen.find('\n', start);
+    frame.append(screen, start, end - start).append("\x1b[K\r\n");
+    start = end + 1;
+  }
+  frame += "\x1b[J";
+  return frame;
+}
+
 int run_top(const TopOptions& o) {
   Top top(o);
   std::string error;
@@ -303,18 +331,9 @@ int run_top(const TopOptions& o) {
                 << "/stats: " << error << " (is netprof running with --admin there?)\n";
       return 1;
     }
-    const std::string screen =
-        top.render(isatty(STDOUT_FILENO) ? terminal_width() : 120, o.max_rows, false, {});
-    // No padding in a file or pipe: each line ends where its text does.
-    size_t start = 0;
-    while (start < screen.size()) {
-      const size_t end = screen.find('\n', start);
-      std::string_view line(screen.data() + start, end - start);
-      while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
-      std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fputc('\n', stdout);
-      start = end + 1;
-    }
+    const std::string text = trimmed_lines(
+        top.render(isatty(STDOUT_FILENO) ? terminal_width() : 120, o.max_rows, false, {}));
+    std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
 
@@ -340,16 +359,7 @@ int run_top(const TopOptions& o) {
     }
     const int height = terminal_height();
     const size_t rows = o.max_rows ? o.max_rows : static_cast<size_t>(std::max(height - 5, 1));
-    std::string screen = top.render(terminal_width(), rows, true, last_error);
-    // Redraw in place: home, each line cleared to its end, then clear below.
-    std::string frame = "\x1b[H";
-    size_t start = 0;
-    while (start < screen.size()) {
-      const size_t end = screen.find('\n', start);
-      frame.append(screen, start, end - start).append("\x1b[K\r\n");
-      start = end + 1;
-    }
-    frame += "\x1b[J";
+    const std::string frame = redraw_frame(top.render(terminal_width(), rows, true, last_error));
     std::fwrite(frame.data(), 1, frame.size(), stdout);
     std::fflush(stdout);
 
@@ -367,6 +377,28 @@ int run_top(const TopOptions& o) {
 }
 
 }  // namespace
+
+struct ReportTable::Impl {
+  Top top;
+};
+
+ReportTable::ReportTable(std::string title) : impl_(std::make_unique<Impl>(Impl{Top([&] {
+                                                 TopOptions o;
+                                                 o.title = std::move(title);
+                                                 o.admin = "";
+                                                 o.sort = "count";
+                                                 return o;
+                                               }())})) {}
+
+ReportTable::~ReportTable() = default;
+
+std::string ReportTable::text(const nlohmann::json& report, bool terminal) {
+  impl_->top.read_report(report);
+  if (!terminal) return trimmed_lines(impl_->top.render(120, 0, false, {}));
+  // Room for the title, the column titles, "... more" and the cursor's line.
+  const size_t rows = static_cast<size_t>(std::max(terminal_height() - 6, 1));
+  return redraw_frame(impl_->top.render(terminal_width(), rows, false, {}));
+}
 
 void register_top_command(CLI::App& app) {
   auto o = std::make_shared<TopOptions>();

@@ -51,7 +51,9 @@ std::string PeriodicReporter::report_now() {
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
   const double uptime_s = duration<double>(steady_clock::now() - started_).count();
   const std::shared_ptr<const RouteTableSnapshot> table = source_();
-  std::string line = report_json_line(*table, now_ms, uptime_s, options_.scopes);
+  std::string line = options_.render
+                         ? options_.render(*table, now_ms, uptime_s, options_.scopes)
+                         : report_json_line(*table, now_ms, uptime_s, options_.scopes);
 
   std::lock_guard lock(write_mu_);
   std::string error = writer_.write_line(std::move(line));

@@ -86,6 +86,11 @@ std::vector<Setting> build_table() {
       "Write each report to this file, replaced atomically; devices, FIFOs and /dev/stdout are "
       "written through, never replaced (default: stdout)")
       .type("PATH"));
+  t.push_back(setting("format", K::kChoice, kRelayModes, FIELD(profile.report_format),
+      "How reports print on stdout: table (the per-route table, redrawn in place on a "
+      "terminal), json (one document per line), auto (table when stdout is a terminal and "
+      "there is no --report-file, else json)")
+      .one_of({"auto", "json", "table"}).type("auto|json|table"));
   t.push_back(setting("max_routes", K::kCount, kRelayModes, FIELD(profile.max_routes),
       "Most (method, route) entries kept (per pod in node mode); later ones are counted in one "
       "overflow entry")
@@ -505,6 +510,9 @@ std::string check_profile_options(const ProfileOptions& profile) {
     json value = s.get(settings);
     if (std::string e = check_value(s, value); !e.empty()) return flag_name(s.name) + ": " + e;
   }
+  if (profile.report_format == "table" && !profile.report_file.empty())
+    return "--format table prints to the terminal and a --report-file always gets JSON: drop "
+           "one of them";
   return {};
 }
 

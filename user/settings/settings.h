@@ -15,6 +15,7 @@ namespace netprof {
 struct ProfileOptions {
   double report_interval_s = 5.0;  // 0 = no periodic report (the final one is still printed)
   std::string report_file;         // empty = stdout
+  std::string report_format = "auto";  // auto | json | table (stdout only)
   size_t max_routes = 10000;
   bool keep_query = false;
   std::vector<std::string> asset_extensions;  // empty = the built-in list
