@@ -123,7 +123,7 @@ struct Outputs::Impl {
             [this](MonoNanos t) { return t / 1'000'000 + wall_minus_mono_ms; }) {
     for (size_t i = 0; i < std::max<size_t>(1, o.workers); ++i) {
       pipelines.push_back(std::make_unique<ExchangePipeline>(
-          pipeline_options(o), n, assets, o.admin != "off" ? &tap : nullptr, hub.connections()));
+          pipeline_options(o), n, assets, o.admin != "off" ? &tap : nullptr, hub.connections(pipelines.size())));
       hub.add_worker(pipelines.back().get());
     }
   }
@@ -149,7 +149,7 @@ Outputs::Outputs(const ProfileOptions& options, std::shared_ptr<RouteNamer> name
 Outputs::~Outputs() { stop(); }
 
 ExchangeSink& Outputs::sink(size_t worker) { return *impl_->pipelines.at(worker); }
-ConnectionCounters& Outputs::connections() { return impl_->hub.connections(); }
+ConnectionCounters& Outputs::connections(size_t worker) { return impl_->hub.connections(worker); }
 StatsHub& Outputs::stats() { return impl_->hub; }
 void Outputs::on_relay_tick(size_t worker, MonoNanos now) {
   impl_->pipelines[worker]->on_tick(now);

@@ -31,7 +31,7 @@ class Outputs {
   // (RelayOptions::on_tick), both on worker i's thread only.
   ExchangeSink& sink(size_t worker);
   void on_relay_tick(size_t worker, MonoNanos now);
-  ConnectionCounters& connections();   // the relay's connection counters
+  ConnectionCounters& connections(size_t worker);  // worker's connection counters
   StatsHub& stats();                   // snapshots of everything counted
   // Once the relay's loop has returned: collects everything it still holds, so that the final
   // report and pushes count every exchange.

@@ -126,7 +126,7 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
   RelayGroup relay(
       o.workers, relay_options, [&outputs](size_t i) -> ExchangeSink& { return outputs.sink(i); },
       [&outputs](size_t i, MonoNanos now) { outputs.on_relay_tick(i, now); },
-      outputs.connections());
+      [&outputs](size_t i) -> ConnectionCounters& { return outputs.connections(i); });
   for (auto& l : listeners) relay.add_listener(std::move(l));
 
   // Block the session's signals before any thread starts so that they all inherit the mask;

@@ -46,6 +46,16 @@ StatsHub::~StatsHub() { stop(); }
 
 void StatsHub::add_worker(ExchangePipeline* pipeline) { workers_.push_back(pipeline); }
 
+ConnectionCounters& StatsHub::connections(size_t worker) {
+  while (connections_.size() <= worker) connections_.emplace_back();
+  return connections_[worker];
+}
+
+void StatsHub::load_connections(RouteTableSnapshot& table) const {
+  table.set_connections(ConnectionCounters{});
+  for (const ConnectionCounters& c : connections_) table.add_connections(c);
+}
+
 void StatsHub::start() {
   if (thread_.joinable() || options_.interval.count() <= 0) return;
   thread_ = std::thread([this] { run(); });
@@ -127,12 +137,12 @@ void StatsHub::publish_locked() {
   auto snap = std::make_shared<StatsSnapshot>();
   snap->taken_at_ms = now_epoch_ms();
   snap->routes = cumulative_.snapshot();
-  snap->routes.set_connections(connections_);
+  load_connections(snap->routes);
   snap->routes.tls = cumulative_tls_.snapshot();
   snap->metrics = cumulative_metrics_.snapshot();
   if (namer_) snap->namer = namer_->counters();
   last_connections_ = RouteTableSnapshot{};
-  last_connections_.set_connections(connections_);
+  load_connections(last_connections_);
   std::lock_guard lock(snapshot_mu_);
   snap->generation = snapshot_->generation + 1;
   snapshot_ = std::move(snap);
@@ -145,7 +155,7 @@ void StatsHub::collect_now(bool workers_stopped) {
   workers_stopped = workers_stopped_;
   bool changed = collect_locked(workers_stopped);
   RouteTableSnapshot now;
-  now.set_connections(connections_);
+  load_connections(now);
   if (!same_connections(now, last_connections_)) changed = true;
   if (changed || generation() == 0) publish_locked();
   // Each publish copies the whole table and drops the previous copy once its last reader

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -54,7 +55,9 @@ class StatsHub {
 
   // Before start(). The pipeline must outlive the hub's use of it (until stop()).
   void add_worker(ExchangePipeline* pipeline);
-  ConnectionCounters& connections() { return connections_; }
+  // Worker `worker`'s connection counters (the relay's and its pipeline's); created on first
+  // use, before the workers start. Snapshots carry their sum.
+  ConnectionCounters& connections(size_t worker = 0);
   const HttpMetricsOptions& metrics_options() const { return metrics_options_; }
   const StatsHubOptions& options() const { return options_; }
 
@@ -97,11 +100,12 @@ class StatsHub {
   void run();
   bool collect_locked(bool workers_stopped);  // collect_mu_ held; true if anything changed
   void publish_locked();
+  void load_connections(RouteTableSnapshot& table) const;  // the sum over workers
 
   const StatsHubOptions options_;
   const HttpMetricsOptions metrics_options_;
   std::shared_ptr<RouteNamer> namer_;
-  ConnectionCounters connections_;
+  std::deque<ConnectionCounters> connections_;  // per worker; a deque never moves them
   std::vector<ExchangePipeline*> workers_;
 
   std::mutex collect_mu_;  // serialises collections; guards the cumulative tables

@@ -11,12 +11,12 @@ namespace netprof {
 RelayGroup::RelayGroup(size_t workers, const RelayOptions& options,
                        const std::function<ExchangeSink&(size_t)>& sink_of,
                        std::function<void(size_t, MonoNanos)> on_tick,
-                       ConnectionCounters& counters) {
+                       const std::function<ConnectionCounters&(size_t)>& counters_of) {
   if (workers == 0) workers = 1;
   for (size_t i = 0; i < workers; ++i) {
     RelayOptions worker_options = options;
     if (on_tick) worker_options.on_tick = [on_tick, i](MonoNanos now) { on_tick(i, now); };
-    workers_.push_back(std::make_unique<Relay>(worker_options, sink_of(i), counters));
+    workers_.push_back(std::make_unique<Relay>(worker_options, sink_of(i), counters_of(i)));
   }
 }
 

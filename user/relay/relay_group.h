@@ -20,10 +20,12 @@ namespace netprof {
 class RelayGroup {
  public:
   // `sink_of(i)` is worker i's exchange sink and `on_tick(i, now)` its loop tick (both run
-  // on worker i's thread only).
+  // on worker i's thread only); `counters_of(i)` its connection counters (its own: the byte
+  // counters move on every read and must not bounce between cores).
   RelayGroup(size_t workers, const RelayOptions& options,
              const std::function<ExchangeSink&(size_t)>& sink_of,
-             std::function<void(size_t, MonoNanos)> on_tick, ConnectionCounters& counters);
+             std::function<void(size_t, MonoNanos)> on_tick,
+             const std::function<ConnectionCounters&(size_t)>& counters_of);
   ~RelayGroup();
   RelayGroup(const RelayGroup&) = delete;
   RelayGroup& operator=(const RelayGroup&) = delete;

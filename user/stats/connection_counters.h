@@ -1,5 +1,7 @@
 // Connection-level counters, written by the relay loop and read by reporters on other
-// threads; relaxed atomics are enough because each counter is independent.
+// threads; relaxed atomics are enough because each counter is independent. Each relay worker
+// has its own (the byte counters move on every read): aligned so that two workers' counters
+// never share a cache line; readers add them up (StatsHub).
 #pragma once
 
 #include <atomic>
@@ -7,7 +9,7 @@
 
 namespace netprof {
 
-struct ConnectionCounters {
+struct alignas(64) ConnectionCounters {
   std::atomic<uint64_t> accepted{0};         // client connections accepted
   std::atomic<uint64_t> active{0};           // relayed connections open now
   std::atomic<uint64_t> unparsed{0};         // connections parsed neither as HTTP/1.x nor HTTP/2

@@ -307,16 +307,22 @@ bool RouteStore::has_counts() const {
 }
 
 void RouteTableSnapshot::set_connections(const ConnectionCounters& c) {
+  accepted = active = unparsed = ambiguous_framing = upstream_failed = rejected = 0;
+  untracked_streams = bytes_client_to_server = bytes_server_to_client = 0;
+  add_connections(c);
+}
+
+void RouteTableSnapshot::add_connections(const ConnectionCounters& c) {
   auto load = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  accepted = load(c.accepted);
-  active = load(c.active);
-  unparsed = load(c.unparsed);
-  ambiguous_framing = load(c.ambiguous_framing);
-  upstream_failed = load(c.upstream_failed);
-  rejected = load(c.rejected);
-  untracked_streams = load(c.untracked_streams);
-  bytes_client_to_server = load(c.bytes_client_to_server);
-  bytes_server_to_client = load(c.bytes_server_to_client);
+  accepted += load(c.accepted);
+  active += load(c.active);
+  unparsed += load(c.unparsed);
+  ambiguous_framing += load(c.ambiguous_framing);
+  upstream_failed += load(c.upstream_failed);
+  rejected += load(c.rejected);
+  untracked_streams += load(c.untracked_streams);
+  bytes_client_to_server += load(c.bytes_client_to_server);
+  bytes_server_to_client += load(c.bytes_server_to_client);
 }
 
 namespace {

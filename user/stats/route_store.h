@@ -108,6 +108,7 @@ struct RouteTableSnapshot {
            rejected = 0, untracked_streams = 0;
   uint64_t bytes_client_to_server = 0, bytes_server_to_client = 0;
   void set_connections(const ConnectionCounters& c);
+  void add_connections(const ConnectionCounters& c);  // another worker's counters
   // TLS connections per (scope, port, server name, ALPN, version), ordered by key.
   std::vector<TlsSummary> tls;
 };

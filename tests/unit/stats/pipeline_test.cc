@@ -316,6 +316,32 @@ TEST(StatsPipeline, ANewSnapshotIsRenderedOnceTheIntervalHasPassed) {
   EXPECT_EQ(renders, 2) << "nothing new: not rendered again";
 }
 
+// Each worker counts connections and bytes in its own counters (no cache line shared between
+// cores on every read); a snapshot carries their sum.
+TEST(StatsPipeline, SnapshotsAddUpEveryWorkersConnectionCounters) {
+  Fixture f;
+  ConnectionCounters& first = f.hub.connections(0);
+  ConnectionCounters& second = f.hub.connections(1);
+  EXPECT_NE(&first, &second);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(&second) % 64, 0u) << "a cache line of its own";
+  EXPECT_EQ(&f.hub.connections(0), &first) << "stable: the relay holds a reference";
+  first.accepted += 3;
+  first.bytes_client_to_server += 100;
+  second.accepted += 4;
+  second.active += 2;
+  second.bytes_client_to_server += 11;
+  second.unparsed += 1;
+  f.hub.collect_now(true);
+  const auto snap = f.hub.snapshot();
+  EXPECT_EQ(snap->routes.accepted, 7u);
+  EXPECT_EQ(snap->routes.active, 2u);
+  EXPECT_EQ(snap->routes.unparsed, 1u);
+  EXPECT_EQ(snap->routes.bytes_client_to_server, 111u);
+  second.accepted += 1;  // only a counter moved: still news for the next snapshot
+  f.hub.collect_now(true);
+  EXPECT_EQ(f.hub.snapshot()->routes.accepted, 8u);
+}
+
 TEST(StatsPipeline, TheEntityTagNamesOneRenderOfOneOutput) {
   Fixture f(30ms);
   int renders = 0;
