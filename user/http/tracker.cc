@@ -87,6 +87,7 @@ struct HttpTracker::Impl {
     kUpgrade,   // until the Upgrade/CONNECT request (pending.back()) is answered
     kPipeline,  // until half of max_pipelined pending requests are answered
   };
+  enum class Side : uint8_t { kClient, kServer };  // whose bytes: which parser runs
   // Held client bytes end at `end` (an offset into `held`) and arrived at `at`.
   struct HeldChunk {
     size_t end;
@@ -141,33 +142,45 @@ struct HttpTracker::Impl {
 
   void feed_client(const char* data, size_t len, MonoNanos at) {
     if (client_lost || mode != TrackerMode::kHttp) return;
-    const size_t used = hold == Hold::kNone ? parse_client(data, len, at) : 0;
+    const size_t used = hold == Hold::kNone ? execute(Side::kClient, data, len, at) : 0;
     if (used < len && hold != Hold::kNone) hold_bytes(data + used, len - used, at);
   }
 
-  // Parses client bytes until they are used up, the connection stops being parsed, or a hold
-  // begins (at a message boundary). Returns how many bytes were parsed.
-  size_t parse_client(const char* data, size_t len, MonoNanos at) {
+  // The one feed loop of both directions (each has its own parser): runs llhttp over the bytes
+  // and handles what stops it: a message boundary (on_message_complete pauses the parser, so
+  // bytes are attributed exactly), a protocol switch, an error. A side stops early when it may
+  // not go on: the client at a hold (a message boundary), the server after its EOF. Returns how
+  // many bytes were parsed.
+  size_t execute(Side side, const char* data, size_t len, MonoNanos at) {
+    const bool client_side = side == Side::kClient;
+    llhttp_t& parser = client_side ? req_parser : resp_parser;
+    uint64_t& unattributed = client_side ? req_unattributed : resp_unattributed;
     const size_t total = len;
     int stalls = 0;
-    while (len > 0 && mode == TrackerMode::kHttp && hold == Hold::kNone) {
+    while (len > 0 && mode == TrackerMode::kHttp &&
+           (client_side ? hold == Hold::kNone : !server_eof)) {
       now = at;
-      const llhttp_errno_t err = llhttp_execute(&req_parser, data, len);
-      const size_t used = consumed(req_parser, err, data, len);
-      req_unattributed += used;
+      const llhttp_errno_t err = llhttp_execute(&parser, data, len);
+      const size_t used = consumed(parser, err, data, len);
+      unattributed += used;
       data += used;
       len -= used;
       stalls = used == 0 ? stalls + 1 : 0;
       if (err == HPE_OK) break;
-      if (err == HPE_PAUSED && req_complete) {
-        llhttp_resume(&req_parser);
-        finish_request();
+      if (err == HPE_PAUSED && (client_side ? req_complete : resp_complete)) {
+        llhttp_resume(&parser);
+        if (client_side) {
+          finish_request();
+        } else {
+          finish_response(at);
+        }
       } else if (err == HPE_PAUSED_UPGRADE) {
-        // Comes right after the Upgrade/CONNECT request completed. Whether the next bytes are
-        // parsed is decided by `hold`; the parser itself is made ready for a next request.
-        llhttp_resume_after_upgrade(&req_parser);
+        // Comes right after an Upgrade/CONNECT request or a 101 completed. For the client,
+        // whether the next bytes are parsed is decided by `hold`; a 101 already made the
+        // connection passthrough. Either way the parser is made ready for a next message.
+        llhttp_resume_after_upgrade(&parser);
       } else {
-        fail(err, req_length);
+        fail(err, client_side ? req_length : resp_length);
         break;
       }
       if (stalls > 2) {  // cannot happen with llhttp as documented; never spin on it
@@ -176,33 +189,6 @@ struct HttpTracker::Impl {
       }
     }
     return total - len;
-  }
-
-  void feed_server(const char* data, size_t len, MonoNanos at) {
-    int stalls = 0;
-    while (len > 0 && mode == TrackerMode::kHttp && !server_eof) {
-      now = at;
-      const llhttp_errno_t err = llhttp_execute(&resp_parser, data, len);
-      const size_t used = consumed(resp_parser, err, data, len);
-      resp_unattributed += used;
-      data += used;
-      len -= used;
-      stalls = used == 0 ? stalls + 1 : 0;
-      if (err == HPE_OK) return;
-      if (err == HPE_PAUSED && resp_complete) {
-        llhttp_resume(&resp_parser);
-        finish_response(at);
-      } else if (err == HPE_PAUSED_UPGRADE) {
-        llhttp_resume_after_upgrade(&resp_parser);  // passthrough already stops us if it was 101
-      } else {
-        fail(err, resp_length);
-        return;
-      }
-      if (stalls > 2) {
-        go_opaque();
-        return;
-      }
-    }
   }
 
   static size_t consumed(const llhttp_t& parser, llhttp_errno_t err, const char* data,
@@ -254,7 +240,7 @@ struct HttpTracker::Impl {
     for (size_t i = 0; i < chunks.size() && offset < replay.size(); ++i) {
       if (chunks[i].end <= offset) continue;
       const size_t len = chunks[i].end - offset;
-      const size_t used = parse_client(replay.data() + offset, len, chunks[i].at);
+      const size_t used = execute(Side::kClient, replay.data() + offset, len, chunks[i].at);
       offset += used;
       if (mode != TrackerMode::kHttp || client_lost) return;
       if (used < len) break;  // a new hold: the rest stays held
@@ -599,7 +585,7 @@ void HttpTracker::on_client_bytes(std::span<const char> bytes, MonoNanos now) {
 
 void HttpTracker::on_server_bytes(std::span<const char> bytes, MonoNanos now) {
   if (impl_->closed) return;
-  impl_->feed_server(bytes.data(), bytes.size(), now);
+  impl_->execute(Impl::Side::kServer, bytes.data(), bytes.size(), now);
 }
 
 void HttpTracker::on_server_eof(MonoNanos now) {
