@@ -1,8 +1,11 @@
-// Byte exactness through `netprof proxy`: randomized HTTP/1.x conversations (keep-alive,
-// pipelining, chunked and binary bodies, 1xx, HEAD, close-delimited responses, random write
-// sizes and split points, slow readers) and opaque binary streams. Both test peers hash what
-// they received; each must equal the hash of what the other sent. The final report must
-// count exactly what was sent.
+// Byte exactness through `netprof proxy` and `netprof attach`: randomized HTTP/1.x
+// conversations (keep-alive, pipelining, chunked and binary bodies, 1xx, HEAD, close-delimited
+// responses), HTTP/2 (prior knowledge and h2c Upgrade; many interleaved streams, big bodies,
+// CONTINUATION, padding, HPACK table changes, trailers, gRPC, resets), TLS (real OpenSSL
+// handshakes and records, recorded in memory and replayed) and opaque binary streams, all with
+// random write sizes and split points and slow readers. Both test peers hash what they
+// received; each must equal the hash of what the other sent. The final report must count
+// exactly what was sent: exchanges, statuses, errors and bytes, TLS connections.
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -36,6 +39,10 @@ class ScenarioBackend {
  public:
   explicit ScenarioBackend(const std::vector<Scenario>& scenarios, uint64_t seed)
       : scenarios_(scenarios), seed_(seed) {
+    for (const Scenario& s : scenarios) {
+      if (s.kind == Kind::kTls && s.client_bytes.size() >= kTagBytes)
+        tls_by_prefix_[s.client_bytes.substr(0, kTagBytes)] = s.id;
+    }
     listener_ = listen_loopback(&port_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
@@ -71,8 +78,11 @@ class ScenarioBackend {
   void serve(Fd fd, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::string how;
-    const std::string first = read_until_close(fd.get(), 30000, &how, kTagBytes);
-    const uint32_t id = find_scenario_tag(first);
+    std::string first = read_until_close(fd.get(), 30000, &how, kTagBytes);
+    if (starts_with_h2_preface(first))  // the tag is in the SETTINGS after the preface
+      first += read_until_close(fd.get(), 30000, &how, kH2TagBytes - first.size());
+    uint32_t id = find_scenario_tag(first);
+    if (auto it = tls_by_prefix_.find(first); it != tls_by_prefix_.end()) id = it->second;
     if (id >= scenarios_.size()) {
       std::lock_guard lock(mu_);
       errors_.push_back("backend: no scenario tag in the first bytes (" + how + "): " +
@@ -81,7 +91,7 @@ class ScenarioBackend {
     }
     const Scenario& s = scenarios_[id];
     auto allowed = [&s](size_t received) -> size_t {
-      if (!s.http) return s.server_bytes.size();
+      if (!s.paced()) return s.server_bytes.size();
       size_t answered = 0;
       for (size_t i = 0; i < s.request_ends.size() && s.request_ends[i] <= received; ++i)
         answered = s.response_ends[i];
@@ -107,6 +117,7 @@ class ScenarioBackend {
   std::mutex mu_;
   std::map<uint32_t, PeerResult> results_;
   std::vector<std::string> errors_;
+  std::map<std::string, uint32_t> tls_by_prefix_;  // first kTagBytes of a ClientHello -> id
 };
 
 TEST(Sha256, KnownVectors) {
@@ -132,11 +143,18 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
   const uint64_t seed = seed_from_env();
   SCOPED_TRACE("NETPROF_TORTURE_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  constexpr uint32_t kHttp = 240, kOpaque = 40;
+  constexpr uint32_t kHttp = 240, kOpaque = 40, kH2 = 28, kH2Upgrade = 12, kTls = 30;
   std::vector<Scenario> scenarios;
-  for (uint32_t i = 0; i < kHttp + kOpaque; ++i)
-    scenarios.push_back(i < kHttp ? make_http_scenario(i, rng)
-                                  : make_opaque_scenario(i, rng, 1024 * 1024));
+  for (uint32_t i = 0; i < kHttp; ++i) scenarios.push_back(make_http_scenario(i, rng));
+  for (uint32_t i = 0; i < kOpaque; ++i)
+    scenarios.push_back(make_opaque_scenario(static_cast<uint32_t>(scenarios.size()), rng, 1024 * 1024));
+  for (uint32_t i = 0; i < kH2 + kH2Upgrade; ++i)
+    scenarios.push_back(make_h2_scenario(static_cast<uint32_t>(scenarios.size()), rng, i >= kH2));
+  for (uint32_t i = 0; i < kTls; ++i) {
+    scenarios.push_back(make_tls_scenario(static_cast<uint32_t>(scenarios.size()), rng));
+    ASSERT_GE(scenarios.back().client_bytes.size(), kTagBytes)
+        << "OpenSSL did not make the TLS conversation planned for scenario " << i;
+  }
 
   ScenarioBackend backend(scenarios, seed);
   ProxyConfig config;
@@ -159,7 +177,7 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
         continue;
       }
       auto allowed = [&s](size_t received) -> size_t {
-        if (!s.http || s.pipelined) return s.client_bytes.size();
+        if (!s.paced() || s.pipelined) return s.client_bytes.size();
         size_t k = 0;  // responses complete so far
         while (k < s.response_ends.size() && s.response_ends[k] <= received) ++k;
         return k < s.request_ends.size() ? s.request_ends[k] : s.client_bytes.size();
@@ -182,20 +200,30 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
   for (const auto& e : backend.errors()) ADD_FAILURE() << e;
   const auto server_results = backend.results();
 
-  uint64_t requests = 0, server_errors = 0, http_req_bytes = 0, http_resp_bytes = 0, all_c2s = 0, all_s2c = 0;
-  std::map<std::string, uint64_t> statuses;
+  // What the report must say: exchanges per protocol (HTTP/1 requests, HTTP/2 streams), TLS
+  // connections per (server name, version), connection counters.
+  std::map<std::string, ReportTotals> want;  // "h1", "h2"
+  std::map<std::pair<std::string, std::string>, uint64_t> want_handshakes;
+  uint64_t all_c2s = 0, all_s2c = 0, tls_connections = 0, tls_failures = 0, tls_c2s = 0,
+           tls_s2c = 0;
   int mismatches = 0;
   for (const Scenario& s : scenarios) {
     all_c2s += s.client_bytes.size();
     all_s2c += s.server_bytes.size();
-    if (s.http) {
-      requests += s.request_ends.size();
-      http_req_bytes += s.client_bytes.size();
-      http_resp_bytes += s.server_bytes.size();
-      for (auto [code, n] : s.statuses) {
-        statuses[std::to_string(code)] += n;
-        if (code >= 500) server_errors += n;  // the store counts 5xx as errors
-      }
+    if (s.kind == Kind::kHttp1 || s.kind == Kind::kH2) {
+      ReportTotals& w = want[s.kind == Kind::kH2 ? "h2" : "h1"];
+      w.count += s.exchanges;
+      w.errors += s.errors;
+      w.request_bytes += s.request_bytes;
+      w.response_bytes += s.response_bytes;
+      for (auto [code, n] : s.statuses) w.status[std::to_string(code)] += n;
+    }
+    if (s.kind == Kind::kTls) {
+      ++tls_connections;
+      tls_failures += s.tls_failure;
+      tls_c2s += s.client_bytes.size();
+      tls_s2c += s.server_bytes.size();
+      if (!s.tls_failure) ++want_handshakes[{s.server_name, s.tls_version}];
     }
     const PeerResult& c = client_results[s.id];
     auto it = server_results.find(s.id);
@@ -203,10 +231,9 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
                     c.received_sha256 == sha256_hex(s.server_bytes) &&
                     it->second.received_sha256 == sha256_hex(s.client_bytes);
     if (!ok && ++mismatches <= 10) {
-      ADD_FAILURE() << "scenario " << s.id << (s.http ? " http" : " opaque")
-                    << (s.pipelined ? " pipelined" : "") << ": client error '" << c.error
-                    << "', client got " << c.received_bytes << "/" << s.server_bytes.size()
-                    << " bytes; server "
+      ADD_FAILURE() << "scenario " << s.id << " " << s.kind_name() << ": client error '"
+                    << c.error << "', client got " << c.received_bytes << "/"
+                    << s.server_bytes.size() << " bytes; server "
                     << (it == server_results.end()
                             ? std::string("never saw the connection")
                             : "error '" + it->second.error + "', got " +
@@ -217,14 +244,34 @@ TEST_P(ByteExactness, RandomizedHttpAndOpaqueStreams) {
   EXPECT_EQ(mismatches, 0);
 
   // The report counts exactly what was sent.
-  const ReportTotals t = totals(report);
-  EXPECT_EQ(t.count, requests);
-  EXPECT_EQ(t.errors, server_errors);
-  EXPECT_EQ(t.status, statuses);
-  EXPECT_EQ(t.request_bytes, http_req_bytes);
-  EXPECT_EQ(t.response_bytes, http_resp_bytes);
+  for (const char* protocol : {"h1", "h2"}) {
+    SCOPED_TRACE(protocol);
+    const ReportTotals t = totals(report, protocol);
+    const ReportTotals& w = want[protocol];
+    EXPECT_EQ(t.count, w.count);
+    EXPECT_EQ(t.errors, w.errors);
+    EXPECT_EQ(t.status, w.status);
+    EXPECT_EQ(t.request_bytes, w.request_bytes);
+    EXPECT_EQ(t.response_bytes, w.response_bytes);
+  }
+  uint64_t connections = 0, failures = 0, c2s = 0, s2c = 0;
+  std::map<std::pair<std::string, std::string>, uint64_t> handshakes;
+  for (const auto& t : report.value("tls", nlohmann::json::array())) {
+    connections += t.value("connections", uint64_t{0});
+    failures += t.value("failures", uint64_t{0});
+    c2s += t.value("bytes_client_to_server", uint64_t{0});
+    s2c += t.value("bytes_server_to_client", uint64_t{0});
+    const uint64_t done = t.value("handshakes", uint64_t{0});
+    if (done) handshakes[{t.value("server_name", ""), t.value("version", "")}] += done;
+  }
+  EXPECT_EQ(connections, tls_connections);
+  EXPECT_EQ(failures, tls_failures);
+  EXPECT_EQ(c2s, tls_c2s);
+  EXPECT_EQ(s2c, tls_s2c);
+  EXPECT_EQ(handshakes, want_handshakes);
   EXPECT_EQ(connection_counter(report, "accepted"), scenarios.size());
-  EXPECT_EQ(connection_counter(report, "unparsed"), kOpaque);
+  EXPECT_EQ(connection_counter(report, "unparsed"), kOpaque);  // never h2 or TLS
+  EXPECT_EQ(connection_counter(report, "untracked_streams"), 0u);
   EXPECT_EQ(connection_counter(report, "upstream_failed"), 0u);
   EXPECT_EQ(connection_counter(report, "active"), 0u);
   EXPECT_EQ(connection_counter(report, "bytes_client_to_server"), all_c2s);

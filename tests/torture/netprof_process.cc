@@ -183,10 +183,12 @@ int NetprofProcess::open_fds() const {
   return n;
 }
 
-ReportTotals totals(const nlohmann::json& report) {
+ReportTotals totals(const nlohmann::json& report, const char* protocol) {
   ReportTotals t;
   if (!report.contains("routes")) return t;
   for (const auto& r : report["routes"]) {
+    // HTTP/1 routes carry no "protocol" field.
+    if (protocol != nullptr && r.value("protocol", std::string("h1")) != protocol) continue;
     t.count += r.value("count", uint64_t{0});
     t.errors += r.value("errors", uint64_t{0});
     t.request_bytes += r.value("request_bytes", uint64_t{0});

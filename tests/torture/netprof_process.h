@@ -59,12 +59,12 @@ class NetprofProcess {
   int exit_code_ = -1;
 };
 
-// Totals over the report's routes.
+// Totals over the report's routes; with `protocol` ("h1", "h2"), over its routes only.
 struct ReportTotals {
   uint64_t count = 0, errors = 0, request_bytes = 0, response_bytes = 0;
   std::map<std::string, uint64_t> status;  // "200" -> n
 };
-ReportTotals totals(const nlohmann::json& report);
+ReportTotals totals(const nlohmann::json& report, const char* protocol = nullptr);
 uint64_t connection_counter(const nlohmann::json& report, const char* name);
 
 std::string netprof_binary();

@@ -71,7 +71,27 @@ std::string random_bytes(std::mt19937_64& rng, size_t n) {
   return s;
 }
 
+const char* Scenario::kind_name() const {
+  switch (kind) {
+    case Kind::kHttp1: return pipelined ? "http pipelined" : "http";
+    case Kind::kOpaque: return "opaque";
+    case Kind::kH2: return pipelined ? "h2 pipelined" : "h2";
+    case Kind::kTls: return "tls";
+  }
+  return "?";
+}
+
+bool starts_with_h2_preface(const std::string& first) {
+  static const std::string kPreface("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  return first.compare(0, kPreface.size(), kPreface) == 0;
+}
+
 uint32_t find_scenario_tag(const std::string& first) {
+  if (starts_with_h2_preface(first)) {
+    if (first.size() < kH2TagBytes) return UINT32_MAX;
+    const auto* p = reinterpret_cast<const uint8_t*>(first.data()) + kH2TagBytes - 4;
+    return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+  }
   if (first.compare(0, 4, "NPXB") == 0 && first.size() >= 12)
     return static_cast<uint32_t>(std::strtoul(first.substr(4, 8).c_str(), nullptr, 16));
   const size_t at = first.find(" /t/");
@@ -82,7 +102,7 @@ uint32_t find_scenario_tag(const std::string& first) {
 Scenario make_http_scenario(uint32_t id, std::mt19937_64& rng) {
   Scenario s;
   s.id = id;
-  s.http = true;
+  s.kind = Kind::kHttp1;
   s.pipelined = chance(rng, 0.5);
   const size_t requests = pick(rng, 1, 12);
   // The last response may be delimited by the server closing instead of a length.
@@ -118,6 +138,7 @@ Scenario make_http_scenario(uint32_t id, std::mt19937_64& rng) {
     static const uint16_t kStatus[] = {200, 200, 200, 201, 204, 301, 304, 404, 500, 503};
     const uint16_t status = kStatus[pick(rng, 0, std::size(kStatus) - 1)];
     s.statuses[status]++;
+    if (status >= 500) ++s.errors;  // the store counts 5xx as errors
     resp += "HTTP/1.1 " + std::to_string(status) + " Torture\r\nServer: torture\r\n";
     add_random_headers(rng, resp);
     const bool no_body = status == 204 || status == 304;
@@ -139,13 +160,16 @@ Scenario make_http_scenario(uint32_t id, std::mt19937_64& rng) {
     s.server_bytes += resp;
     s.response_ends.push_back(s.server_bytes.size());
   }
+  s.exchanges = requests;
+  s.request_bytes = s.client_bytes.size();
+  s.response_bytes = s.server_bytes.size();
   return s;
 }
 
 Scenario make_opaque_scenario(uint32_t id, std::mt19937_64& rng, size_t max_bytes) {
   Scenario s;
   s.id = id;
-  s.http = false;
+  s.kind = Kind::kOpaque;
   s.client_bytes = "NPXB" + hex8(id) + random_bytes(rng, pick(rng, kTagBytes, max_bytes));
   s.server_bytes = random_bytes(rng, pick(rng, 0, max_bytes));
   return s;
