@@ -10,10 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "http2/protocol_tracker.h"
@@ -69,14 +72,37 @@ struct Pipe {
   bool done() const { return eof && shut && pending.empty(); }
 };
 
+// Between a connection's tracker and the relay's sink when the loop is metered: each exchange
+// takes the relay-added time its connection's reads gathered since the previous exchange
+// (relay/loop_meter.h). One per connection, so no event needs to say whose it is.
+struct AddedTimeSink final : ExchangeSink {
+  AddedTimeSink(ExchangeSink& next_, LoopMeter* meter_) : next(next_), meter(meter_) {}
+  void on_exchange(const Exchange& exchange) override {
+    meter->record_added(added);
+    added = 0;
+    next.on_exchange(exchange);
+  }
+  void on_unparsed_connection(uint32_t scope) override { next.on_unparsed_connection(scope); }
+  void on_untracked_stream(uint32_t scope) override { next.on_untracked_stream(scope); }
+  void on_tls_connection(const TlsConnection& c) override { next.on_tls_connection(c); }
+  ExchangeSink& next;
+  LoopMeter* meter;
+  MonoNanos added = 0;  // since the previous exchange; kept (unused) when not metered
+};
+
 struct Connection {
-  Connection(uint64_t id_, uint32_t scope_, ExchangeSink& sink, const TrackerLimits& limits)
-      : id(id_), scope(scope_), tracker(sink, scope_, limits) {
+  Connection(uint64_t id_, uint32_t scope_, ExchangeSink& sink, LoopMeter* meter,
+             const TrackerLimits& limits)
+      : id(id_),
+        scope(scope_),
+        metered(sink, meter),
+        tracker(meter != nullptr ? static_cast<ExchangeSink&>(metered) : sink, scope_, limits) {
     client.tag = {TagKind::kClient, this};
     upstream.tag = {TagKind::kUpstream, this};
   }
   uint64_t id;
   uint32_t scope;
+  AddedTimeSink metered;  // before the tracker, which holds a reference to it
   Endpoint client, upstream;
   Pipe to_upstream, to_client;
   bool connecting = true;
@@ -100,6 +126,11 @@ struct Relay::Impl {
   ConnectionCounters& counters;
   BufferPool pool;
   std::vector<char> scratch;  // every read lands here first; copied only under back-pressure
+
+  MonoNanos woke = 0;  // when the current turn's epoll_wait returned
+  // Tests only (stall_for_tests): set on the loop thread by a posted task.
+  MonoNanos stall_per_turn = 0, stall_until = 0;
+  int64_t stall_scope = -1;
 
   int epoll_fd = -1;
   int wakeup_fd = -1;
@@ -176,8 +207,8 @@ struct Relay::Impl {
     }
     setsockopt(dial.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t id = next_id++;
-    auto conn = std::make_unique<Connection>(
-        id, listener.spec.scope, sink, options.tracker);
+    auto conn =
+        std::make_unique<Connection>(id, listener.spec.scope, sink, options.meter, options.tracker);
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
     conn->upstream.fd = dial.fd;
@@ -274,6 +305,7 @@ struct Relay::Impl {
   void pump(Connection& c, Endpoint& from, Endpoint& to, Pipe& pipe, bool client_side) {
     const ssize_t n = recv(from.fd, scratch.data(), scratch.size(), 0);
     const MonoNanos now = mono_now();
+    c.metered.added += now - woke;  // the read's wait in this turn (relay/loop_meter.h)
     if (n > 0) {
       const bool drained = static_cast<size_t>(n) < scratch.size();
       if (drained && !from.fin_seen) from.readable = false;
@@ -432,6 +464,60 @@ struct Relay::Impl {
     return ep.fd >= 0 && ioctl(ep.fd, FIONREAD, &unread) == 0 && unread > 0;
   }
 
+  // The scope an event's work is charged to; false for the loop's own (wakeups). Runs before
+  // the graveyard and retired listeners are freed, so every tag is still valid.
+  static bool scope_of(const epoll_event& event, uint32_t& scope) {
+    const auto* tag = static_cast<const Tag*>(event.data.ptr);
+    switch (tag->kind) {
+      case TagKind::kClient:
+      case TagKind::kUpstream:
+        scope = tag->connection->scope;
+        return true;
+      case TagKind::kListener:
+        scope = tag->listener->spec.scope;
+        return true;
+      case TagKind::kWakeup:
+        return false;
+    }
+    return false;
+  }
+
+  // Ends a turn for the meter: its length, and for a long turn who it was spent on (shared by
+  // the number of events per scope; relay/loop_meter.h says why not per event).
+  void meter_turn(const epoll_event* events, int n, MonoNanos now) {
+    LoopMeter& meter = *options.meter;
+    const MonoNanos turn = now - woke;
+    if (turn >= LoopMeter::kChargeAbove && n > 0) {
+      std::vector<std::pair<uint32_t, uint32_t>> per_scope;  // (scope, events): few per turn
+      uint32_t total = 0;
+      for (int i = 0; i < n; ++i) {
+        uint32_t scope = 0;
+        if (!scope_of(events[i], scope)) continue;
+        ++total;
+        auto it = std::find_if(per_scope.begin(), per_scope.end(),
+                               [scope](const auto& p) { return p.first == scope; });
+        if (it == per_scope.end()) per_scope.emplace_back(scope, 1);
+        else ++it->second;
+      }
+      for (const auto& [scope, count] : per_scope) meter.charge(scope, turn * count / total);
+    }
+    meter.turn_ended(woke, now);
+  }
+
+  // Tests only: sleeps in a turn that handled the stalled scope (see Relay::stall_for_tests).
+  void stall_turn(const epoll_event* events, int n) {
+    if (mono_now() >= stall_until) {
+      stall_until = 0;
+      return;
+    }
+    bool hit = stall_scope < 0;
+    for (int i = 0; i < n && !hit; ++i) {
+      uint32_t scope = 0;
+      hit = scope_of(events[i], scope) && static_cast<int64_t>(scope) == stall_scope;
+    }
+    if (hit) std::this_thread::sleep_for(std::chrono::nanoseconds(stall_per_turn));
+  }
+
   int run() {
     MonoNanos drain_deadline = 0;
     std::vector<epoll_event> events(256);
@@ -450,6 +536,8 @@ struct Relay::Impl {
         if (errno == EINTR) continue;
         return errno;
       }
+      woke = mono_now();
+      if (options.meter) options.meter->turn_started(woke);
       for (int i = 0; i < n; ++i) {
         auto* tag = static_cast<Tag*>(events[i].data.ptr);
         switch (tag->kind) {
@@ -472,9 +560,11 @@ struct Relay::Impl {
         }
       }
       serve_read_again();
+      if (stall_until != 0) stall_turn(events.data(), n);
+      const MonoNanos now = mono_now();
+      if (options.meter) meter_turn(events.data(), n, now);
       graveyard.clear();
       retired_listeners.clear();
-      const MonoNanos now = mono_now();
       expire_connects(now);
       if (options.on_tick) options.on_tick(now);
     }
@@ -543,6 +633,15 @@ void Relay::post(std::function<void()> task) {
 }
 
 int Relay::run() { return impl_->run(); }
+
+void Relay::stall_for_tests(MonoNanos per_turn, MonoNanos duration, int64_t scope) {
+  Impl* impl = impl_.get();
+  post([impl, per_turn, duration, scope] {
+    impl->stall_per_turn = per_turn;
+    impl->stall_until = duration > 0 ? mono_now() + duration : 0;
+    impl->stall_scope = scope;
+  });
+}
 
 void Relay::request_stop() {
   // Signal-safe: an atomic store and a write(2).

@@ -12,6 +12,7 @@
 
 #include "http/exchange.h"
 #include "http/tracker.h"
+#include "relay/loop_meter.h"
 #include "relay/upstream_dialer.h"
 #include "stats/connection_counters.h"
 
@@ -26,6 +27,9 @@ struct RelayOptions {
   // Called on the loop thread once per loop iteration (at least every ~100 ms): where the
   // stats pipeline hands its counts over. Must be short and must not block.
   std::function<void(MonoNanos now)> on_tick;
+  // Where the loop records its lag, the added time per exchange and its busy time per scope
+  // (relay/loop_meter.h); null = not measured. Must outlive the relay.
+  LoopMeter* meter = nullptr;
 };
 
 struct ListenerSpec {
@@ -55,6 +59,12 @@ class Relay {
   int run();
   // Safe from any thread and from signal handlers.
   void request_stop();
+
+  // Tests only (the admin API's POST /debug/stall, served when NETPROF_TEST_HOOKS=1): for
+  // `duration` from now (0 ends a stall), every loop turn that handled an event of `scope`
+  // (every turn, idle ones too, when scope < 0) sleeps `per_turn` before it ends, as if that
+  // traffic were expensive. Any thread. Costs the loop one branch per turn while off.
+  void stall_for_tests(MonoNanos per_turn, MonoNanos duration, int64_t scope);
 
  private:
   struct Impl;

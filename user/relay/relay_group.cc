@@ -15,6 +15,8 @@ RelayGroup::RelayGroup(size_t workers, const RelayOptions& options,
   if (workers == 0) workers = 1;
   for (size_t i = 0; i < workers; ++i) {
     RelayOptions worker_options = options;
+    meters_.push_back(std::make_unique<LoopMeter>());
+    worker_options.meter = meters_.back().get();
     if (on_tick) worker_options.on_tick = [on_tick, i](MonoNanos now) { on_tick(i, now); };
     workers_.push_back(std::make_unique<Relay>(worker_options, sink_of(i), counters_of(i)));
   }
@@ -74,6 +76,13 @@ int RelayGroup::run() {
 
 void RelayGroup::request_stop() {
   for (auto& w : workers_) w->request_stop();
+}
+
+void RelayGroup::stall_for_tests(MonoNanos per_turn, MonoNanos duration, int64_t worker,
+                                 int64_t scope) {
+  for (size_t i = 0; i < workers_.size(); ++i)
+    if (worker < 0 || static_cast<size_t>(worker) == i)
+      workers_[i]->stall_for_tests(per_turn, duration, scope);
 }
 
 }  // namespace netprof

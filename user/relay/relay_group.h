@@ -32,6 +32,8 @@ class RelayGroup {
 
   size_t size() const { return workers_.size(); }
   Relay& worker(size_t i) { return *workers_[i]; }
+  // Worker i's loop meter (relay/loop_meter.h): every worker is metered.
+  LoopMeter& meter(size_t i) { return *meters_[i]; }
 
   // Before run(): gives the listener to worker spec.worker (taken modulo size()).
   void add_listener(ListenerSpec spec);
@@ -47,7 +49,11 @@ class RelayGroup {
   // Safe from any thread and from signal handlers.
   void request_stop();
 
+  // Tests only: Relay::stall_for_tests on worker `worker`, or on every worker when < 0.
+  void stall_for_tests(MonoNanos per_turn, MonoNanos duration, int64_t worker, int64_t scope);
+
  private:
+  std::vector<std::unique_ptr<LoopMeter>> meters_;  // first: the workers point at them
   std::vector<std::unique_ptr<Relay>> workers_;
 };
 

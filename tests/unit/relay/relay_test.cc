@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <time.h>
 
 #include <future>
 #include <random>
@@ -265,6 +266,75 @@ TEST_F(RelayFixture, CountsAcceptedAndActiveConnections) {
   EXPECT_EQ(recv(server, buf, 1, 0), 0);  // FIN forwarded
   close(server);
   EXPECT_EQ(settle(counters_.active, 0), 0u);
+}
+
+// The loop meter (relay/loop_meter.h) on a real relay: each exchange records its added time,
+// each turn its length; a stalled scope shows as long turns charged to that scope.
+class MeteredRelay : public RelayFixture {
+ protected:
+  void SetUp() override {
+    options_.meter = &meter_;
+    RelayFixture::SetUp();
+  }
+  // One request and its response through the relay, on a new connection.
+  void exchange() {
+    const int client = connect_to(relay_port_);
+    ASSERT_GE(client, 0);
+    const int server = accept(upstream_listener_, nullptr, nullptr);
+    ASSERT_GE(server, 0);
+    const std::string request = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    ASSERT_EQ(send(client, request.data(), request.size(), 0), ssize_t(request.size()));
+    std::string got(request.size(), '\0');
+    ASSERT_EQ(recv(server, got.data(), got.size(), MSG_WAITALL), ssize_t(got.size()));
+    EXPECT_EQ(got, request);
+    ASSERT_EQ(send(server, response.data(), response.size(), 0), ssize_t(response.size()));
+    got.assign(response.size(), '\0');
+    ASSERT_EQ(recv(client, got.data(), got.size(), MSG_WAITALL), ssize_t(got.size()));
+    EXPECT_EQ(got, response);
+    close(client);
+    close(server);
+  }
+  static MonoNanos now() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return MonoNanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
+  LoopMeter meter_;
+};
+
+TEST_F(MeteredRelay, RecordsAddedTimePerExchangeAndEveryTurn) {
+  exchange();
+  for (int i = 0; i < 500 && sink_.exchanges.load() < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(sink_.exchanges.load(), 1);
+  EXPECT_EQ(meter_.added().count, 1u);
+  EXPECT_GT(meter_.added().sum_s, 0);
+  EXPECT_GT(meter_.lag().count, 0u);
+  EXPECT_EQ(meter_.lag().count, meter_.turns());
+}
+
+TEST_F(MeteredRelay, AStalledScopeShowsAsLagChargedToIt) {
+  relay_->stall_for_tests(30'000'000, 5'000'000'000, /*scope=*/0);
+  exchange();
+  // Stalled turns are at least 30 ms: the histogram has them at 0.05 s or above.
+  const LoopMeter::Histogram lag = meter_.lag();
+  uint64_t long_turns = 0;
+  for (size_t i = 0; i < LoopMeter::kBuckets.size() + 1; ++i)
+    if (i >= LoopMeter::kBuckets.size() || LoopMeter::kBuckets[i] > 0.025)
+      long_turns += lag.counts[i];
+  EXPECT_GT(long_turns, 0u);
+  // The window (published at most every 50 ms, idle turns included) charges them to scope 0.
+  MonoNanos busy = 0, lag_max = 0;
+  for (int i = 0; i < 200 && busy == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    LoopMeter::Window w = meter_.take_window(now());
+    busy += w.busy_ns[0];
+    lag_max = std::max(lag_max, w.lag_max_ns);
+  }
+  EXPECT_GE(busy, 30'000'000);
+  EXPECT_GE(lag_max, 30'000'000);
+  relay_->stall_for_tests(0, 0, 0);  // ends it
 }
 
 }  // namespace
