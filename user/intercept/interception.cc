@@ -369,24 +369,13 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
       self->shared_links_.push_back(std::move(*link));
     }
   }
-  if (outbound) {
-    auto fd = open_dir(pod_cgroup);
-    if (!fd) return fd.take_error();
-    for (auto [program, name] : {std::pair{progs.connect4(), "cgroup/connect4"},
-                                 std::pair{progs.connect6(), "cgroup/connect6"}}) {
-      auto link = BpfLink::attach_cgroup(program, fd->get(), name);
-      if (!link) return Error{link.error() + " " + pod_cgroup};
-      self->links_.push_back(std::move(*link));
-    }
-  }
   if (inbound) {
     auto program = progs.load_pod_lookup(cookie);
     if (!program) return program.take_error();
     self->lookup_program_ = std::move(*program);
-    auto link = BpfLink::attach_netns_fd(self->lookup_program_.get(), state->pod.fd(), "sk_lookup");
-    if (!link) return Error{link.error() + " " + state->pod.path()};
-    self->links_.push_back(std::move(*link));
   }
+  self->pod_cgroup_ = outbound ? pod_cgroup : std::string();
+  if (auto status = self->attach_own_links(); !status) return status.take_error();
 
   auto inbound_dialer = std::make_shared<InboundDialer>(state, options.guard_lifetime);
   auto outbound_dialer = std::make_shared<OutboundDialer>(state);
@@ -399,6 +388,42 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
       self->listeners_.push_back(ListenerSpec{(*fds)[worker].release(), target.outbound_scope,
                                               outbound_dialer, worker});
   return self;
+}
+
+Status Interception::attach_own_links() {
+  const InterceptPrograms& progs = *node_->programs_;
+  if (!pod_cgroup_.empty()) {
+    auto fd = open_dir(pod_cgroup_);
+    if (!fd) return fd.take_error();
+    for (auto [program, name] : {std::pair{progs.connect4(), "cgroup/connect4"},
+                                 std::pair{progs.connect6(), "cgroup/connect6"}}) {
+      auto link = BpfLink::attach_cgroup(program, fd->get(), name);
+      if (!link) return Error{link.error() + " " + pod_cgroup_};
+      links_.push_back(std::move(*link));
+    }
+  }
+  if (lookup_program_.valid()) {
+    auto link = BpfLink::attach_netns_fd(lookup_program_.get(), state_->pod.fd(), "sk_lookup");
+    if (!link) return Error{link.error() + " " + state_->pod.path()};
+    links_.push_back(std::move(*link));
+  }
+  return ok_status();
+}
+
+Status Interception::suspend() {
+  links_.clear();  // detaches: the kernel's normal lookup and connect from here on
+  suspended_ = true;
+  return ok_status();
+}
+
+Status Interception::resume() {
+  if (!suspended_) return ok_status();
+  if (auto status = attach_own_links(); !status) {
+    links_.clear();  // all or nothing: a half-attached pod would steer one way only
+    return status;
+  }
+  suspended_ = false;
+  return ok_status();
 }
 
 Expected<std::unique_ptr<Interception>> Interception::start(const InterceptOptions& options) {

@@ -128,16 +128,31 @@ class Interception {
   std::vector<SocketAddress> outbound_listener_addresses() const;
   uint64_t netns_cookie() const;
 
+  // Overload fail-open (relay/overload_guard.h): suspend() drops this pod's own links
+  // (sk_lookup on its netns, connect4/6 on its cgroup), so its new connections take the normal
+  // path straight to the app or the remote; the relay's listeners, the map entries and the
+  // shared sock_ops links stay, so connections already relayed (and connects already
+  // rewritten) carry on. resume() attaches the links again. Both are idempotent; call them
+  // from one thread at a time (node mode: under the NodeAgent's lock).
+  Status suspend();
+  Status resume();
+  bool suspended() const { return suspended_; }
+
  private:
   friend class InterceptNode;
   Interception() = default;
   void remove_map_entries();
+  // The links only this pod has: connect4/6 on its cgroup (outbound), sk_lookup on its netns
+  // (inbound). At attach and at resume().
+  Status attach_own_links();
 
   std::shared_ptr<InterceptNode> node_;
   std::shared_ptr<InterceptState> state_;
   std::vector<std::shared_ptr<BpfLink>> shared_links_;
   std::vector<BpfLink> links_;
   UniqueFd lookup_program_;  // the pod's copy of the sk_lookup program
+  std::string pod_cgroup_;   // resolved cgroup directory; "" without outbound
+  bool suspended_ = false;
   bool pod_entry_ = false;   // the pods map has this pod's entry
   std::vector<netprof_listener_key> listener_keys_;
   std::vector<int> listener_fds_;  // the sockets of listener_keys_ (owned by the relay)

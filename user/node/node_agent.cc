@@ -316,4 +316,34 @@ std::vector<AttachedPodView> NodeAgent::attached() const {
   return out;
 }
 
+std::optional<uint32_t> NodeAgent::pod_of_scope(uint32_t scope) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [uid, pod] : pods_)
+    if (pod->inbound_scope == scope || (pod->outbound_scope != 0 && pod->outbound_scope == scope))
+      return pod->inbound_scope;
+  return std::nullopt;
+}
+
+std::string NodeAgent::set_intercepting(uint32_t key, bool on) {
+  std::lock_guard lock(mu_);
+  for (auto& [uid, pod] : pods_) {
+    if (pod->inbound_scope != key) continue;
+    const Status status = on ? pod->interception->resume() : pod->interception->suspend();
+    return status ? std::string() : status.error();
+  }
+  return "no such pod (gone)";
+}
+
+std::vector<std::pair<uint32_t, std::string>> NodeAgent::pod_labels() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<uint32_t, std::string>> out;
+  for (const auto& [uid, pod] : pods_) {
+    const PodIdentity& id = pod->identity;
+    const std::string name = id.name.empty() ? uid : id.name;
+    out.emplace_back(pod->inbound_scope,
+                     id.k8s_namespace.empty() ? name : id.k8s_namespace + "/" + name);
+  }
+  return out;
+}
+
 }  // namespace netprof

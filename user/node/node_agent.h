@@ -78,6 +78,16 @@ class NodeAgent {
   void detach_all();
 
   std::vector<AttachedPodView> attached() const;
+
+  // For the overload guard (relay/overload_guard.h), which knows a pod by its inbound scope.
+  // The pod whose traffic `scope` is (inbound or outbound); nullopt for no attached pod's.
+  std::optional<uint32_t> pod_of_scope(uint32_t scope) const;
+  // Suspends (on = false) or resumes the pod's interception (Interception::suspend); "" when
+  // done, else why not.
+  std::string set_intercepting(uint32_t pod, bool on);
+  // Every attached pod: its key (inbound scope) and "namespace/name" ("name", or its UID,
+  // while not known). Cheap: no syscall.
+  std::vector<std::pair<uint32_t, std::string>> pod_labels() const;
   // The node's loaded BPF object (null before the first attach).
   std::shared_ptr<const InterceptNode> intercept_node() const;
 
