@@ -122,6 +122,12 @@ void write_self_metrics(PrometheusWriter& w, const AdminSources& s, const StatsS
            "programs attached).");
   const bool active = s.interception_active ? s.interception_active() : true;
   w.sample("netprof_interception_active", {{"mode", s.mode}}, active ? 1 : 0);
+  if (s.interception_pods) {
+    for (const auto& [pod, pod_active] : s.interception_pods())
+      w.sample("netprof_interception_active", {{"mode", s.mode}, {"pod", pod}},
+               pod_active ? 1 : 0);
+  }
+  if (s.relay_metrics) s.relay_metrics(w);
   w.single("netprof_uptime_seconds", "gauge", "Seconds since the profiling session started.",
            uptime_s);
   w.family("netprof_build_info", "gauge", "netprof version.");
@@ -173,6 +179,7 @@ std::unique_ptr<AdminServer> AdminServer::start(const SocketAddress& address,
   AdminServer* self = admin.get();
   HttpServerOptions options;
   options.allowed_hosts = admin->access_.allowed_hosts;
+  if (admin->sources_.debug_stall) options.post_paths.push_back("/debug/stall");
   admin->server_ = HttpServer::start(
       address, [self](const HttpRequest& r) { return self->handle(r); }, std::move(options), error);
   if (!admin->server_) return nullptr;
@@ -216,7 +223,10 @@ HttpResponse AdminServer::handle(const HttpRequest& req) {
 
 HttpResponse AdminServer::serve(const HttpRequest& req) {
   // Pods come and go without a new stats snapshot: renders that show them depend on this too.
-  auto scopes_version = [this] { return sources_.scopes ? sources_.scopes->version() : uint64_t{0}; };
+  auto scopes_version = [this] {
+    return (sources_.scopes ? sources_.scopes->version() : uint64_t{0}) +
+           (sources_.relay_version ? sources_.relay_version() : uint64_t{0});
+  };
   const double uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   if (req.path == "/" || req.path == "/index.html") {
@@ -235,10 +245,21 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     auto out = sources_.stats->rendered(
         pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
           if (!pretty) {
-            return report_json_line(snap.routes, now_epoch_ms(), uptime_s, sources_.scopes) + '\n';
+            std::string line =
+                report_json_line(snap.routes, now_epoch_ms(), uptime_s, sources_.scopes);
+            // The relay's figures are one more member of the report object.
+            if (sources_.relay_status && line.size() > 2 && line.back() == '}') {
+              line.pop_back();
+              line += ",\"relay\":";
+              line += sources_.relay_status().dump(-1, ' ', false,
+                                                   nlohmann::json::error_handler_t::replace);
+              line += '}';
+            }
+            return line + '\n';
           }
           nlohmann::json report = build_report(snap.routes, now_epoch_ms(), uptime_s);
           if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
+          if (sources_.relay_status) report["relay"] = sources_.relay_status();
           return report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
         },
         scopes_version());
@@ -257,6 +278,7 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     return r;
   }
   if (req.path == "/healthz") return HttpResponse::text(200, "ok\n");
+  if (req.path == "/debug/stall" && sources_.debug_stall) return sources_.debug_stall(req);
   if (req.path == "/api/series" && sources_.http_metrics) {
     HttpResponse r;
     r.content_type = "application/json";

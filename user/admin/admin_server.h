@@ -6,6 +6,8 @@
 //   /healthz   "ok"
 //   /tap       exchanges as JSON lines, streamed; ?route= ?method= ?status= ?rate= ?limit= ?path=1
 //   /api/series  the duration histograms behind /metrics, as JSON (for the dashboard)
+//   /debug/stall  tests only, and only with NETPROF_TEST_HOOKS=1 in the environment: POST
+//                stalls the relay's loop (cli/overload_watch.h); 404 otherwise
 // Handlers read immutable snapshots from the StatsHub, never the relay's state. /stats,
 // /metrics and /api/series are rendered at most once per hub interval and the same bytes are
 // sent to every reader (netprof_admin_renders_total counts the renders).
@@ -18,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "admin/http_server.h"
 
 namespace netprof {
@@ -27,6 +31,7 @@ struct StatsSnapshot;
 class TapHub;
 class ScopeRegistry;
 struct PushStats;
+class PrometheusWriter;
 
 struct AdminSources {
   StatsHub* stats = nullptr;  // required
@@ -39,6 +44,16 @@ struct AdminSources {
   // Interception: "proxy" (no BPF), or what the BPF attach reports. 1 = traffic is steered.
   std::string mode = "proxy";
   std::function<bool()> interception_active;
+  // Per pod (attach, node): its label and whether its interception is active (the overload
+  // guard may have detached it); more netprof_interception_active samples, with `pod`.
+  std::function<std::vector<std::pair<std::string, bool>>()> interception_pods;
+  // The relay's own figures and the overload guard (cli/overload_watch.h): the "relay" object
+  // of /stats, their /metrics series, and a version that changes with them (re-renders).
+  std::function<nlohmann::json()> relay_status;
+  std::function<void(PrometheusWriter&)> relay_metrics;
+  std::function<uint64_t()> relay_version;
+  // Tests only, set when NETPROF_TEST_HOOKS=1: POST /debug/stall (cli/overload_watch.h).
+  std::function<HttpResponse(const HttpRequest&)> debug_stall;
 };
 
 // Who may read what on one listener.

@@ -652,7 +652,10 @@ void HttpServer::Impl::try_process(int fd) {
 void HttpServer::Impl::answer(int fd, std::string peer, HttpRequest req, bool keep_alive,
                               std::string leftover) {
   HttpResponse res;
-  if (req.method != "GET" && req.method != "HEAD") {
+  const bool post_allowed =
+      req.method == "POST" && std::find(options.post_paths.begin(), options.post_paths.end(),
+                                        req.path) != options.post_paths.end();
+  if (req.method != "GET" && req.method != "HEAD" && !post_allowed) {
     res = HttpResponse::text(405, "only GET and HEAD\n");
     res.headers.emplace_back("Allow", "GET, HEAD");
   } else {

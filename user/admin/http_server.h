@@ -1,6 +1,7 @@
-// A small HTTP/1.1 server for the admin API: GET/HEAD only, keep-alive, responses with
-// Content-Length or streamed until close. It serves local scrapers, probes, browsers and
-// `netprof top/tap`, never the data path, and must stay answerable whatever clients do:
+// A small HTTP/1.1 server for the admin API: GET/HEAD (POST only on configured paths),
+// keep-alive, responses with Content-Length or streamed until close. It serves local
+// scrapers, probes, browsers and `netprof top/tap`, never the data path, and must stay
+// answerable whatever clients do:
 //  - one poll thread reads every request head (non-blocking): a slow client costs an fd and a
 //    small buffer, never a thread; the whole head must arrive within request_timeout_ms of its
 //    first byte (not per byte), an idle keep-alive connection closes after idle_timeout_ms;
@@ -82,6 +83,8 @@ struct HttpServerOptions {
   size_t max_request_bytes = 16 * 1024;
   // Host names accepted besides localhost and IP literals (case-insensitive, port ignored).
   std::vector<std::string> allowed_hosts;
+  // Paths that also take POST (without a body, like every request here); others answer 405.
+  std::vector<std::string> post_paths;
 };
 
 // Monotonic totals, readable from any thread.

@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/session.h"
 #include "intercept/interception.h"
@@ -67,7 +70,22 @@ int run_attach(const Settings& settings) {
       std::cerr << "netprof: note: the relay works without sk_msg (loopback TCP instead); "
                    "--skmsg=on forces it, --skmsg=off skips this check\n";
   }
-  const int code = run_profile_session(profile, (*interception)->take_listeners());
+  // The overload guard may detach this one pod (both directions) and re-attach it.
+  Interception& pod = **interception;
+  const std::string label = o.netns.empty() ? std::string("(own netns)") : o.netns;
+  SessionHooks hooks;
+  hooks.intercept.pod_of = [](uint32_t scope) -> std::optional<uint32_t> {
+    if (scope == kInboundScope || scope == kOutboundScope) return kInboundScope;
+    return std::nullopt;
+  };
+  hooks.intercept.set = [&pod](uint32_t, bool on) {
+    const Status status = on ? pod.resume() : pod.suspend();
+    return status ? std::string() : status.error();
+  };
+  hooks.intercept.pods = [label] {
+    return std::vector<std::pair<uint32_t, std::string>>{{kInboundScope, label}};
+  };
+  const int code = run_profile_session(profile, pod.take_listeners(), {}, hooks);
   if (o.verbose) {
     const CounterValues counters = (*interception)->counters();
     std::cerr << "netprof: bpf counters: steered=" << counters[NETPROF_CNT_LOOKUP_STEERED]

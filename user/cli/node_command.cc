@@ -135,6 +135,15 @@ int run_node(const NodeFlags& flags) {
       relay.request_stop();
     }
   };
+  hooks.intercept.pod_of = [&agent](uint32_t scope) -> std::optional<uint32_t> {
+    return agent ? agent->pod_of_scope(scope) : std::nullopt;
+  };
+  hooks.intercept.set = [&agent](uint32_t pod, bool on) {
+    return agent ? agent->set_intercepting(pod, on) : std::string("not started");
+  };
+  hooks.intercept.pods = [&agent] {
+    return agent ? agent->pod_labels() : std::vector<std::pair<uint32_t, std::string>>{};
+  };
   hooks.on_stop = [&] {
     if (watcher) watcher->stop();  // nothing posts to the relay after this
     if (agent) agent->detach_all();

@@ -85,6 +85,8 @@ struct Outputs::Impl {
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<AdminServer> metrics_only;  // --metrics-address
   const ScopeRegistry* scopes = nullptr;
+  OverloadWatch* overload = nullptr;
+  bool test_hooks = false;
 
   static HttpMetricsOptions metrics_options(const ProfileOptions& o) {
     HttpMetricsOptions m;
@@ -171,6 +173,11 @@ bool Outputs::Impl::add_pusher(const std::string& name, const std::string& url_t
 
 void Outputs::set_scopes(const ScopeRegistry* scopes) { impl_->scopes = scopes; }
 
+void Outputs::set_overload_watch(OverloadWatch* watch, bool test_hooks) {
+  impl_->overload = watch;
+  impl_->test_hooks = test_hooks;
+}
+
 void Outputs::erase_scope(uint32_t scope) { impl_->hub.erase_scope(scope); }
 
 bool Outputs::start() {
@@ -224,6 +231,15 @@ bool Outputs::start() {
     sources.tap = &m.tap;
     sources.scopes = m.scopes;
     sources.mode = o.interception_mode;
+    if (OverloadWatch* watch = m.overload; watch != nullptr) {
+      sources.interception_active = [watch] { return watch->any_active(); };
+      sources.interception_pods = [watch] { return watch->pod_states(); };
+      sources.relay_status = [watch] { return watch->status(); };
+      sources.relay_metrics = [watch](PrometheusWriter& w) { watch->write_metrics(w); };
+      sources.relay_version = [watch] { return watch->version(); };
+      if (m.test_hooks)
+        sources.debug_stall = [watch](const HttpRequest& r) { return watch->debug_stall(r); };
+    }
     sources.push_stats = [&m] {
       std::vector<PushStats> all;
       for (const auto& p : m.pushers) all.push_back(p->stats());

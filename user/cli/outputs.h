@@ -38,6 +38,9 @@ class Outputs {
   void finish_relay();
   // Node mode, before start(): pod labels on /metrics, the pods grouping on /stats and pushes.
   void set_scopes(const ScopeRegistry* scopes);
+  // Before start(): the relay's loop figures and the overload guard on /stats and /metrics;
+  // with `test_hooks` (NETPROF_TEST_HOOKS=1) also POST /debug/stall.
+  void set_overload_watch(OverloadWatch* watch, bool test_hooks);
   // Drops the metric series of `scope` (a pod gone for longer than its expiry time).
   void erase_scope(uint32_t scope);
   // Starts the admin server and pushers; false (after printing why) if an explicitly

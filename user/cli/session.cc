@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <cstdio>
 #include <thread>
 
@@ -90,6 +91,12 @@ void supervise(RelayGroup& relay, const std::function<bool()>& stop_when,
   }
 }
 
+MonoNanos mono_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return MonoNanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 }  // namespace
 
 int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec> listeners,
@@ -128,6 +135,26 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
       [&outputs](size_t i, MonoNanos now) { outputs.on_relay_tick(i, now); },
       [&outputs](size_t i) -> ConnectionCounters& { return outputs.connections(i); });
   for (auto& l : listeners) relay.add_listener(std::move(l));
+
+  OverloadGuardOptions guard_options;
+  guard_options.lag_threshold = static_cast<MonoNanos>(o.overload_lag_s * 1e9);
+  guard_options.sustain = static_cast<MonoNanos>(o.overload_for_s * 1e9);
+  guard_options.cooldown = static_cast<MonoNanos>(o.overload_cooldown_s * 1e9);
+  OverloadWatch overload(relay, guard_options, o.interception_mode, [](const std::string& line) {
+    std::fprintf(stderr, "netprof: %s\n", line.c_str());
+  });
+  // Test hooks exist only when asked for by the environment, never by a flag or config.
+  const char* hooks_env = std::getenv("NETPROF_TEST_HOOKS");
+  const bool test_hooks = hooks_env != nullptr && std::string(hooks_env) == "1";
+  if (test_hooks)
+    std::fprintf(stderr, "netprof: NETPROF_TEST_HOOKS=1: test hooks on (POST /debug/stall on "
+                         "the admin API); never set this outside tests\n");
+  outputs.set_overload_watch(&overload, test_hooks);
+  // The admin API reads `overload`: whatever path leaves this function, it stops first.
+  struct StopOutputs {
+    Outputs& outputs;
+    ~StopOutputs() { outputs.stop(); }
+  } stop_outputs{outputs};
 
   // Block the session's signals before any thread starts so that they all inherit the mask;
   // the supervisor takes them with sigtimedwait. Left to their default, SIGHUP, SIGUSR1,
@@ -186,9 +213,19 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
   const std::function<void()> report_now = [&reporter] { reporter.report_now(); };
   std::thread supervisor(supervise, std::ref(relay), std::cref(stop_when), std::cref(report_now),
                          std::ref(done), std::cref(signals));
+  // The overload guard on its own thread: switching a pod may wait for node mode's lock (held
+  // while pods attach), which must not delay the signals. Stopped before on_stop.
+  std::thread guard([&overload, &hooks, &done] {
+    pthread_setname_np(pthread_self(), "netprof-guard");
+    while (!done.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!done.load()) overload.tick(mono_now(), hooks.intercept);
+    }
+  });
   const int loop_error = relay.run();
   done.store(true);
   supervisor.join();
+  guard.join();
   outputs.finish_relay();  // what the relay still held, for the final report
   if (hooks.on_stop) hooks.on_stop();
   const std::string report_error = reporter.stop();  // writes the final report

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/overload_watch.h"
 #include "relay/relay.h"
 #include "relay/relay_group.h"
 #include "settings/setting_table.h"
@@ -48,6 +49,9 @@ struct SessionHooks {
   // Runs once the relay has stopped, before the final report; nothing may post to the relay
   // after it returns.
   std::function<void()> on_stop;
+  // What the overload guard may detach (cli/overload_watch.h); empty: nothing (proxy). Its
+  // functions run on the session's supervisor thread, from after on_start to before on_stop.
+  InterceptionSwitch intercept;
 };
 
 // Runs the relay over `listeners` until SIGINT/SIGTERM/SIGQUIT (or until `stop_when` returns true,

@@ -189,6 +189,20 @@ std::vector<Setting> build_table() {
       "service.name resource attribute of OTLP pushes")
       .type("NAME"));
   // ---- eBPF interception (attach, node).
+  t.push_back(setting("overload_lag", K::kNumber, kInterceptModes, FIELD(profile.overload_lag_s),
+      "Fail open under overload: when a relay worker's loop keeps taking this long or longer per "
+      "turn for --overload-for, the pod whose traffic kept it busiest is detached (its new "
+      "connections go straight to the app, relayed ones carry on) until --overload-cooldown has "
+      "passed (0 = never detach; the lag is measured anyway)")
+      .range(0.001, 60).off_at_zero().type("SECONDS"));
+  t.push_back(setting("overload_for", K::kNumber, kInterceptModes, FIELD(profile.overload_for_s),
+      "Seconds a worker's loop must keep lagging past --overload-lag before a pod is detached")
+      .range(0.1, 3600).type("SECONDS"));
+  t.push_back(setting("overload_cooldown", K::kNumber, kInterceptModes,
+      FIELD(profile.overload_cooldown_s),
+      "Seconds a pod detached for overload stays detached; doubled (up to 8 times) for a pod "
+      "detached again within one cool-down of coming back")
+      .range(1, 86400).type("SECONDS"));
   t.push_back(setting("inbound_ports", K::kPorts, kInterceptModes, FIELD(intercept.inbound_ports),
       "Comma-separated ports of the pod(s) whose incoming connections to profile")
       .type("PORT"));

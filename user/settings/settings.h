@@ -43,6 +43,11 @@ struct ProfileOptions {
   double push_interval_s = 10;
   std::string service_name = "netprof";
   double stats_interval_s = 1.0;  // snapshot + render interval (pipeline/stats_hub.h)
+  // Overload fail-open (relay/overload_guard.h; attach and node only: proxy has nothing to
+  // detach). 0 lag = never detach.
+  double overload_lag_s = 0.1;
+  double overload_for_s = 2.0;
+  double overload_cooldown_s = 30.0;
   // Set by the mode, not a setting: the `mode` label of netprof_interception_active.
   std::string interception_mode = "proxy";
 };
