@@ -66,6 +66,26 @@ class DashboardInChromium(unittest.TestCase):
         self.assertEqual(len(table.rows), 3, table.rows)
         self.assertIn('<span id="error"></span>', dom.stdout, "the page reported a fetch error")
 
+    def test_the_browser_revalidates_instead_of_downloading_again(self):
+        """The page polls /stats and /api/series every second; Chromium revalidates with the
+        ETag (the page fetches with cache: "no-cache") and gets 304 while nothing was
+        rendered anew, so a dashboard left open costs one download per render."""
+        import re
+        import time
+        backend = ProfiledBackend(self)
+        send_mixed_traffic(backend, users=3, searches=1, orders=1)
+        time.sleep(1.5)  # the traffic is in a render; the page's polls find nothing new
+        dom = self.chromium("--dump-dom", backend.admin + "/")
+        self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
+        table = RouteTable()
+        table.feed(dom.stdout)
+        self.assertEqual(table.rows.get(("GET", "/api/users/{id}")), 3, "304s still show the rows")
+        time.sleep(1.5)  # /metrics is rendered at most once per interval
+        metrics = http_get(backend.admin + "/metrics")[2]
+        m = re.search(r'^netprof_admin_responses_total\{kind="not_modified"\} (\S+)$', metrics, re.M)
+        self.assertIsNotNone(m, "the admin API counts its 304s")
+        self.assertGreater(float(m.group(1)), 0, "Chromium revalidated and got 304")
+
     def test_screenshot_artifact(self):
         backend = ProfiledBackend(self)
         send_mixed_traffic(backend, users=20, searches=8, orders=5)

@@ -151,6 +151,30 @@ nlohmann::json series_json(const HttpMetricsSnapshot& snap, const HttpMetricsOpt
 
 }  // namespace
 
+namespace {
+
+// The admin API's own health: is someone flooding it, are dashboards revalidating?
+void write_admin_server_metrics(PrometheusWriter& w, const HttpServerStats& s) {
+  w.family("netprof_admin_connections_total", "counter",
+           "Admin API connections by what became of them: accepted; evicted (dropped while "
+           "waiting for a request, to make room); refused (no room even so); timed_out (request "
+           "head too slow, or idle); fd_exhausted (closed at the fd limit).");
+  for (const auto& [event, n] : {std::pair{"accepted", s.accepted}, {"evicted", s.evicted},
+                                 {"refused", s.refused}, {"timed_out", s.timed_out},
+                                 {"fd_exhausted", s.fd_exhausted}}) {
+    w.sample("netprof_admin_connections_total", {{"event", event}}, static_cast<double>(n));
+  }
+  w.family("netprof_admin_responses_total", "counter",
+           "Admin API answers of note: busy (503, every handler taken), bad_host (403 for the "
+           "Host header), not_modified (304 to a client that had the bytes).");
+  for (const auto& [kind, n] : {std::pair{"busy", s.busy}, {"bad_host", s.bad_host},
+                                {"not_modified", s.not_modified}}) {
+    w.sample("netprof_admin_responses_total", {{"kind", kind}}, static_cast<double>(n));
+  }
+}
+
+}  // namespace
+
 std::string AdminServer::render_metrics(const AdminSources& sources, const StatsSnapshot& snap,
                                         double uptime_s) {
   std::string out;
@@ -271,7 +295,10 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     auto out = sources_.stats->rendered("metrics", [this, uptime_s](const StatsSnapshot& snap) {
-      return render_metrics(sources_, snap, uptime_s);
+      std::string body = render_metrics(sources_, snap, uptime_s);
+      PrometheusWriter writer(body);
+      write_admin_server_metrics(writer, server_->stats());
+      return body;
     }, scopes_version());
     r.shared_body = std::move(out.bytes);
     r.etag = std::move(out.etag);

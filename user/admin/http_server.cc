@@ -284,7 +284,7 @@ struct HttpServer::Impl {
   size_t handlers = 0;             // guarded by mu
 
   std::atomic<uint64_t> accepted{0}, evicted{0}, refused{0}, timed_out{0}, busy{0}, bad_host{0},
-      fd_exhausted{0}, accept_pauses{0}, loop_wakeups{0};
+      answered_304{0}, fd_exhausted{0}, accept_pauses{0}, loop_wakeups{0};
 
   void poll_loop();
   void accept_ready();
@@ -384,6 +384,7 @@ HttpServerStats HttpServer::stats() const {
   s.timed_out = i.timed_out.load();
   s.busy = i.busy.load();
   s.bad_host = i.bad_host.load();
+  s.not_modified = i.answered_304.load();
   s.fd_exhausted = i.fd_exhausted.load();
   s.accept_pauses = i.accept_pauses.load();
   s.loop_wakeups = i.loop_wakeups.load();
@@ -668,7 +669,10 @@ void HttpServer::Impl::answer(int fd, std::string peer, HttpRequest req, bool ke
   if (res.stream) keep_alive = false;
   const bool not_modified =
       res.status == 200 && !res.etag.empty() && etag_matches(req.header("if-none-match"), res.etag);
-  if (not_modified) res.status = 304;
+  if (not_modified) {
+    res.status = 304;
+    answered_304.fetch_add(1, std::memory_order_relaxed);
+  }
   std::string head = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) +
                      "\r\nContent-Type: " + res.content_type + "\r\nCache-Control: " +
                      (res.etag.empty() ? "no-store" : "no-cache") + "\r\n";

@@ -95,6 +95,7 @@ struct HttpServerStats {
   uint64_t timed_out = 0;      // request head not complete in time, or idle too long
   uint64_t busy = 0;           // answered 503: every handler busy
   uint64_t bad_host = 0;       // answered 403 for the Host header
+  uint64_t not_modified = 0;   // answered 304: the client had these bytes (If-None-Match)
   uint64_t fd_exhausted = 0;   // accepted and closed at the fd limit (EMFILE/ENFILE)
   uint64_t accept_pauses = 0;  // times accepting paused because even that failed
   uint64_t loop_wakeups = 0;   // poll thread iterations (a busy loop would show here)

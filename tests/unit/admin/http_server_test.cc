@@ -270,6 +270,7 @@ TEST(HttpServer, AMatchingIfNoneMatchIsAnswered304WithoutTheBody) {
                "If-None-Match: *\r\n\r\n");
   EXPECT_EQ(untagged.rfind("HTTP/1.1 200", 0), 0u) << "no tag, nothing to match: " << untagged;
   EXPECT_NE(untagged.find("Cache-Control: no-store"), std::string::npos);
+  EXPECT_EQ(server->stats().not_modified, 4u);
 }
 
 // Found by bench/attack: after the poll thread was held up, the backlog held more new
