@@ -86,10 +86,14 @@ SSL_CTX* server_context() {
   return ctx.get();
 }
 
-// Sessions to resume, one per protocol version; scenarios are made on one thread, but guard
-// anyway.
+// Sessions to resume, one per protocol version (TLS 1.2, TLS 1.3). Made on first use, after
+// OpenSSL registered its exit-time cleanup, so that they are freed before it runs (static
+// objects die in reverse order of construction, interleaved with atexit handlers).
 std::mutex sessions_mu;
-SessionPtr saved_sessions[2];  // TLS 1.2, TLS 1.3
+SessionPtr* saved_sessions() {
+  static SessionPtr sessions[2];
+  return sessions;
+}
 
 std::string drain(BIO* b) {
   std::string out;
@@ -184,7 +188,7 @@ Scenario make_tls_scenario(uint32_t id, std::mt19937_64& rng) {
   const int slot = tls13 ? 1 : 0;
   if (!refused && chance(rng, 0.3)) {
     std::lock_guard lock(sessions_mu);
-    if (saved_sessions[slot]) SSL_set_session(client.get(), saved_sessions[slot].get());
+    if (saved_sessions()[slot]) SSL_set_session(client.get(), saved_sessions()[slot].get());
   }
 
   // Memory BIOs: what one side writes is taken out, recorded, and given to the other.
@@ -254,7 +258,7 @@ Scenario make_tls_scenario(uint32_t id, std::mt19937_64& rng) {
   ERR_clear_error();
   {
     std::lock_guard lock(sessions_mu);
-    if (SSL_SESSION* sess = SSL_get1_session(client.get())) saved_sessions[slot].reset(sess);
+    if (SSL_SESSION* sess = SSL_get1_session(client.get())) saved_sessions()[slot].reset(sess);
   }
   return s;
 }
