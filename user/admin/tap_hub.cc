@@ -94,6 +94,9 @@ void TapHub::on_routed_exchange(const Exchange& e, std::string_view route) {
   r.response_body_bytes = e.response_body_bytes;
   r.route_len = copy_truncated(route, r.route, TapRecord::kMaxRoute);
   r.path_len = copy_truncated(e.path, r.path, TapRecord::kMaxPath);
+  r.connection_id = e.connection_id;
+  r.sequence = e.sequence;
+  r.trace_len = static_cast<uint8_t>(copy_truncated(e.trace_id, r.trace_id, kMaxTraceIdBytes));
   r.tls = false;
   published_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -122,6 +125,9 @@ void TapHub::on_tls_connection(const TlsConnection& c) {
   r.tls_version = c.version;
   r.tls_failure = static_cast<uint8_t>(c.failure);
   r.alpn_len = static_cast<uint8_t>(copy_truncated(c.alpn, r.alpn, TapRecord::kMaxAlpn));
+  r.connection_id = 0;
+  r.sequence = 0;
+  r.trace_len = 0;
   published_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -158,6 +164,8 @@ std::string TapHub::format(const TapRecord& r, bool raw_path) const {
       {"method", method_name(r.method)},
       {"route", r.route_view()},
   };
+  if (r.connection_id != 0) j["request_id"] = request_id_text(r.connection_id, r.sequence);
+  if (r.trace_len != 0) j["trace_id"] = r.trace_view();
   if (raw_path) {
     std::string_view path = r.path_view();
     if (!keep_query_) path = path.substr(0, path.find('?'));

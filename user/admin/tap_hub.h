@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "export/routed_tee.h"
+#include "http/trace_id.h"
 
 namespace netprof {
 
@@ -32,6 +33,10 @@ struct TapRecord {
   bool path_truncated = false;
   int64_t latency_ns = 0, total_ns = 0;
   uint64_t request_bytes = 0, response_bytes = 0, request_body_bytes = 0, response_body_bytes = 0;
+  uint64_t connection_id = 0;  // with sequence: the request id (request_id_text)
+  uint32_t sequence = 0;
+  uint8_t trace_len = 0;
+  char trace_id[kMaxTraceIdBytes];
   uint16_t route_len = 0, path_len = 0;
   char route[kMaxRoute];
   char path[kMaxPath];
@@ -43,6 +48,7 @@ struct TapRecord {
 
   std::string_view route_view() const { return {route, route_len}; }
   std::string_view path_view() const { return {path, path_len}; }
+  std::string_view trace_view() const { return {trace_id, trace_len}; }
 };
 
 // What one subscriber wants.

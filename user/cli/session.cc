@@ -130,6 +130,7 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
   relay_options.max_connections = (o.max_connections + o.workers - 1) / o.workers;
   relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
   relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
+  relay_options.tracker.trace_ids = o.trace_ids;
   RelayGroup relay(
       o.workers, relay_options, [&outputs](size_t i) -> ExchangeSink& { return outputs.sink(i); },
       [&outputs](size_t i, MonoNanos now) { outputs.on_relay_tick(i, now); },

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace netprof {
@@ -13,6 +14,13 @@ struct TlsConnection;  // tls/connection.h
 
 // Nanoseconds of CLOCK_MONOTONIC. Never wall time: it does not jump.
 using MonoNanos = int64_t;
+
+// The client's address as the relay accepted it (family 0 when unknown: trackers under test).
+struct PeerAddress {
+  uint8_t family = 0;  // AF_INET or AF_INET6
+  uint16_t port = 0;   // host order
+  uint8_t bytes[16] = {};
+};
 
 enum class ExchangeOutcome : uint8_t {
   kCompleted,            // a full response was paired with the request
@@ -50,6 +58,21 @@ struct Exchange {
   ExchangeOutcome outcome = ExchangeOutcome::kCompleted;
 
   WireProtocol protocol = WireProtocol::kHttp1;
+  // Which request of its connection this is, from 1: HTTP/1 counts requests in order, HTTP/2
+  // numbers client streams ((stream id + 1) / 2). With connection_id, netprof's request id.
+  uint32_t sequence = 0;
+  // A trace id the request carried (http/trace_id.h), empty if none or --no-trace-ids.
+  std::string_view trace_id;
+
+  // Set by the relay (0 when no relay saw the exchange, as in tracker tests):
+  uint64_t connection_id = 0;         // unique within the process, across workers
+  PeerAddress peer;                   // the client
+  MonoNanos accepted = 0;             // the client connection was accepted
+  MonoNanos upstream_connected = 0;   // the connection's first exchange only: upstream connected
+  MonoNanos request_sent = 0;         // the request's last byte was written upstream; 0 unknown
+  MonoNanos relay_held = 0;           // nanoseconds the connection's bytes waited in netprof's
+                                      // buffers (receiver not ready) since its previous exchange
+
   // gRPC (content-type application/grpc*): the path is the full method /package.Service/Method
   // and is never templated. grpc_status is the grpc-status of the trailers (or of a
   // trailers-only response); -1 when none was seen.
@@ -80,6 +103,13 @@ struct Exchange {
                : 0;
   }
 };
+
+// netprof's id of a request: "<connection id>-<sequence>", e.g. "42-3" for the third request
+// on connection 42; "" when no relay saw it. Shown in tap lines, /slow and exemplars alike.
+inline std::string request_id_text(uint64_t connection_id, uint32_t sequence) {
+  if (connection_id == 0) return {};
+  return std::to_string(connection_id) + "-" + std::to_string(sequence);
+}
 
 // Receives what trackers observe. Implemented by the stats store (and the tap).
 class ExchangeSink {

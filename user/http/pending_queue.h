@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "http/exchange.h"
+#include "http/trace_id.h"
 
 namespace netprof::http_detail {
 
@@ -20,12 +21,14 @@ struct PendingRequest {
   bool headers_done = false;   // request headers complete: it is a request worth reporting
   bool upgrade = false;        // Upgrade or CONNECT: the client waits for the answer
   bool final_headers = false;  // final (non-1xx) response headers seen
+  TraceIdSlot trace;           // a trace id from the request head (TrackerLimits::trace_ids)
 
   void reset(uint32_t scope) {
     ex = Exchange{};
     ex.scope = scope;
     path.clear();  // keeps capacity
     headers_done = upgrade = final_headers = false;
+    trace.clear();
   }
 };
 

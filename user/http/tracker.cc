@@ -116,6 +116,8 @@ struct HttpTracker::Impl {
   LengthCheck req_length, resp_length;
   bool ambiguous_framing = false;  // went opaque on a message whose length was ambiguous
   http_detail::PendingQueue pending;
+  uint32_t requests_seen = 0;  // numbers requests (Exchange::sequence)
+  TraceHeaderReader trace_reader;  // the request header being parsed, if trace ids are read
   std::string reason;  // reason phrase of the response being parsed
   std::string held;    // client bytes not parsed yet (see Hold)
   std::vector<HeldChunk> held_chunks;
@@ -322,6 +324,7 @@ struct HttpTracker::Impl {
     Exchange& ex = r.ex;
     ex.outcome = outcome;
     ex.path = r.path;
+    ex.trace_id = r.trace.view();
     if (outcome == ExchangeOutcome::kCompleted) {
       ex.reason = reason;
     } else {
@@ -398,6 +401,8 @@ struct HttpTracker::Impl {
     if (t.pending.size() >= t.limits.max_pipelined) return -1;
     http_detail::PendingRequest& r = t.pending.push(t.scope);
     r.ex.request_first_byte = t.now;
+    r.ex.sequence = ++t.requests_seen;
+    t.trace_reader.reset();
     t.client = Client::kInRequest;
     return 0;
   }
@@ -448,7 +453,26 @@ struct HttpTracker::Impl {
 
   LengthCheck& length_of(llhttp_t* p) { return p == &req_parser ? req_length : resp_length; }
 
+  // ---- trace ids (request heads only) -----------------------------------------------------
+
+  bool reads_trace(llhttp_t* p) const {
+    return limits.trace_ids && p == &req_parser && client == Client::kInRequest;
+  }
+
+  static int req_header_field(llhttp_t* p, const char* at, size_t len) {
+    Impl& t = of(p);
+    if (t.reads_trace(p)) t.trace_reader.name_piece({at, len});
+    return 0;
+  }
+
+  static int req_header_value(llhttp_t* p, const char* at, size_t len) {
+    Impl& t = of(p);
+    if (t.reads_trace(p)) t.trace_reader.value_piece({at, len});
+    return 0;
+  }
+
   static int on_header_field_complete(llhttp_t* p) {
+    if (Impl& t = of(p); t.reads_trace(p)) t.trace_reader.name_done();
     if ((p->flags & F_CONTENT_LENGTH) == 0 || p->header_state != content_length_header_state()) {
       return 0;
     }
@@ -461,6 +485,7 @@ struct HttpTracker::Impl {
   }
 
   static int on_header_value_complete(llhttp_t* p) {
+    if (Impl& t = of(p); t.reads_trace(p)) t.trace_reader.value_done(t.pending.back().trace);
     LengthCheck& c = of(p).length_of(p);
     const bool repeated = c.repeated;
     c.repeated = false;
@@ -532,6 +557,8 @@ struct HttpTracker::Impl {
       llhttp_settings_init(&s);
       s.on_message_begin = req_begin;
       s.on_url = req_url;
+      s.on_header_field = req_header_field;
+      s.on_header_value = req_header_value;
       s.on_header_field_complete = on_header_field_complete;
       s.on_header_value_complete = on_header_value_complete;
       s.on_method_complete = req_method_complete;

@@ -44,6 +44,8 @@ struct TrackerLimits {
   // answered, or at close, the connection is counted unparsed (its later requests are not
   // counted at all, rather than as invented errors).
   size_t max_held_bytes = 256 * 1024;
+  // Read a trace id from traceparent / X-B3-TraceId / X-Request-Id (http/trace_id.h).
+  bool trace_ids = true;
 };
 
 enum class TrackerMode : uint8_t {

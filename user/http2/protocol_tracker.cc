@@ -261,6 +261,7 @@ struct ProtocolTracker::Impl {
   Http2Limits h2_limits() const {
     Http2Limits l;
     l.max_path_bytes = limits.max_path_bytes;
+    l.trace_ids = limits.trace_ids;
     return l;
   }
 

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/trace_id.h"
+
 namespace netprof {
 namespace {
 
@@ -73,6 +75,7 @@ struct Stream {
   bool request_headers_done = false;
   bool final_response = false;
   bool bad_method = false;  // a :method llhttp does not know: dropped at the end of the block
+  TraceIdSlot trace;        // a trace id from the request's header block
 };
 
 // One direction's reader: frame header, position within the payload, header-block state.
@@ -403,6 +406,8 @@ struct Http2Tracker::Impl {
           s->path.assign(value.substr(0, room));
         } else if (name == "content-type") {
           s->ex.grpc = starts_with_nocase(value, "application/grpc");
+        } else if (limits.trace_ids && !name.empty() && (name[0] == 't' || name[0] == 'x')) {
+          s->trace.offer(trace_source_of(name), value);  // HPACK names are lower case
         }
         break;
       case Block::kResponse:
@@ -448,6 +453,7 @@ struct Http2Tracker::Impl {
     s.ex.http_major = 2;
     s.ex.http_minor = 0;
     s.ex.request_first_byte = now;
+    s.ex.sequence = (sid + 1) / 2;  // client streams are odd and numbered in order
     return &s;
   }
 
@@ -540,6 +546,7 @@ struct Http2Tracker::Impl {
     Exchange& ex = s.ex;
     ex.outcome = outcome;
     ex.path = s.path;
+    ex.trace_id = s.trace.view();
     ex.reason = {};
     if (outcome != ExchangeOutcome::kCompleted) ex.status = 0;  // as the HTTP/1 tracker does
     sink.on_exchange(ex);

@@ -37,6 +37,7 @@ struct Http2Limits {
   size_t max_streams = 1024;                  // streams tracked at once per connection
   size_t max_path_bytes = 2048;               // longer :path values are truncated (flagged)
   size_t max_header_table_bytes = 64 * 1024;  // cap on each HPACK dynamic table
+  bool trace_ids = true;                      // read trace ids (http/trace_id.h)
 };
 
 // What the HTTP/1.1 request that asked for `Upgrade: h2c` carried: it becomes stream 1.

@@ -33,6 +33,22 @@ MonoNanos mono_now() {
 
 bool is_transient(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+PeerAddress peer_of(const sockaddr_storage& ss) {
+  PeerAddress p;
+  if (ss.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(ss);
+    p.family = AF_INET;
+    p.port = ntohs(in.sin_port);
+    std::memcpy(p.bytes, &in.sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(ss);
+    p.family = AF_INET6;
+    p.port = ntohs(in6.sin6_port);
+    std::memcpy(p.bytes, &in6.sin6_addr, 16);
+  }
+  return p;
+}
+
 // What an epoll event points at.
 enum class TagKind : uint8_t { kWakeup, kListener, kClient, kUpstream };
 struct Connection;
@@ -70,6 +86,34 @@ struct Pipe {
   bool eof = false;      // `from` sent FIN
   bool shut = false;     // FIN forwarded with shutdown(to, SHUT_WR)
   bool done() const { return eof && shut && pending.empty(); }
+  // Holds (bytes kept in `pending` because `to` could not take them), for the exchanges'
+  // timing: the read whose bytes began the last hold, when that hold ended (0 while it lasts),
+  // and the time every ended hold took. Written only when a hold begins or ends.
+  MonoNanos hold_read_at = 0;
+  MonoNanos hold_from = 0;  // the read, or the upstream connect if the hold began before it
+  MonoNanos hold_end = 0;
+  MonoNanos held_total = 0;
+};
+
+struct Connection;
+
+// Between a connection's tracker and the worker's sink: adds to each exchange what only the
+// relay knows (connection id, client address, accept and connect times, when the request was
+// really written upstream, how long bytes waited in the relay). One copy of the Exchange per
+// exchange, no allocation.
+class ConnectionSink final : public ExchangeSink {
+ public:
+  ConnectionSink(Connection& c, ExchangeSink& next) : c_(c), next_(next) {}
+  void on_exchange(const Exchange& exchange) override;
+  void on_unparsed_connection(uint32_t scope) override { next_.on_unparsed_connection(scope); }
+  void on_untracked_stream(uint32_t scope) override { next_.on_untracked_stream(scope); }
+  void on_tls_connection(const TlsConnection& connection) override {
+    next_.on_tls_connection(connection);
+  }
+
+ private:
+  Connection& c_;
+  ExchangeSink& next_;
 };
 
 // Between a connection's tracker and the relay's sink when the loop is metered: each exchange
@@ -96,7 +140,8 @@ struct Connection {
       : id(id_),
         scope(scope_),
         metered(sink, meter),
-        tracker(meter != nullptr ? static_cast<ExchangeSink&>(metered) : sink, scope_, limits) {
+        forward(*this, meter != nullptr ? static_cast<ExchangeSink&>(metered) : sink),
+        tracker(forward, scope_, limits) {
     client.tag = {TagKind::kClient, this};
     upstream.tag = {TagKind::kUpstream, this};
   }
@@ -108,8 +153,32 @@ struct Connection {
   bool connecting = true;
   bool closed = false;
   bool ambiguity_counted = false;
+  bool first_exchange_sent = false;
+  MonoNanos accepted = 0, connected = 0;
+  MonoNanos held_reported = 0;  // the pipes' held_total when the previous exchange was emitted
+  PeerAddress peer;
+  ConnectionSink forward;
   ProtocolTracker tracker;  // HTTP/1, HTTP/2 or TLS, chosen from the first bytes
 };
+
+void ConnectionSink::on_exchange(const Exchange& exchange) {
+  Exchange e = exchange;
+  e.connection_id = c_.id;
+  e.peer = c_.peer;
+  e.accepted = c_.accepted;
+  if (!c_.first_exchange_sent) e.upstream_connected = c_.connected;
+  c_.first_exchange_sent = true;
+  // Reading pauses while bytes are held, so the read that carried the request's last byte is
+  // either the one that began the last hold (sent when it ended) or was written at once.
+  const Pipe& up = c_.to_upstream;
+  if (e.request_done != 0) {
+    e.request_sent = up.hold_read_at == e.request_done ? up.hold_end : e.request_done;
+  }
+  const MonoNanos held = c_.to_upstream.held_total + c_.to_client.held_total;
+  e.relay_held = held - c_.held_reported;
+  c_.held_reported = held;
+  next_.on_exchange(e);
+}
 
 }  // namespace
 
@@ -150,7 +219,7 @@ struct Relay::Impl {
   // Connections whose read filled the scratch buffer: more may be queued and no new edge will
   // say so. Read again next loop turn (one read per connection per turn, as for events).
   std::vector<uint64_t> read_again, read_again_now;
-  uint64_t next_id = 1;
+  uint64_t next_id = options.first_connection_id;
 
   // ---- epoll registration -------------------------------------------------------------
 
@@ -165,7 +234,10 @@ struct Relay::Impl {
 
   void accept_from(Listener& listener) {
     for (int i = 0; i < 64; ++i) {  // bounded so one busy listener cannot starve the loop
-      const int fd = accept4(listener.spec.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof peer;
+      const int fd = accept4(listener.spec.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE) shed_one_pending(listener.spec.fd);
         return;  // EAGAIN, or a transient error the next wakeup retries
@@ -176,7 +248,7 @@ struct Relay::Impl {
         close(fd);
         continue;
       }
-      start_connection(listener, fd);
+      start_connection(listener, fd, peer);
     }
   }
 
@@ -195,7 +267,7 @@ struct Relay::Impl {
 
   // The client socket has TCP_NODELAY from its listener (add_listener sets it; Linux copies
   // it to accepted sockets).
-  void start_connection(Listener& listener, int client_fd) {
+  void start_connection(Listener& listener, int client_fd, const sockaddr_storage& peer) {
     const int one = 1;
     const DialResult dial = listener.spec.dialer->dial(client_fd);
     if (dial.fd < 0) {
@@ -206,16 +278,19 @@ struct Relay::Impl {
       return;
     }
     setsockopt(dial.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const uint64_t id = next_id++;
+    const uint64_t id = next_id;
+    next_id += options.connection_id_step;
     auto conn =
         std::make_unique<Connection>(id, listener.spec.scope, sink, options.meter, options.tracker);
+    conn->accepted = mono_now();
+    conn->peer = peer_of(peer);
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
     conn->upstream.fd = dial.fd;
     conn->tracker.set_server_port(dial.port);
     counters.active.fetch_add(1, std::memory_order_relaxed);
     connect_deadlines.emplace_back(
-        mono_now() + MonoNanos{options.connect_timeout_ms} * 1'000'000, id);
+        conn->accepted + MonoNanos{options.connect_timeout_ms} * 1'000'000, id);
     register_endpoint(conn->client);
     register_endpoint(conn->upstream);
     connections.emplace(id, std::move(conn));
@@ -234,6 +309,9 @@ struct Relay::Impl {
       }
     }
     c.connecting = false;
+    c.connected = mono_now();
+    // The request waited for the connect: from here on it waits for the relay.
+    if (!c.to_upstream.pending.empty()) c.to_upstream.hold_from = c.connected;
     return true;
   }
 
@@ -331,7 +409,11 @@ struct Relay::Impl {
         if (w > 0) written = static_cast<size_t>(w);
         if (written < bytes.size()) to.writable = false;  // full: EPOLLOUT comes when it frees
       }
-      if (written < bytes.size()) pipe.pending.assign(pool, bytes.subspan(written));
+      if (written < bytes.size()) {
+        pipe.pending.assign(pool, bytes.subspan(written));
+        pipe.hold_read_at = pipe.hold_from = now;
+        pipe.hold_end = 0;
+      }
       // The FIN is queued behind these bytes (EPOLLRDHUP came, no error) and the read took
       // everything: the next read could only return 0. Take it as read.
       if (drained && from.fin_seen && !from.error_seen) on_eof(c, to, pipe, client_side, now);
@@ -380,6 +462,10 @@ struct Relay::Impl {
       }
       if (static_cast<size_t>(w) < bytes.size()) to.writable = false;
       pipe.pending.consume(pool, static_cast<size_t>(w));
+      if (pipe.pending.empty()) {
+        pipe.hold_end = mono_now();
+        pipe.held_total += pipe.hold_end - pipe.hold_from;
+      }
       if (!to.writable) return;
     }
   }

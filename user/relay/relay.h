@@ -24,6 +24,10 @@ struct RelayOptions {
   int drain_timeout_ms = 5000;        // on stop: how long open exchanges may finish
   int connect_timeout_ms = 10000;     // upstream connect timeout
   TrackerLimits tracker;
+  // Connection ids: this relay numbers its connections first, first + step, ... (RelayGroup
+  // gives worker i of N first = i + 1, step = N, so ids are unique across workers).
+  uint64_t first_connection_id = 1;
+  uint64_t connection_id_step = 1;
   // Called on the loop thread once per loop iteration (at least every ~100 ms): where the
   // stats pipeline hands its counts over. Must be short and must not block.
   std::function<void(MonoNanos now)> on_tick;

@@ -17,6 +17,8 @@ RelayGroup::RelayGroup(size_t workers, const RelayOptions& options,
     RelayOptions worker_options = options;
     meters_.push_back(std::make_unique<LoopMeter>());
     worker_options.meter = meters_.back().get();
+    worker_options.first_connection_id = i + 1;
+    worker_options.connection_id_step = workers;
     if (on_tick) worker_options.on_tick = [on_tick, i](MonoNanos now) { on_tick(i, now); };
     workers_.push_back(std::make_unique<Relay>(worker_options, sink_of(i), counters_of(i)));
   }

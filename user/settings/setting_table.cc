@@ -132,6 +132,10 @@ std::vector<Setting> build_table() {
       "Replace what looks like a secret in routes, labels and the tap (JWTs, e-mail addresses, "
       "API keys, random tokens) with {redacted} and drop ;path=parameters; --no-redact keeps "
       "them"));
+  t.push_back(setting("trace_ids", K::kBool, kRelayModes, FIELD(profile.trace_ids),
+      "Keep the trace id a request carries (traceparent, else X-B3-TraceId, else a short "
+      "X-Request-Id of [A-Za-z0-9._:-]) in tap lines, /slow and exemplars; read only, never "
+      "added; --no-trace-ids ignores them"));
   t.push_back(setting("route_segment_cap", K::kCount, kRelayModes, FIELD(profile.route_segment_cap),
       "Distinct values a path position may have before it collapses to {*} (0 = no cap)")
       .range(0, 1'000'000));

@@ -32,6 +32,7 @@ struct ProfileOptions {
   bool collapse_ids = true;
   bool redact = true;              // secrets in paths -> {redacted} (routes/secrets.h)
   size_t route_segment_cap = 100;  // distinct values per path position before it becomes {*}
+  bool trace_ids = true;  // read trace ids from request heads (http/trace_id.h)
   // Outputs (admin/, export/).
   std::string admin;             // ADDR:PORT, "off", or empty = 127.0.0.1:9464 if free
   std::string metrics_address;   // ADDR:PORT serving only /metrics and /healthz; "" = none

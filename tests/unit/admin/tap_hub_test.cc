@@ -29,6 +29,26 @@ TEST(TapHub, NothingIsCopiedWhileNobodyListens) {
   EXPECT_EQ(out[0].route_view(), "/a");
 }
 
+TEST(TapHub, LinesCarryTheRequestIdAndTheTraceId) {
+  TapHub hub = make_hub(16);
+  auto sub = hub.subscribe();
+  Exchange e = exchange(200, "/a");
+  e.connection_id = 42;
+  e.sequence = 3;
+  e.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  hub.on_routed_exchange(e, "/a");
+  hub.on_routed_exchange(exchange(200, "/b"), "/b");  // no relay, no trace: neither field
+  std::vector<TapRecord> out;
+  sub->read(out, 2);
+  ASSERT_EQ(out.size(), 2u);
+  const std::string line = hub.format(out[0], false);
+  EXPECT_NE(line.find("\"request_id\":\"42-3\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""), std::string::npos);
+  const std::string bare = hub.format(out[1], false);
+  EXPECT_EQ(bare.find("request_id"), std::string::npos);
+  EXPECT_EQ(bare.find("trace_id"), std::string::npos);
+}
+
 TEST(TapHub, SlowSubscriberSkipsAheadAndIsToldHowMany) {
   TapHub hub = make_hub(16);
   auto sub = hub.subscribe();

@@ -627,5 +627,32 @@ TEST(ProtocolTracker, IdleBeforeAnyByteNotWithHalfAPreface) {
   EXPECT_FALSE(t.idle());
 }
 
+// Trace ids come from the request's header block (lower-case names, HPACK-decoded); streams
+// are numbered by their id, so the n-th stream of the connection is request n.
+TEST(Http2Tracker, TraceIdsAndSequenceFromTheRequestBlock) {
+  struct Ids final : ExchangeSink {
+    void on_exchange(const Exchange& x) override {
+      seen.emplace_back(x.sequence, std::string(x.trace_id));
+    }
+    void on_unparsed_connection(uint32_t) override {}
+    std::vector<std::pair<uint32_t, std::string>> seen;
+  } sink;
+  Http2Tracker t(sink, 0);
+  const std::string b1 = get("/a") + literal("traceparent",
+                                             "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                                             "00f067aa0ba902b7-01") +
+                         literal("x-request-id", "other");
+  const std::string b3 = get("/b") + literal("x-request-id", "req-3");
+  t.on_client_bytes(kPreface + settings() + frame(HEADERS, END_STREAM | END_HEADERS, 1, b1) +
+                        frame(HEADERS, END_STREAM | END_HEADERS, 3, b3),
+                    10);
+  t.on_server_bytes(settings() + frame(HEADERS, END_STREAM | END_HEADERS, 3, indexed(kStatus200)) +
+                        frame(HEADERS, END_STREAM | END_HEADERS, 1, indexed(kStatus200)),
+                    20);
+  ASSERT_EQ(sink.seen.size(), 2u);
+  EXPECT_EQ(sink.seen[0], std::make_pair(2u, std::string("req-3")));
+  EXPECT_EQ(sink.seen[1], std::make_pair(1u, std::string("4bf92f3577b34da6a3ce929d0e0e4736")));
+}
+
 }  // namespace
 }  // namespace netprof

@@ -11,15 +11,33 @@
 #include <time.h>
 
 #include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 
 namespace netprof {
 namespace {
 
+// What the relay adds to an exchange (ConnectionSink), copied.
+struct RelayFacts {
+  uint64_t connection_id;
+  uint32_t sequence;
+  PeerAddress peer;
+  MonoNanos accepted, upstream_connected, request_done, request_sent, relay_held;
+};
+
 struct CountingSink : ExchangeSink {
   std::atomic<int> exchanges{0}, unparsed{0};
-  void on_exchange(const Exchange&) override { exchanges++; }
+  std::mutex mu;
+  std::vector<RelayFacts> facts;  // guarded by mu
+  void on_exchange(const Exchange& e) override {
+    {
+      std::lock_guard lock(mu);
+      facts.push_back({e.connection_id, e.sequence, e.peer, e.accepted, e.upstream_connected,
+                       e.request_done, e.request_sent, e.relay_held});
+    }
+    exchanges++;
+  }
   void on_unparsed_connection(uint32_t) override { unparsed++; }
 };
 
@@ -335,6 +353,74 @@ TEST_F(MeteredRelay, AStalledScopeShowsAsLagChargedToIt) {
   EXPECT_GE(busy, 30'000'000);
   EXPECT_GE(lag_max, 30'000'000);
   relay_->stall_for_tests(0, 0, 0);  // ends it
+}
+
+}  // namespace
+}  // namespace netprof
+
+namespace netprof {
+namespace {
+
+// Each exchange says which connection it came on (ids unique, from first_connection_id in
+// steps), which request of it it was, who the client was, and when the relay accepted and
+// connected (the connect only on a connection's first exchange).
+TEST_F(RelayFixture, ExchangesCarryTheRequestIdPeerAndRelayTimes) {
+  auto exchange_on = [](int client, int server) {
+    const std::string_view req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string_view resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    ASSERT_EQ(send(client, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    char buf[256];
+    size_t got = 0;
+    while (got < req.size()) {
+      const ssize_t n = recv(server, buf, sizeof buf, 0);
+      ASSERT_GT(n, 0);
+      got += static_cast<size_t>(n);
+    }
+    ASSERT_EQ(send(server, resp.data(), resp.size(), 0), static_cast<ssize_t>(resp.size()));
+    got = 0;
+    while (got < resp.size()) {
+      const ssize_t n = recv(client, buf, sizeof buf, 0);
+      ASSERT_GT(n, 0);
+      got += static_cast<size_t>(n);
+    }
+  };
+  const int c1 = connect_to(relay_port_);
+  const int s1 = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(s1, 0);
+  exchange_on(c1, s1);
+  exchange_on(c1, s1);
+  const int c2 = connect_to(relay_port_);
+  const int s2 = accept(upstream_listener_, nullptr, nullptr);
+  ASSERT_GE(s2, 0);
+  exchange_on(c2, s2);
+  for (int i = 0; i < 200 && sink_.exchanges.load() < 3; ++i) usleep(10'000);
+  ASSERT_EQ(sink_.exchanges.load(), 3);
+  std::lock_guard lock(sink_.mu);
+  const auto& f = sink_.facts;
+  EXPECT_EQ(f[0].connection_id, 1u);
+  EXPECT_EQ(f[1].connection_id, 1u);
+  EXPECT_EQ(f[2].connection_id, 2u);
+  EXPECT_EQ(f[0].sequence, 1u);
+  EXPECT_EQ(f[1].sequence, 2u);
+  EXPECT_EQ(f[2].sequence, 1u);
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  getsockname(c1, reinterpret_cast<sockaddr*>(&local), &len);
+  EXPECT_EQ(f[0].peer.family, AF_INET);
+  EXPECT_EQ(f[0].peer.port, ntohs(local.sin_port));
+  EXPECT_EQ(f[0].peer.bytes[0], 127);
+  EXPECT_GT(f[0].accepted, 0);
+  EXPECT_GE(f[0].upstream_connected, f[0].accepted);
+  EXPECT_EQ(f[1].upstream_connected, 0) << "connected only on the connection's first exchange";
+  EXPECT_EQ(f[1].accepted, f[0].accepted);
+  // A connection's first request may have waited for the upstream connect (then it was sent
+  // when that ended); a later one on a connected, idle connection goes up with its read.
+  for (const RelayFacts& x : f) {
+    EXPECT_GE(x.request_sent, x.request_done);
+    EXPECT_GE(x.relay_held, 0);
+  }
+  EXPECT_EQ(f[1].request_sent, f[1].request_done);
+  for (int fd : {c1, s1, c2, s2}) close(fd);
 }
 
 }  // namespace
