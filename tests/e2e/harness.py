@@ -111,6 +111,9 @@ class Backend(http.server.ThreadingHTTPServer):
     """A real HTTP/1.1 server with keep-alive and routes that exercise the tracker."""
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of connections from the relay overflowed it
+    # and the kernel answered with SYN cookies and resets (a real server listens with more).
+    request_queue_size = 256
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), _Handler)
