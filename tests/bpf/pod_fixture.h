@@ -18,7 +18,7 @@
 
 #include "http/exchange.h"
 #include "intercept/netns.h"
-#include "intercept/unique_fd.h"
+#include "base/unique_fd.h"
 #include "relay/relay.h"
 #include "stats/connection_counters.h"
 

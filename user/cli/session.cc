@@ -44,19 +44,15 @@ int listen_per_worker(const SocketAddress& address, size_t workers,
                       const std::shared_ptr<UpstreamDialer>& dialer,
                       std::vector<ListenerSpec>& out, SocketAddress& bound) {
   const bool reuse_port = workers > 1;  // a single worker keeps a plain listener
-  std::vector<ListenerSpec> mine;
+  std::vector<ListenerSpec> mine;  // closed with `mine` if a later one fails
   for (uint32_t worker = 0; worker < workers; ++worker) {
-    const int fd = listen_tcp(worker == 0 ? address : bound, 4096, reuse_port);
-    if (fd < 0) {
-      const int err = errno;
-      for (const ListenerSpec& l : mine) close(l.fd);
-      return err;
-    }
-    mine.push_back({fd, 0, dialer, worker});
+    UniqueFd fd = listen_tcp(worker == 0 ? address : bound, 4096, reuse_port);
+    if (!fd.valid()) return errno;
     if (worker == 0) {
       bound.length = sizeof bound.storage;
-      getsockname(fd, bound.get(), &bound.length);
+      getsockname(fd.get(), bound.get(), &bound.length);
     }
+    mine.push_back({std::move(fd), 0, dialer, worker});
   }
   for (ListenerSpec& l : mine) out.push_back(std::move(l));
   return 0;

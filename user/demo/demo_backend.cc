@@ -53,11 +53,11 @@ Reply route(std::string_view method, std::string_view target, std::mt19937& rng)
 
 DemoBackend::DemoBackend(const SocketAddress& address) {
   listen_fd_ = listen_tcp(address, 512);
-  if (listen_fd_ < 0)
+  if (!listen_fd_.valid())
     throw std::runtime_error("demo backend cannot listen on " + address.to_string() + ": " +
                              std::strerror(errno));
   bound_.length = sizeof bound_.storage;
-  getsockname(listen_fd_, bound_.get(), &bound_.length);
+  getsockname(listen_fd_.get(), bound_.get(), &bound_.length);
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -66,15 +66,15 @@ DemoBackend::~DemoBackend() { stop(); }
 void DemoBackend::stop() {
   if (stopping_.exchange(true)) return;
   if (acceptor_.joinable()) acceptor_.join();
-  close(listen_fd_);
+  listen_fd_.reset();
   while (live_connections_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 void DemoBackend::accept_loop() {
   while (!stopping_.load()) {
-    pollfd p{listen_fd_, POLLIN, 0};
+    pollfd p{listen_fd_.get(), POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     timeval tv{0, 200'000};  // lets idle connection threads notice stop()
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

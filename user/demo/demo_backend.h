@@ -27,7 +27,7 @@ class DemoBackend {
   void accept_loop();
   void serve(int fd);
 
-  int listen_fd_ = -1;
+  UniqueFd listen_fd_;
   SocketAddress bound_;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;

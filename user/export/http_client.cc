@@ -13,24 +13,12 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/unique_fd.h"
+
 namespace netprof {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { if (fd_ >= 0) ::close(fd_); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd) { if (fd_ >= 0) ::close(fd_); fd_ = fd; }
-  int release() { const int fd = fd_; fd_ = -1; return fd; }
-
- private:
-  int fd_;
-};
 
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -47,7 +35,7 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
 }
 
 // Connects (non-blocking with a deadline) to the first address that answers.
-std::string connect_to(const Url& url, Clock::time_point deadline, Fd& out) {
+std::string connect_to(const Url& url, Clock::time_point deadline, UniqueFd& out) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* list = nullptr;
@@ -57,7 +45,7 @@ std::string connect_to(const Url& url, Clock::time_point deadline, Fd& out) {
   }
   std::string error = "no address for " + url.host;
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
     if (fd.get() < 0) continue;
     if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
       error = "connect to " + url.host_header() + ": " + std::strerror(errno);
@@ -210,7 +198,7 @@ HttpResult http_request(const Url& url, std::string_view method, std::string_vie
                         const std::vector<std::pair<std::string, std::string>>& headers) {
   HttpResult result;
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  Fd fd;
+  UniqueFd fd;
   if (result.error = connect_to(url, deadline, fd); !result.error.empty()) return result;
   const std::string head = request_head(url, method, body, content_type, headers);
   if (result.error = send_all(fd.get(), head, deadline); !result.error.empty()) return result;
@@ -243,7 +231,7 @@ std::string http_stream(const Url& url, int connect_timeout_ms, int& status,
                         const std::function<bool()>& keep_going,
                         const std::vector<std::pair<std::string, std::string>>& headers) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(connect_timeout_ms);
-  Fd fd;
+  UniqueFd fd;
   if (auto error = connect_to(url, deadline, fd); !error.empty()) return error;
   if (auto error = send_all(fd.get(), request_head(url, "GET", {}, {}, headers), deadline); !error.empty()) {
     return error;

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "intercept/expected.h"
-#include "intercept/unique_fd.h"
+#include "base/expected.h"
+#include "base/unique_fd.h"
 #include "netprof_shared.h"
 
 struct netprof_intercept_bpf;

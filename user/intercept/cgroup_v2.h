@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <string>
 
-#include "intercept/expected.h"
+#include "base/expected.h"
 
 namespace netprof {
 

@@ -19,7 +19,7 @@
 #include "intercept/cgroup_v2.h"
 #include "intercept/netns.h"
 #include "intercept/skmsg_probe.h"
-#include "intercept/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 namespace {

@@ -16,7 +16,7 @@
 #include "intercept/pod_dialers.h"
 #include "intercept/skmsg_probe.h"
 #include "intercept/socket_keys.h"
-#include "intercept/unique_fd.h"
+#include "base/unique_fd.h"
 #include "settings/settings.h"
 
 #ifndef IPV6_FREEBIND
@@ -381,11 +381,11 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
   auto outbound_dialer = std::make_shared<OutboundDialer>(state);
   for (std::vector<UniqueFd>* fds : {&sockets->inbound4, &sockets->inbound6})
     for (uint32_t worker = 0; worker < fds->size(); ++worker)
-      self->listeners_.push_back(ListenerSpec{(*fds)[worker].release(), target.inbound_scope,
+      self->listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.inbound_scope,
                                               inbound_dialer, worker});
   for (std::vector<UniqueFd>* fds : {&sockets->outbound4, &sockets->outbound6})
     for (uint32_t worker = 0; worker < fds->size(); ++worker)
-      self->listeners_.push_back(ListenerSpec{(*fds)[worker].release(), target.outbound_scope,
+      self->listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.outbound_scope,
                                               outbound_dialer, worker});
   return self;
 }
@@ -461,8 +461,7 @@ Interception::~Interception() {
   shared_links_.clear();
   lookup_program_.reset();
   remove_map_entries();
-  for (ListenerSpec& spec : listeners_)
-    if (spec.fd >= 0) close(spec.fd);
+  listeners_.clear();  // not taken: closed
 }
 
 std::vector<ListenerSpec> Interception::take_listeners() { return std::exchange(listeners_, {}); }

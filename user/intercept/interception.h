@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "intercept/bpf_programs.h"
-#include "intercept/expected.h"
+#include "base/expected.h"
 #include "intercept/netns.h"
 #include "relay/relay.h"
 

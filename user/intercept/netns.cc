@@ -19,10 +19,6 @@
 
 namespace netprof {
 
-Error errno_error(const std::string& what, int err) {
-  return Error{what + ": " + std::strerror(err)};
-}
-
 Expected<Netns> Netns::open(const std::string& path) {
   const std::string real = path.empty() ? "/proc/thread-self/ns/net" : path;
   Netns ns;

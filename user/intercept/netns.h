@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "intercept/expected.h"
-#include "intercept/unique_fd.h"
+#include "base/expected.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 

@@ -8,7 +8,7 @@
 #include <cerrno>
 
 #include "intercept/socket_keys.h"
-#include "intercept/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 namespace {
@@ -94,24 +94,24 @@ DialResult InboundDialer::dial(int client_fd) {
   const auto now = std::chrono::steady_clock::now();
   sweep(now);
   const SocketAddress original = local_address(client_fd);
-  if (original.length == 0) return {-1, errno ? errno : ENOTCONN};
+  if (original.length == 0) return {UniqueFd(), errno ? errno : ENOTCONN};
 
   UniqueFd upstream(new_socket_in_pod(*state_, original.family()));
-  if (!upstream.valid()) return {-1, errno};
+  if (!upstream.valid()) return {UniqueFd(), errno};
   // The source is the destination's own address (what the kernel would pick for a local
   // destination anyway); binding first makes the 4-tuple known before the SYN leaves.
   const SocketAddress source = with_port(original, 0);
-  if (bind(upstream.get(), source.get(), source.length) != 0) return {-1, errno};
+  if (bind(upstream.get(), source.get(), source.length) != 0) return {UniqueFd(), errno};
   const SocketAddress bound = local_address(upstream.get());
   netprof_tuple tuple;
-  if (bound.length == 0 || !make_tuple(original, bound, tuple)) return {-1, EAFNOSUPPORT};
+  if (bound.length == 0 || !make_tuple(original, bound, tuple)) return {UniqueFd(), EAFNOSUPPORT};
   const netprof_sock_key key = sock_key(state_->netns_cookie, tuple);
   if (bpf_map_update_elem(state_->programs->upstream_guard_fd(), &key, &kPresent, BPF_ANY) != 0)
-    return {-1, errno};
+    return {UniqueFd(), errno};
   remember({now + guard_lifetime_, key});
 
-  if (const int err = guarded_connect(*state_, upstream.get(), original)) return {-1, err};
-  return {upstream.release(), 0, original.port()};
+  if (const int err = guarded_connect(*state_, upstream.get(), original)) return {UniqueFd(), err};
+  return {std::move(upstream), 0, original.port()};
 }
 
 bool lookup_original_destination(const InterceptState& state, int accepted_fd,
@@ -132,11 +132,11 @@ OutboundDialer::OutboundDialer(std::shared_ptr<const InterceptState> state)
 
 DialResult OutboundDialer::dial(int client_fd) {
   SocketAddress original;
-  if (!lookup_original_destination(*state_, client_fd, original)) return {-1, EHOSTUNREACH};
+  if (!lookup_original_destination(*state_, client_fd, original)) return {UniqueFd(), EHOSTUNREACH};
   UniqueFd upstream(new_socket_in_pod(*state_, original.family()));
-  if (!upstream.valid()) return {-1, errno};
-  if (const int err = guarded_connect(*state_, upstream.get(), original)) return {-1, err};
-  return {upstream.release(), 0, original.port()};
+  if (!upstream.valid()) return {UniqueFd(), errno};
+  if (const int err = guarded_connect(*state_, upstream.get(), original)) return {UniqueFd(), err};
+  return {std::move(upstream), 0, original.port()};
 }
 
 }  // namespace netprof

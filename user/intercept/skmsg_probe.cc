@@ -20,7 +20,7 @@
 #include "intercept/bpf_programs.h"
 #include "intercept/netns.h"
 #include "intercept/socket_keys.h"
-#include "intercept/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 namespace {

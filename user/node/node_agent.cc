@@ -255,7 +255,7 @@ bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   register_scopes(*pod);
 
   std::vector<ListenerSpec> listeners = pod->interception->take_listeners();
-  for (const ListenerSpec& spec : listeners) pod->listener_fds.emplace_back(spec.worker, spec.fd);
+  for (const ListenerSpec& spec : listeners) pod->listener_fds.emplace_back(spec.worker, spec.fd.get());
   relay_.post_listeners(std::move(listeners));
   last_error_.erase(uid);
   const PodIdentity& id = pod->identity;

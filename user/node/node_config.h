@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "intercept/expected.h"
+#include "base/expected.h"
 #include "settings/setting_table.h"
 
 namespace netprof {

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <thread>
 
-#include "intercept/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 namespace {

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "intercept/expected.h"
+#include "base/expected.h"
 #include "node/pod_scan.h"
 
 namespace netprof {

@@ -11,8 +11,8 @@
 #include <string>
 #include <thread>
 
-#include "intercept/expected.h"
-#include "intercept/unique_fd.h"
+#include "base/expected.h"
+#include "base/unique_fd.h"
 #include "node/pod_scan.h"
 
 namespace netprof {

@@ -236,10 +236,10 @@ struct Relay::Impl {
     for (int i = 0; i < 64; ++i) {  // bounded so one busy listener cannot starve the loop
       sockaddr_storage peer{};
       socklen_t peer_len = sizeof peer;
-      const int fd = accept4(listener.spec.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+      const int fd = accept4(listener.spec.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE) shed_one_pending(listener.spec.fd);
+        if (errno == EMFILE || errno == ENFILE) shed_one_pending(listener.spec.fd.get());
         return;  // EAGAIN, or a transient error the next wakeup retries
       }
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
@@ -269,15 +269,15 @@ struct Relay::Impl {
   // it to accepted sockets).
   void start_connection(Listener& listener, int client_fd, const sockaddr_storage& peer) {
     const int one = 1;
-    const DialResult dial = listener.spec.dialer->dial(client_fd);
-    if (dial.fd < 0) {
+    DialResult dial = listener.spec.dialer->dial(client_fd);
+    if (!dial.fd.valid()) {
       counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
       const linger abort_on_close{1, 0};
       setsockopt(client_fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
       close(client_fd);
       return;
     }
-    setsockopt(dial.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(dial.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t id = next_id;
     next_id += options.connection_id_step;
     auto conn =
@@ -286,7 +286,7 @@ struct Relay::Impl {
     conn->peer = peer_of(peer);
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
-    conn->upstream.fd = dial.fd;
+    conn->upstream.fd = dial.fd.release();
     conn->tracker.set_server_port(dial.port);
     counters.active.fetch_add(1, std::memory_order_relaxed);
     connect_deadlines.emplace_back(
@@ -524,7 +524,7 @@ struct Relay::Impl {
 
   void begin_drain() {
     draining = true;
-    for (auto& l : listeners) close(l->spec.fd);  // queued, unaccepted connections are refused
+    for (auto& l : listeners) l->spec.fd.reset();  // queued, unaccepted connections are refused
     listeners.clear();
   }
 
@@ -634,7 +634,7 @@ struct Relay::Impl {
             break;
           }
           case TagKind::kListener:
-            if (!draining && tag->listener->spec.fd >= 0) accept_from(*tag->listener);
+            if (!draining && tag->listener->spec.fd.valid()) accept_from(*tag->listener);
             break;
           case TagKind::kClient:
           case TagKind::kUpstream: {
@@ -677,8 +677,7 @@ Relay::~Relay() {
     close(conn->client.fd);
     close(conn->upstream.fd);
   }
-  for (auto& l : impl_->listeners)
-    if (l->spec.fd >= 0) close(l->spec.fd);
+  impl_->listeners.clear();  // closes them
   for (int fd : {impl_->epoll_fd, impl_->wakeup_fd, impl_->spare_fd})
     if (fd >= 0) close(fd);
 }
@@ -689,20 +688,19 @@ void Relay::add_listener(ListenerSpec spec) {
   listener->tag.listener = listener.get();
   // Accepted sockets inherit TCP_NODELAY: one call here instead of one per connection.
   const int one = 1;
-  setsockopt(listener->spec.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(listener->spec.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = &listener->tag;
-  epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, listener->spec.fd, &ev);
+  epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, listener->spec.fd.get(), &ev);
   impl_->listeners.push_back(std::move(listener));
 }
 
 bool Relay::remove_listener(int fd) {
   auto& all = impl_->listeners;
   for (auto it = all.begin(); it != all.end(); ++it) {
-    if ((*it)->spec.fd != fd) continue;
-    close(fd);
-    (*it)->spec.fd = -1;  // leaves the epoll set; an event already fetched for it is ignored below
+    if ((*it)->spec.fd.get() != fd) continue;
+    (*it)->spec.fd.reset();  // leaves the epoll set; an event already fetched for it is ignored below
     impl_->retired_listeners.push_back(std::move(*it));
     all.erase(it);
     return true;
@@ -735,17 +733,16 @@ void Relay::request_stop() {
   impl_->wake();
 }
 
-int listen_tcp(const SocketAddress& address, int backlog, bool reuse_port) {
-  const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-  if (fd < 0) return -1;
+UniqueFd listen_tcp(const SocketAddress& address, int backlog, bool reuse_port) {
+  UniqueFd fd(socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd.valid()) return fd;
   const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (bind(fd, address.get(), address.length) != 0 || listen(fd, backlog) != 0) {
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(fd.get(), address.get(), address.length) != 0 || listen(fd.get(), backlog) != 0) {
     const int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
+    fd.reset();
+    errno = err;  // for the caller's message
   }
   return fd;
 }

@@ -37,7 +37,7 @@ struct RelayOptions {
 };
 
 struct ListenerSpec {
-  int fd = -1;                          // a listening TCP socket; the relay takes ownership
+  UniqueFd fd;                          // a listening TCP socket, owned: closed with the spec
   uint32_t scope = 0;                   // stamped on every Exchange from this listener
   std::shared_ptr<UpstreamDialer> dialer;
   uint32_t worker = 0;                  // the RelayGroup worker that serves it
@@ -75,9 +75,9 @@ class Relay {
   std::unique_ptr<Impl> impl_;
 };
 
-// A non-blocking listening socket on `address` (SO_REUSEADDR). Returns -1 with errno set.
+// A non-blocking listening socket on `address` (SO_REUSEADDR); invalid with errno set on failure.
 // With `reuse_port`, SO_REUSEPORT too: several listeners on one address, one per worker, over
 // which the kernel spreads new connections by their 4-tuple hash.
-int listen_tcp(const SocketAddress& address, int backlog = 4096, bool reuse_port = false);
+UniqueFd listen_tcp(const SocketAddress& address, int backlog = 4096, bool reuse_port = false);
 
 }  // namespace netprof

@@ -9,8 +9,8 @@
 #include <sstream>
 #include <type_traits>
 
-#include "export/http_metrics.h"    // check_buckets
-#include "relay/upstream_dialer.h"  // parse_socket_address
+#include "base/socket_address.h"
+#include "export/http_metrics.h"  // check_buckets
 #include "routes/route_pattern.h"
 
 namespace netprof {

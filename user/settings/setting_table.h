@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "intercept/expected.h"
+#include "base/expected.h"
 #include "settings/settings.h"
 
 namespace CLI {

@@ -69,16 +69,16 @@ int connect_to(uint16_t port) {
 class RelayFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    upstream_listener_ = listen_tcp(loopback(), 16);
+    upstream_listener_ = listen_tcp(loopback(), 16).release();
     ASSERT_GE(upstream_listener_, 0);
     fcntl(upstream_listener_, F_SETFL, 0);  // the test accepts blocking
     relay_ = std::make_unique<Relay>(options_, sink_, counters_);
-    const int fd = listen_tcp(loopback(), 16);
-    ASSERT_GE(fd, 0);
-    relay_port_ = port_of(fd);
-    relay_fd_ = fd;
+    UniqueFd fd = listen_tcp(loopback(), 16);
+    ASSERT_TRUE(fd.valid());
+    relay_port_ = port_of(fd.get());
+    relay_fd_ = fd.get();
     relay_->add_listener(
-        {fd, 0, std::make_shared<FixedTargetDialer>(loopback(port_of(upstream_listener_)))});
+        {std::move(fd), 0, std::make_shared<FixedTargetDialer>(loopback(port_of(upstream_listener_)))});
     loop_ = std::thread([this] { relay_->run(); });
   }
   void TearDown() override {

@@ -1,5 +1,5 @@
-// Errors as values for the interception code: an Expected<T> holds a T or a message that
-// says what failed and what to do about it. Nothing here throws.
+// Errors as values: an Expected<T> holds a T or a message that says what failed and what to
+// do about it. Nothing here throws.
 #pragma once
 
 #include <string>
