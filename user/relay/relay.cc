@@ -700,7 +700,7 @@ bool Relay::remove_listener(int fd) {
   auto& all = impl_->listeners;
   for (auto it = all.begin(); it != all.end(); ++it) {
     if ((*it)->spec.fd.get() != fd) continue;
-    (*it)->spec.fd.reset();  // leaves the epoll set; an event already fetched for it is ignored below
+    (*it)->spec.fd.reset();  // closed: leaves the epoll set; a fetched event for it is ignored
     impl_->retired_listeners.push_back(std::move(*it));
     all.erase(it);
     return true;
