@@ -99,14 +99,8 @@ int try_link(bpf_prog_type type, bpf_attach_type attach, int target_fd) {
   return link.valid() ? 0 : errno;
 }
 
-}  // namespace
-
-FeatureReport probe_features() {
-  FeatureReport report;
-  utsname name{};
-  if (uname(&name) == 0) report.kernel = name.release;
-  auto& f = report.features;
-
+// What this process may do: capabilities; BTF is informational.
+void add_process_features(std::vector<Feature>& f) {
   const unsigned long long caps = effective_caps();
   const bool sys_admin = caps & (1ull << 21);
   const bool net_admin = caps & (1ull << 12);
@@ -121,7 +115,10 @@ FeatureReport probe_features() {
   f.push_back({"BTF (/sys/kernel/btf/vmlinux)", "5.4", 0,
                stat("/sys/kernel/btf/vmlinux", &st) == 0,
                "not required: netprof's programs use the stable uapi context structs", ""});
+}
 
+// Program types, helpers and maps, each loaded or created for real.
+void add_program_features(std::vector<Feature>& f) {
   f.push_back(prog_type("sk_lookup program", BPF_PROG_TYPE_SK_LOOKUP, "5.9", kIn,
                         "steers inbound connections to the relay"));
   f.push_back(helper("bpf_sk_assign in sk_lookup", BPF_PROG_TYPE_SK_LOOKUP, BPF_FUNC_sk_assign,
@@ -165,8 +162,11 @@ FeatureReport probe_features() {
                      "keys the peer table by netns (loopback tuples repeat across pods)"));
   f.push_back(prog_type("cgroup getsockopt program", BPF_PROG_TYPE_CGROUP_SOCKOPT, "5.3", 0,
                         "not used: netprof hands original destinations over a map"));
+}
 
-  // bpf_link attachments: what makes kill -9 fail open.
+// Attachments (bpf_link for netns and cgroups: what makes kill -9 fail open), the cgroup v2
+// mount, netns cookies of sockets, bpffs.
+void add_attachment_features(std::vector<Feature>& f) {
   {
     Feature link{"bpf_link for netns (sk_lookup)", "5.9", kIn, false, "", ""};
     auto netns = Netns::open("");
@@ -205,8 +205,11 @@ FeatureReport probe_features() {
     f.push_back({"bpffs at /sys/fs/bpf", "4.4", 0, bpffs,
                  "not required: netprof pins nothing, so a crash leaves nothing behind", ""});
   }
+}
 
-  // Last: an experiment with netprof's own programs, meaningful only if they can load.
+// Last: an experiment with netprof's own programs, meaningful only if they can load (every
+// feature sk_msg needs is in `f` already).
+void add_skmsg_correctness(std::vector<Feature>& f) {
   {
     Feature correct{"sk_msg redirect keeps FIONREAD and readiness correct", "-", kMsg, false,
                     "", kSkMsgFionreadFix};
@@ -222,6 +225,19 @@ FeatureReport probe_features() {
     }
     f.push_back(correct);
   }
+}
+
+}  // namespace
+
+FeatureReport probe_features() {
+  FeatureReport report;
+  utsname name{};
+  if (uname(&name) == 0) report.kernel = name.release;
+  std::vector<Feature>& f = report.features;
+  add_process_features(f);
+  add_program_features(f);
+  add_attachment_features(f);
+  add_skmsg_correctness(f);
 
   auto all_there = [&](unsigned need) {
     for (const Feature& feature : f)

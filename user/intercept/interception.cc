@@ -24,6 +24,14 @@
 #endif
 
 namespace netprof {
+
+// A pod's relay listeners, made inside its netns: one of each per relay worker (index =
+// worker); an empty vector: that listener is off.
+struct PodSockets {
+  std::vector<UniqueFd> inbound4, inbound6, outbound4, outbound6;
+  uint64_t netns_cookie = 0;
+};
+
 static_assert(kMaxPortsPerDirection == NETPROF_MAX_PORTS,
               "the port settings' limit is the BPF port maps' size");
 namespace {
@@ -124,12 +132,6 @@ Status add_listener_entry(int map_fd, const netprof_listener_key& key, int socke
   return ok_status();
 }
 
-// One of each per relay worker (index = worker); an empty vector: that listener is off.
-struct PodSockets {
-  std::vector<UniqueFd> inbound4, inbound6, outbound4, outbound6;
-  uint64_t netns_cookie = 0;
-};
-
 Expected<PodSockets> create_pod_sockets(const InterceptOptions& options, const Netns& pod,
                                         const Netns& home, std::vector<std::string>& notes) {
   NetnsGuard in_pod(pod, home);
@@ -174,6 +176,53 @@ Expected<PodSockets> create_pod_sockets(const InterceptOptions& options, const N
   return sockets;
 }
 
+// The pods map value: how many relay workers serve the pod and where connect4/6 send its
+// outbound connections (the first outbound listener of each family; the others share its port).
+netprof_pod pod_map_value(const PodSockets& sockets, uint32_t workers,
+                          std::vector<SocketAddress>& outbound_addresses) {
+  netprof_pod entry;
+  std::memset(&entry, 0, sizeof(entry));
+  entry.relay_workers = std::max<uint32_t>(1, workers);
+  if (!sockets.outbound4.empty()) {
+    const SocketAddress address = local_address(sockets.outbound4.front().get());
+    entry.outbound_ip4 = htonl(INADDR_LOOPBACK);
+    entry.outbound_port4 = port_of(address);
+    outbound_addresses.push_back(address);
+  }
+  if (!sockets.outbound6.empty()) {
+    const SocketAddress address = local_address(sockets.outbound6.front().get());
+    std::memcpy(entry.outbound_ip6, &in6addr_loopback, 16);
+    entry.outbound_port6 = port_of(address);
+    outbound_addresses.push_back(address);
+  }
+  return entry;
+}
+
+// Whether sk_msg is on for this process and whether it needs the no-op SK_SKB verdict. The
+// probe's verdict decides kAuto, and where the TCP-path bytes of a socket in local_peers need
+// the no-op SK_SKB verdict, it is attached in kOn too. Decided once per process: the kernel
+// does not change under it.
+struct SkMsgChoice {
+  bool on = false;
+  bool skb_pass = false;
+};
+SkMsgChoice choose_skmsg(const InterceptOptions& options, std::vector<std::string>& notes) {
+  SkMsgChoice choice;
+  choice.on = options.skmsg && options.skmsg_mode != SkMsgMode::kOff;
+  if (!choice.on) return choice;
+  const SkMsgProbe& probe = skmsg_fionread_verdict();
+  choice.skb_pass = probe.needs_skb_pass();
+  if (!probe.usable()) {
+    choice.on = options.skmsg_mode == SkMsgMode::kOn;
+    notes.push_back(std::string(choice.on ? "sk_msg forced on, but " : "sk_msg off: ") +
+                    "this kernel's sockmap would break FIONREAD or readiness for "
+                    "the app's sockets: " + probe.summary());
+  } else if (choice.skb_pass) {
+    notes.push_back("sk_msg with a no-op SK_SKB verdict on its map: " + probe.summary());
+  }
+  return choice;
+}
+
 }  // namespace
 
 Expected<std::vector<uint16_t>> parse_port_list(const std::string& text) {
@@ -205,25 +254,8 @@ Expected<std::shared_ptr<InterceptNode>> InterceptNode::load(const InterceptOpti
   if (!home) return home.take_error();
   node->home_.emplace(std::move(*home));
 
-  // The probe's verdict decides kAuto, and where the TCP-path bytes of a socket in
-  // local_peers need the no-op SK_SKB verdict, it is attached in kOn too. Decided once per
-  // process: the kernel does not change under it.
-  bool skmsg = options.skmsg && options.skmsg_mode != SkMsgMode::kOff;
-  bool skb_pass = false;
-  if (skmsg) {
-    const SkMsgProbe& probe = skmsg_fionread_verdict();
-    skb_pass = probe.needs_skb_pass();
-    if (!probe.usable()) {
-      skmsg = options.skmsg_mode == SkMsgMode::kOn;
-      node->notes_.push_back(std::string(skmsg ? "sk_msg forced on, but " : "sk_msg off: ") +
-                             "this kernel's sockmap would break FIONREAD or readiness for "
-                             "the app's sockets: " + probe.summary());
-    } else if (skb_pass) {
-      node->notes_.push_back("sk_msg with a no-op SK_SKB verdict on its map: " +
-                             probe.summary());
-    }
-  }
-  if (skmsg) {
+  const SkMsgChoice skmsg = choose_skmsg(options, node->notes_);
+  if (skmsg.on) {
     auto dir = own_cgroup_dir();
     if (dir) node->own_cgroup_ = *dir;
     else node->notes_.push_back("sk_msg only for the pods' own sockets: " + dir.error());
@@ -232,9 +264,9 @@ Expected<std::shared_ptr<InterceptNode>> InterceptNode::load(const InterceptOpti
   ProgramConfig config;
   config.inbound = inbound;
   config.outbound = outbound;
-  config.skmsg = skmsg;
-  config.skb_pass = skmsg && skb_pass;
-  config.sock_ops = outbound || skmsg;
+  config.skmsg = skmsg.on;
+  config.skb_pass = skmsg.on && skmsg.skb_pass;
+  config.sock_ops = outbound || skmsg.on;
   config.sizes = options.map_sizes;
   if (options.workers < 1 || options.workers > NETPROF_MAX_WORKERS)
     return Error{"relay workers must be 1-" + std::to_string(NETPROF_MAX_WORKERS)};
@@ -248,7 +280,7 @@ Expected<std::shared_ptr<InterceptNode>> InterceptNode::load(const InterceptOpti
     return status.take_error();
   if (auto status = fill_ports(progs.outbound_ports_fd(), options.outbound_ports); !status)
     return status.take_error();
-  if (skmsg) {
+  if (skmsg.on) {
     auto attachment = MapAttachment::attach(bpf_program__fd(progs.redirect_local()),
                                             progs.local_peers_fd(), BPF_SK_MSG_VERDICT, "sk_msg");
     if (!attachment) return attachment.take_error();
@@ -285,9 +317,18 @@ Expected<std::shared_ptr<BpfLink>> InterceptNode::sock_ops_link(const std::strin
   return shared;
 }
 
+// Attaching a pod, in this order (the order is what makes it safe):
+//   1. its listeners inside its netns, and its netns cookie (create_pod_sockets);
+//   2. its map entries: the pods map, then each inbound listener in the listener SOCKHASH
+//      (add_map_entries);
+//   3. its links: sock_ops, connect4/6 on its cgroup, its sk_lookup program on its netns
+//      (attach_links) — last, so no connection is steered before everything it needs is in
+//      place;
+//   4. the listeners with their dialers, for the relay (hand_over_listeners).
+// A step that fails returns its error; destroying the half-made Interception then detaches the
+// links and removes the entries made so far (~Interception), so a failed attach leaves nothing.
 Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& target) {
   const InterceptOptions& options = options_;
-  const bool inbound = !options.inbound_ports.empty();
   const bool outbound = !options.outbound_ports.empty();
   if (outbound && target.cgroup_path.empty())
     return Error{"outbound interception needs the pod's cgroup (--cgroup): connect hooks are per cgroup"};
@@ -304,7 +345,6 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
   pod_options.cgroup_path = target.cgroup_path;
   auto sockets = create_pod_sockets(pod_options, *pod, *home, self->notes_);
   if (!sockets) return sockets.take_error();
-  const uint64_t cookie = sockets->netns_cookie;
 
   std::string pod_cgroup;
   if (!target.cgroup_path.empty()) {
@@ -313,40 +353,32 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
     pod_cgroup = *dir;
   }
 
-  netprof_pod entry;
-  std::memset(&entry, 0, sizeof(entry));
-  entry.relay_workers = std::max<uint32_t>(1, options.workers);
-  if (!sockets->outbound4.empty()) {
-    const SocketAddress address = local_address(sockets->outbound4.front().get());
-    entry.outbound_ip4 = htonl(INADDR_LOOPBACK);
-    entry.outbound_port4 = port_of(address);
-    self->outbound_addresses_.push_back(address);
-  }
-  if (!sockets->outbound6.empty()) {
-    const SocketAddress address = local_address(sockets->outbound6.front().get());
-    std::memcpy(entry.outbound_ip6, &in6addr_loopback, 16);
-    entry.outbound_port6 = port_of(address);
-    self->outbound_addresses_.push_back(address);
-  }
+  const netprof_pod entry = pod_map_value(*sockets, options.workers, self->outbound_addresses_);
+  self->state_ = std::make_shared<InterceptState>(InterceptState{
+      programs_, std::move(*pod), std::move(*home), outbound, sockets->netns_cookie});
 
-  auto state = std::make_shared<InterceptState>(
-      InterceptState{programs_, std::move(*pod), std::move(*home), outbound, cookie});
-  self->state_ = state;
+  if (auto status = add_map_entries(*self, entry, *sockets); !status) return status.take_error();
+  if (auto status = attach_links(*self, pod_cgroup); !status) return status.take_error();
+  hand_over_listeners(*self, *sockets, target);
+  return self;
+}
+
+// Step 2. A netns already in the pods map (attached twice) is refused, not shared.
+Status InterceptNode::add_map_entries(Interception& pod, const netprof_pod& entry,
+                                      const PodSockets& sockets) {
   const InterceptPrograms& progs = *programs_;
-
-  // Map entries first, links last: no connection is steered before everything it needs is
-  // in place. A netns already in the map (attached twice) is refused, not shared.
+  const uint64_t cookie = sockets.netns_cookie;
   if (bpf_map_update_elem(progs.pods_fd(), &cookie, &entry, BPF_NOEXIST) != 0) {
     const int err = errno;
     if (err == EEXIST) return Error{"this network namespace is already attached"};
     if (err == E2BIG)
-      return Error{"the pods map is full (" + std::to_string(options.map_sizes.pods) +
+      return Error{"the pods map is full (" + std::to_string(options_.map_sizes.pods) +
                    " pods): raise max_pods"};
     return bpf_failure("cannot add the pod to the pods map", err);
   }
-  self->pod_entry_ = true;
+  pod.pod_entry_ = true;
   const std::pair<__u32, const std::vector<UniqueFd>*> slots[] = {
-      {NETPROF_SLOT_INBOUND_V4, &sockets->inbound4}, {NETPROF_SLOT_INBOUND_V6, &sockets->inbound6}};
+      {NETPROF_SLOT_INBOUND_V4, &sockets.inbound4}, {NETPROF_SLOT_INBOUND_V6, &sockets.inbound6}};
   for (const auto& [slot, fds] : slots) {
     for (uint32_t worker = 0; worker < fds->size(); ++worker) {
       netprof_listener_key key;
@@ -357,37 +389,48 @@ Expected<std::unique_ptr<Interception>> InterceptNode::attach(const PodTarget& t
       if (auto status = add_listener_entry(progs.relay_listeners_fd(), key, (*fds)[worker].get());
           !status)
         return status.take_error();
-      self->listener_keys_.push_back(key);
-      self->listener_fds_.push_back((*fds)[worker].get());
+      pod.listener_keys_.push_back(key);
+      pod.listener_fds_.push_back((*fds)[worker].get());
     }
   }
+  return ok_status();
+}
 
+// Step 3: from here on the pod's connections are steered to the relay's listeners.
+Status InterceptNode::attach_links(Interception& pod, const std::string& pod_cgroup) {
+  const InterceptPrograms& progs = *programs_;
+  const bool inbound = !options_.inbound_ports.empty();
+  const bool outbound = !options_.outbound_ports.empty();
   if (outbound || skmsg_on()) {
     for (const std::string& dir : sock_ops_cgroups(pod_cgroup, own_cgroup_)) {
       auto link = sock_ops_link(dir);
       if (!link) return link.take_error();
-      self->shared_links_.push_back(std::move(*link));
+      pod.shared_links_.push_back(std::move(*link));
     }
   }
   if (inbound) {
-    auto program = progs.load_pod_lookup(cookie);
+    auto program = progs.load_pod_lookup(pod.state_->netns_cookie);
     if (!program) return program.take_error();
-    self->lookup_program_ = std::move(*program);
+    pod.lookup_program_ = std::move(*program);
   }
-  self->pod_cgroup_ = outbound ? pod_cgroup : std::string();
-  if (auto status = self->attach_own_links(); !status) return status.take_error();
+  pod.pod_cgroup_ = outbound ? pod_cgroup : std::string();
+  return pod.attach_own_links();
+}
 
-  auto inbound_dialer = std::make_shared<InboundDialer>(state, options.guard_lifetime);
-  auto outbound_dialer = std::make_shared<OutboundDialer>(state);
-  for (std::vector<UniqueFd>* fds : {&sockets->inbound4, &sockets->inbound6})
+// Step 4: each listener with the dialer that takes its connections on (inbound: to the
+// original destination inside the pod; outbound: to where the app connected).
+void InterceptNode::hand_over_listeners(Interception& pod, PodSockets& sockets,
+                                        const PodTarget& target) {
+  auto inbound_dialer = std::make_shared<InboundDialer>(pod.state_, options_.guard_lifetime);
+  auto outbound_dialer = std::make_shared<OutboundDialer>(pod.state_);
+  for (std::vector<UniqueFd>* fds : {&sockets.inbound4, &sockets.inbound6})
     for (uint32_t worker = 0; worker < fds->size(); ++worker)
-      self->listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.inbound_scope,
-                                              inbound_dialer, worker});
-  for (std::vector<UniqueFd>* fds : {&sockets->outbound4, &sockets->outbound6})
+      pod.listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.inbound_scope,
+                                            inbound_dialer, worker});
+  for (std::vector<UniqueFd>* fds : {&sockets.outbound4, &sockets.outbound6})
     for (uint32_t worker = 0; worker < fds->size(); ++worker)
-      self->listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.outbound_scope,
-                                              outbound_dialer, worker});
-  return self;
+      pod.listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.outbound_scope,
+                                            outbound_dialer, worker});
 }
 
 Status Interception::attach_own_links() {

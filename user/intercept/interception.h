@@ -63,6 +63,7 @@ struct PodTarget {
 };
 
 struct InterceptState;
+struct PodSockets;
 class Interception;
 
 class InterceptNode : public std::enable_shared_from_this<InterceptNode> {
@@ -92,6 +93,10 @@ class InterceptNode : public std::enable_shared_from_this<InterceptNode> {
   // sock_ops links on cgroups are shared by the pods that need the same cgroup (netprof's own
   // when sk_msg is on): a cgroup gets the program once, and loses it with its last pod.
   Expected<std::shared_ptr<BpfLink>> sock_ops_link(const std::string& dir);
+  // The steps of attach(), in their order (see interception.cc).
+  Status add_map_entries(Interception& pod, const netprof_pod& entry, const PodSockets& sockets);
+  Status attach_links(Interception& pod, const std::string& pod_cgroup);
+  void hand_over_listeners(Interception& pod, PodSockets& sockets, const PodTarget& target);
 
   InterceptOptions options_;
   std::shared_ptr<const InterceptPrograms> programs_;  // first: outlives the attachments
