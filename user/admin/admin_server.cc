@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/version.h"
 #include "admin/tap_hub.h"
 #include "export/http_metrics.h"
@@ -21,12 +22,6 @@
 
 namespace netprof {
 namespace {
-
-int64_t now_epoch_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
 
 constexpr size_t kTapBatch = 256;
 constexpr auto kTapPoll = std::chrono::milliseconds(100);
@@ -270,7 +265,7 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
         pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
           if (!pretty) {
             std::string line =
-                report_json_line(snap.routes, now_epoch_ms(), uptime_s, sources_.scopes);
+                report_json_line(snap.routes, unix_ms(), uptime_s, sources_.scopes);
             // The relay's figures are one more member of the report object.
             if (sources_.relay_status && line.size() > 2 && line.back() == '}') {
               line.pop_back();
@@ -281,7 +276,7 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
             }
             return line + '\n';
           }
-          nlohmann::json report = build_report(snap.routes, now_epoch_ms(), uptime_s);
+          nlohmann::json report = build_report(snap.routes, unix_ms(), uptime_s);
           if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
           if (sources_.relay_status) report["relay"] = sources_.relay_status();
           return report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';

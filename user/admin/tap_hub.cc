@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "export/http_metrics.h"  // method_name, error_type_name
+#include "export/http_metrics.h"  // method_name
 #include "routes/secrets.h"     // without_userinfo
 #include "tls/connection.h"
 
@@ -173,7 +173,7 @@ std::string TapHub::format(const TapRecord& r, bool raw_path) const {
     if (r.path_truncated || r.path_len == TapRecord::kMaxPath) j["path_truncated"] = true;
   }
   j["status"] = r.status;
-  if (r.outcome != ExchangeOutcome::kCompleted) j["error"] = error_type_name(r.outcome);
+  if (r.outcome != ExchangeOutcome::kCompleted) j["error"] = outcome_error_type(r.outcome);
   j["latency_ms"] = round3(static_cast<double>(r.latency_ns) / 1e6);
   j["total_ms"] = round3(static_cast<double>(r.total_ns) / 1e6);
   j["request_bytes"] = r.request_bytes;

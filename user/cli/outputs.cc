@@ -13,6 +13,7 @@
 
 #include "admin/admin_server.h"
 #include "admin/tap_hub.h"
+#include "base/clock.h"
 #include "export/http_metrics.h"
 #include "export/otlp_json.h"
 #include "export/pusher.h"
@@ -27,12 +28,6 @@ namespace {
 
 constexpr const char* kDefaultAdmin = "127.0.0.1:9464";
 constexpr size_t kTapRing = 1024;
-
-int64_t unix_nanos() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 bool is_loopback(const SocketAddress& a) {
   if (a.family() == AF_INET)
@@ -77,7 +72,7 @@ struct Outputs::Impl {
   const ProfileOptions& options;
   std::shared_ptr<RouteNamer> namer;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  const int64_t wall_minus_mono_ms = now_epoch_ms() - mono_ms();
+  const int64_t wall_minus_mono_ms = unix_ms() - mono_ms();
   StatsHub hub;
   TapHub tap;
   std::vector<std::unique_ptr<ExchangePipeline>> pipelines;  // one per relay worker
@@ -130,12 +125,6 @@ struct Outputs::Impl {
     }
   }
 
-  static int64_t mono_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-  }
-  static int64_t now_epoch_ms() { return unix_nanos() / 1'000'000; }
 
   double uptime_s() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -199,7 +188,7 @@ bool Outputs::start() {
   if (!o.push_url.empty()) {
     if (!m.add_pusher("json", o.push_url, [&m] {
           m.hub.collect_now();  // as fresh as the push
-          return report_json_line(m.hub.snapshot()->routes, unix_nanos() / 1'000'000,
+          return report_json_line(m.hub.snapshot()->routes, unix_ms(),
                                   m.uptime_s(), m.scopes);
         })) {
       return false;

@@ -5,22 +5,11 @@
 #include <algorithm>
 #include <string>
 
+#include "base/clock.h"
 #include "export/prometheus_text.h"
 
 namespace netprof {
 namespace {
-
-MonoNanos mono_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return MonoNanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-int64_t wall_now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1'000'000;
-}
 
 // How far back /stats' "lag_max_recent_s" looks.
 constexpr MonoNanos kRecent = 1'000'000'000;
@@ -44,7 +33,7 @@ OverloadWatch::OverloadWatch(RelayGroup& relays, OverloadGuardOptions options, s
     : relays_(relays),
       mode_(std::move(mode)),
       log_(std::move(log)),
-      wall_minus_mono_ms_(wall_now_ms() - mono_now() / 1'000'000),
+      wall_minus_mono_ms_(unix_ms() - mono_nanos() / 1'000'000),
       guard_(options, relays.size()),
       recent_lag_(relays.size()) {}
 
@@ -105,7 +94,7 @@ void OverloadWatch::tick(MonoNanos now, const InterceptionSwitch& intercept) {
 }
 
 nlohmann::json OverloadWatch::status() const {
-  const MonoNanos now = mono_now();
+  const MonoNanos now = mono_nanos();
   nlohmann::json workers = nlohmann::json::array();
   LoopMeter::Histogram added;
   for (size_t i = 0; i < relays_.size(); ++i) {

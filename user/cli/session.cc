@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/clock.h"
 #include "cli/outputs.h"
 #include "cli/top_command.h"
 #include "intercept/cgroup_v2.h"
@@ -85,12 +86,6 @@ void supervise(RelayGroup& relay, const std::function<bool()>& stop_when,
       relay.request_stop();
     }
   }
-}
-
-MonoNanos mono_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return MonoNanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace
@@ -216,7 +211,7 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
     pthread_setname_np(pthread_self(), "netprof-guard");
     while (!done.load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (!done.load()) overload.tick(mono_now(), hooks.intercept);
+      if (!done.load()) overload.tick(mono_nanos(), hooks.intercept);
     }
   });
   const int loop_error = relay.run();

@@ -1,12 +1,13 @@
 #include "export/http_metrics.h"
 
-#include <llhttp.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <unordered_map>
+
+#include "base/clock.h"
 
 namespace netprof {
 namespace {
@@ -18,12 +19,6 @@ struct ViewHash {
 
 constexpr std::string_view kOverflowRoute = "{overflow}";
 constexpr double kNanosPerSecond = 1e9;
-
-int64_t unix_nanos() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 }  // namespace
 
@@ -37,19 +32,8 @@ std::string check_buckets(const std::vector<double>& bounds) {
 }
 
 std::string_view method_name(uint8_t method) {
-  const char* name = llhttp_method_name(static_cast<llhttp_method_t>(method));
-  return name != nullptr ? std::string_view(name) : std::string_view("_OTHER");
-}
-
-std::string_view error_type_name(ExchangeOutcome outcome) {
-  switch (outcome) {
-    case ExchangeOutcome::kCompleted: return {};
-    case ExchangeOutcome::kClosedBeforeResponse: return "connection_closed";
-    case ExchangeOutcome::kResetBeforeResponse: return "connection_reset";
-    case ExchangeOutcome::kUpstreamFailed: return "upstream_unreachable";
-    case ExchangeOutcome::kParseError: return "response_parse_error";
-  }
-  return "unknown";
+  const std::string_view name = http_method_name(method);
+  return name.empty() ? std::string_view("_OTHER") : name;
 }
 
 void BucketCounts::record(const std::vector<double>& bounds, double value) {
@@ -121,7 +105,7 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
       s.method = method_name(exchange.method);
       s.route = route;
       s.status = exchange.status;
-      s.error_type = error_type_name(exchange.outcome);
+      s.error_type = outcome_error_type(exchange.outcome);
       s.grpc = exchange.grpc;
       s.grpc_status = exchange.grpc_status;
       s.duration_s.counts.assign(options_.duration_buckets_s.size() + 1, 0);

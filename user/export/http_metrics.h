@@ -83,7 +83,8 @@ class HttpMetrics final : public RoutedSink {
   std::unique_ptr<Impl> impl_;
 };
 
+// http.request.method: the method's name, "_OTHER" for one llhttp does not know (OpenTelemetry
+// semantic conventions).
 std::string_view method_name(uint8_t llhttp_method);
-std::string_view error_type_name(ExchangeOutcome outcome);  // "" for kCompleted
 
 }  // namespace netprof

@@ -3,17 +3,9 @@
 #include <algorithm>
 #include <random>
 
+#include "base/clock.h"
+
 namespace netprof {
-namespace {
-
-int64_t now_epoch_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Pusher::Pusher(PushOptions options, std::function<std::string()> build_payload)
     : options_(std::move(options)), build_(std::move(build_payload)) {
   stats_.name = options_.name;
@@ -47,7 +39,7 @@ bool Pusher::deliver(const std::string& payload) {
   std::lock_guard lock(mu_);
   if (r.ok()) {
     ++stats_.sent;
-    stats_.last_success_ms = now_epoch_ms();
+    stats_.last_success_ms = unix_ms();
     stats_.last_error.clear();
     return true;
   }

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/http_names.h"  // ExchangeOutcome
+
 namespace netprof {
 
 struct TlsConnection;  // tls/connection.h
@@ -20,15 +22,6 @@ struct PeerAddress {
   uint8_t family = 0;  // AF_INET or AF_INET6
   uint16_t port = 0;   // host order
   uint8_t bytes[16] = {};
-};
-
-enum class ExchangeOutcome : uint8_t {
-  kCompleted,            // a full response was paired with the request
-  kClosedBeforeResponse, // the connection closed (FIN) before the response was complete
-  kResetBeforeResponse,  // the connection was reset before the response was complete
-  kUpstreamFailed,       // the upstream could not be reached at all
-  kParseError,           // the response could not be parsed (the connection went opaque), or
-                         // its status was outside 100-599 (reported as status 0)
 };
 
 // The wire protocol an exchange travelled on. HTTP/2 streams become exchanges like HTTP/1

@@ -1,6 +1,5 @@
 #include "http2/tracker.h"
 
-#include <llhttp.h>
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/http_names.h"
 #include "http/trace_id.h"
 
 namespace netprof {
@@ -116,15 +116,6 @@ struct Direction {
 };
 
 }  // namespace
-
-// So that HTTP/2 exchanges name methods exactly like HTTP/1 ones.
-int http_method_from_name(std::string_view name) {
-#define NETPROF_METHOD(NUM, NAME, STRING) \
-  if (name == #STRING) return NUM;
-  HTTP_ALL_METHOD_MAP(NETPROF_METHOD)
-#undef NETPROF_METHOD
-  return -1;
-}
 
 struct Http2Tracker::Impl {
   Impl(ExchangeSink& s, uint32_t sc, const Http2Limits& l) : sink(s), scope(sc), limits(l) {

@@ -81,9 +81,6 @@ class Http2Tracker {
   std::unique_ptr<Impl> impl_;
 };
 
-// :method -> llhttp_method_t; -1 for a method llhttp does not know.
-int http_method_from_name(std::string_view name);
-
 // The 24 bytes every HTTP/2 client connection starts with.
 inline constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 

@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <set>
 
+#include "base/clock.h"
 #include "relay/relay_group.h"
 
 namespace netprof {
-
-int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct NodeAgent::Pod {
   PodIdentity identity;
@@ -165,7 +160,7 @@ std::optional<std::chrono::milliseconds> NodeAgent::reconcile(const PodScan& sca
     const auto bounded = std::max(delay, std::chrono::milliseconds{1});
     rescan = rescan ? std::min(*rescan, bounded) : bounded;
   }
-  expire(wall_clock_ms());
+  expire(unix_ms());
   return rescan;
 }
 
@@ -280,7 +275,7 @@ void NodeAgent::detach(const std::string& uid, const char* why, bool relay_runni
   // listeners close on the loop thread; connections already relayed carry on.
   pod->interception.reset();
   if (relay_running) relay_.post_remove_listeners(pod->listener_fds);
-  const int64_t now = wall_clock_ms();
+  const int64_t now = unix_ms();
   registry_.mark_gone(pod->inbound_scope, now);
   if (pod->outbound_scope != 0) registry_.mark_gone(pod->outbound_scope, now);
   log("pod " + pod->identity.name + " uid " + uid + ": detached (" + why + ")");

@@ -131,6 +131,4 @@ class NodeAgent {
   uint32_t next_scope_ = kFirstScope;
 };
 
-int64_t wall_clock_ms();
-
 }  // namespace netprof

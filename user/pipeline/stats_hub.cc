@@ -6,14 +6,10 @@
 #include <random>
 #include <utility>
 
+#include "base/clock.h"
+
 namespace netprof {
 namespace {
-
-int64_t now_epoch_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool same_connections(const RouteTableSnapshot& a, const RouteTableSnapshot& b) {
   return a.accepted == b.accepted && a.active == b.active && a.unparsed == b.unparsed &&
@@ -135,7 +131,7 @@ bool StatsHub::collect_locked(bool workers_stopped) {
 
 void StatsHub::publish_locked() {
   auto snap = std::make_shared<StatsSnapshot>();
-  snap->taken_at_ms = now_epoch_ms();
+  snap->taken_at_ms = unix_ms();
   snap->routes = cumulative_.snapshot();
   load_connections(snap->routes);
   snap->routes.tls = cumulative_tls_.snapshot();

@@ -19,17 +19,12 @@
 #include <thread>
 #include <unordered_map>
 
+#include "base/clock.h"
 #include "http2/protocol_tracker.h"
 #include "relay/buffer_pool.h"
 
 namespace netprof {
 namespace {
-
-MonoNanos mono_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return MonoNanos{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 bool is_transient(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
@@ -282,7 +277,7 @@ struct Relay::Impl {
     next_id += options.connection_id_step;
     auto conn =
         std::make_unique<Connection>(id, listener.spec.scope, sink, options.meter, options.tracker);
-    conn->accepted = mono_now();
+    conn->accepted = mono_nanos();
     conn->peer = peer_of(peer);
     conn->client.fd = client_fd;
     conn->client.writable = true;  // readable when registering says so (an edge on ADD)
@@ -309,7 +304,7 @@ struct Relay::Impl {
       }
     }
     c.connecting = false;
-    c.connected = mono_now();
+    c.connected = mono_nanos();
     // The request waited for the connect: from here on it waits for the relay.
     if (!c.to_upstream.pending.empty()) c.to_upstream.hold_from = c.connected;
     return true;
@@ -320,7 +315,7 @@ struct Relay::Impl {
   // would have seen without it (and a reset leaves no TIME_WAIT on the service's address).
   void fail_upstream(Connection& c) {
     counters.upstream_failed.fetch_add(1, std::memory_order_relaxed);
-    c.tracker.on_upstream_failed(mono_now());
+    c.tracker.on_upstream_failed(mono_nanos());
     close_connection(c, /*reset=*/true);
   }
 
@@ -329,7 +324,7 @@ struct Relay::Impl {
   void close_connection(Connection& c, bool reset) {
     if (c.closed) return;
     c.closed = true;
-    c.tracker.on_connection_closed(mono_now(), reset);
+    c.tracker.on_connection_closed(mono_nanos(), reset);
     for (Endpoint* ep : {&c.client, &c.upstream}) {
       if (ep->fd < 0) continue;
       if (reset) {
@@ -382,7 +377,7 @@ struct Relay::Impl {
   // (which pauses reading `from`).
   void pump(Connection& c, Endpoint& from, Endpoint& to, Pipe& pipe, bool client_side) {
     const ssize_t n = recv(from.fd, scratch.data(), scratch.size(), 0);
-    const MonoNanos now = mono_now();
+    const MonoNanos now = mono_nanos();
     c.metered.added += now - woke;  // the read's wait in this turn (relay/loop_meter.h)
     if (n > 0) {
       const bool drained = static_cast<size_t>(n) < scratch.size();
@@ -463,7 +458,7 @@ struct Relay::Impl {
       if (static_cast<size_t>(w) < bytes.size()) to.writable = false;
       pipe.pending.consume(pool, static_cast<size_t>(w));
       if (pipe.pending.empty()) {
-        pipe.hold_end = mono_now();
+        pipe.hold_end = mono_nanos();
         pipe.held_total += pipe.hold_end - pipe.hold_from;
       }
       if (!to.writable) return;
@@ -592,7 +587,7 @@ struct Relay::Impl {
 
   // Tests only: sleeps in a turn that handled the stalled scope (see Relay::stall_for_tests).
   void stall_turn(const epoll_event* events, int n) {
-    if (mono_now() >= stall_until) {
+    if (mono_nanos() >= stall_until) {
       stall_until = 0;
       return;
     }
@@ -610,10 +605,10 @@ struct Relay::Impl {
     while (true) {
       if (stop_requested.load() && !draining) {
         begin_drain();
-        drain_deadline = mono_now() + MonoNanos{options.drain_timeout_ms} * 1'000'000;
+        drain_deadline = mono_nanos() + MonoNanos{options.drain_timeout_ms} * 1'000'000;
       }
       if (draining) close_idle_connections();
-      if (draining && (connections.empty() || mono_now() >= drain_deadline)) break;
+      if (draining && (connections.empty() || mono_nanos() >= drain_deadline)) break;
 
       const int timeout_ms = read_again.empty() ? 100 : 0;
       const int n =
@@ -622,7 +617,7 @@ struct Relay::Impl {
         if (errno == EINTR) continue;
         return errno;
       }
-      woke = mono_now();
+      woke = mono_nanos();
       if (options.meter) options.meter->turn_started(woke);
       for (int i = 0; i < n; ++i) {
         auto* tag = static_cast<Tag*>(events[i].data.ptr);
@@ -647,7 +642,7 @@ struct Relay::Impl {
       }
       serve_read_again();
       if (stall_until != 0) stall_turn(events.data(), n);
-      const MonoNanos now = mono_now();
+      const MonoNanos now = mono_nanos();
       if (options.meter) meter_turn(events.data(), n, now);
       graveyard.clear();
       retired_listeners.clear();
@@ -722,7 +717,7 @@ void Relay::stall_for_tests(MonoNanos per_turn, MonoNanos duration, int64_t scop
   Impl* impl = impl_.get();
   post([impl, per_turn, duration, scope] {
     impl->stall_per_turn = per_turn;
-    impl->stall_until = duration > 0 ? mono_now() + duration : 0;
+    impl->stall_until = duration > 0 ? mono_nanos() + duration : 0;
     impl->stall_scope = scope;
   });
 }

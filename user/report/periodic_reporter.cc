@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "base/clock.h"
 #include "report/json_report.h"
 #include "stats/route_store.h"
 
@@ -47,8 +48,7 @@ void PeriodicReporter::run() {
 
 std::string PeriodicReporter::report_now() {
   using namespace std::chrono;
-  const int64_t now_ms =
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const int64_t now_ms = unix_ms();
   const double uptime_s = duration<double>(steady_clock::now() - started_).count();
   const std::shared_ptr<const RouteTableSnapshot> table = source_();
   std::string line = options_.render

@@ -1,6 +1,5 @@
 #include "stats/route_store.h"
 
-#include <llhttp.h>
 #include <time.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "base/clock.h"
 #include "routes/grpc_route.h"
 #include "routes/route_namer.h"
 #include "stats/asset_classifier.h"
@@ -15,33 +15,10 @@
 namespace netprof {
 namespace {
 
+// The report names a method llhttp does not know by its number.
 std::string method_text(uint8_t method) {
-  switch (method) {
-#define NETPROF_METHOD_CASE(num, name, string) \
-  case num:                                    \
-    return #string;
-    HTTP_ALL_METHOD_MAP(NETPROF_METHOD_CASE)
-#undef NETPROF_METHOD_CASE
-    default:
-      return "METHOD_" + std::to_string(method);
-  }
-}
-
-std::string_view failure_text(ExchangeOutcome outcome) {
-  switch (outcome) {
-    case ExchangeOutcome::kCompleted: return {};
-    case ExchangeOutcome::kClosedBeforeResponse: return "connection closed before response";
-    case ExchangeOutcome::kResetBeforeResponse: return "connection reset";
-    case ExchangeOutcome::kUpstreamFailed: return "upstream unreachable";
-    case ExchangeOutcome::kParseError: return "unparseable response";
-  }
-  return "unknown failure";
-}
-
-int64_t clock_nanos(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  const std::string_view name = http_method_name(method);
+  return name.empty() ? "METHOD_" + std::to_string(method) : std::string(name);
 }
 
 // Keys carry their hash. libstdc++ does not cache hashes for a custom hasher, so without this
@@ -108,7 +85,7 @@ RouteStore::RouteStore(StoreLimits limits, std::shared_ptr<RouteNamer> namer,
   impl_->limits = limits;
   impl_->namer = namer ? std::move(namer) : std::make_shared<RouteNamer>();
   impl_->assets = assets ? std::move(assets) : std::make_shared<const AssetClassifier>();
-  impl_->wall_minus_mono_ns = clock_nanos(CLOCK_REALTIME) - clock_nanos(CLOCK_MONOTONIC);
+  impl_->wall_minus_mono_ns = unix_nanos() - mono_nanos();
   impl_->routes.reserve(std::min<size_t>(limits.max_routes, 1024));
 }
 
@@ -189,7 +166,7 @@ void RouteStore::Impl::count(RouteStats& stats, const Exchange& exchange,
   last.started_ms = started_ms;
   last.time_ms = static_cast<double>(latency) / kNanosPerMilli;
   last.status = exchange.status;
-  const std::string_view state = failed ? failure_text(exchange.outcome) : exchange.reason;
+  const std::string_view state = failed ? outcome_text(exchange.outcome) : exchange.reason;
   last.state.assign(state.substr(0, LastSample::kMaxStateBytes));
 }
 
