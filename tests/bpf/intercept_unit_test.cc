@@ -7,7 +7,7 @@
 #include <cerrno>
 
 #include "intercept/bpf_programs.h"
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 #include "intercept/interception.h"
 #include "intercept/socket_keys.h"
 

@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 #include "intercept/interception.h"
 #include "intercept/libbpf_log.h"
 #include "pod_fixture.h"

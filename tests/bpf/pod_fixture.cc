@@ -19,7 +19,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 #include "intercept/socket_keys.h"
 
 namespace netprof::test {

@@ -19,7 +19,7 @@
 #include <sstream>
 #include <thread>
 
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 
 namespace netprof::test {
 namespace {

@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "relay/upstream_dialer.h"  // SocketAddress
+#include "base/socket_address.h"
 
 namespace netprof {
 

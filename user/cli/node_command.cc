@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "cli/session.h"
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 #include "intercept/libbpf_log.h"
 #include "node/node_agent.h"
 #include "node/node_config.h"

@@ -15,8 +15,8 @@
 
 #include "base/clock.h"
 #include "cli/outputs.h"
+#include "base/cgroup_v2.h"
 #include "cli/top_command.h"
-#include "intercept/cgroup_v2.h"
 #include "report/periodic_reporter.h"
 #include "report/report_writer.h"
 #include "routes/route_namer.h"

@@ -8,7 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "relay/upstream_dialer.h"
+#include "base/socket_address.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 

@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "relay/upstream_dialer.h"
+#include "base/socket_address.h"
 
 namespace netprof {
 

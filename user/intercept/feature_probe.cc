@@ -16,7 +16,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 #include "intercept/netns.h"
 #include "intercept/skmsg_probe.h"
 #include "base/unique_fd.h"

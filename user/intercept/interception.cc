@@ -12,7 +12,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 #include "intercept/pod_dialers.h"
 #include "intercept/skmsg_probe.h"
 #include "intercept/socket_keys.h"

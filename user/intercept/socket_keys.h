@@ -3,7 +3,7 @@
 #pragma once
 
 #include "netprof_shared.h"
-#include "relay/upstream_dialer.h"
+#include "base/socket_address.h"
 
 namespace netprof {
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 
 namespace netprof {
 namespace {

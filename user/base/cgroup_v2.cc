@@ -1,4 +1,4 @@
-#include "intercept/cgroup_v2.h"
+#include "base/cgroup_v2.h"
 
 #include <sched.h>
 #include <sys/stat.h>
