@@ -1,6 +1,7 @@
 """The dashboard in a real browser: headless Chromium loads / from a netprof that has seen
 traffic; the rendered table must show the real routes with their counts. A screenshot is
 kept as a test artifact (dashboard.png in the build directory)."""
+import decimal
 import html.parser
 import os
 import shutil
@@ -15,24 +16,72 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--hide-scrollbars", "--virtual-time-budget=5000"]
 
 
-class RouteTable(html.parser.HTMLParser):
-    """Collects {(method, route): hits} from the rendered #routes table."""
+class RenderedPage(html.parser.HTMLParser):
+    """What the browser rendered: {(method, route): [cell texts]} of the #routes table (in
+    column order: method, route, hits, req/s, avg, min, max, p50, p99, errors, statuses, last)
+    and the text of each summary card (#c-total, #c-routes, ...)."""
 
     def __init__(self):
         super().__init__()
-        self.rows, self._row, self._in_hits = {}, None, False
+        self.rows, self.cards = {}, {}
+        self._row, self._cell, self._card, self._depth = None, None, None, 0
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "tr" and "data-route" in a:
             self._row = (a["data-method"], a["data-route"])
-        elif tag == "td" and a.get("class") == "hits" and self._row:
-            self._in_hits = True
+            self.rows[self._row] = []
+        elif tag == "td" and self._row:
+            self._cell = []
+            self._depth = 0
+        elif self._cell is not None:
+            self._depth += 1
+            if a.get("class") == "tag":  # "asset"/"overflow" tags are not the route's name
+                self._cell.append("\0")
+        elif a.get("id", "").startswith("c-"):
+            self._card = a["id"]
+            self.cards[self._card] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None and self._depth == 0:
+            text = "".join(self._cell).split("\0")[0]
+            self.rows[self._row].append(" ".join(text.split()))
+            self._cell = None
+        elif self._cell is not None and tag != "td":
+            self._depth -= 1
+        elif tag == "tr":
+            self._row = None
+        elif self._card and tag == "div":
+            self._card = None
 
     def handle_data(self, data):
-        if self._in_hits and data.strip():
-            self.rows[self._row] = int(data.strip())
-            self._in_hits = False
+        if self._cell is not None:
+            self._cell.append(data)
+        elif self._card:
+            self.cards[self._card] += data.strip()
+
+
+def to_fixed(value, digits):
+    """JavaScript's Number.toFixed: the exact binary value, a tie rounded up (Python's format
+    rounds a tie such as 1.125 to even)."""
+    return str(decimal.Decimal(value).quantize(decimal.Decimal(1).scaleb(-digits),
+                                               rounding=decimal.ROUND_HALF_UP))
+
+
+def expected_row(route):
+    """The cells the dashboard must show for one route of /stats (the numbers as its fmt())."""
+    lat = route["latency_ms"]
+    statuses = " ".join(f"{'none' if code == '0' else code}\u00d7{n}"
+                        for code, n in route["status"].items())
+    return {"method": route["method"], "route": route["route"], "hits": str(route["count"]),
+            "avg": to_fixed(lat["mean"], 2), "min": to_fixed(lat["min"], 2),
+            "max": to_fixed(lat["max"], 2), "p50": to_fixed(lat["p50"], 2),
+            "p99": to_fixed(lat["p99"], 2), "errors": str(route["errors"]),
+            "statuses": statuses}
+
+
+COLUMNS = ["method", "route", "hits", "rate", "avg", "min", "max", "p50", "p99", "errors",
+           "statuses", "last"]
 
 
 class DashboardInChromium(unittest.TestCase):
@@ -56,15 +105,35 @@ class DashboardInChromium(unittest.TestCase):
     def test_table_shows_real_routes_and_counts(self):
         backend = ProfiledBackend(self)
         send_mixed_traffic(backend, users=9, searches=4, orders=2)
+        for _ in range(6):  # the demo's checkout fails now and then: errors and 500s to show
+            backend.get("/api/checkout")
+            backend.get("/static/app.js")
+        backend.wait_count("GET", "/api/checkout", 6)
+        backend.wait_count("GET", "/static/app.js", 6)
         dom = self.chromium("--dump-dom", backend.admin + "/")
         self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
-        table = RouteTable()
-        table.feed(dom.stdout)
-        self.assertEqual(table.rows.get(("GET", "/api/users/{id}")), 9, table.rows)
-        self.assertEqual(table.rows.get(("GET", "/api/search")), 4, table.rows)
-        self.assertEqual(table.rows.get(("POST", "/api/orders")), 2, table.rows)
-        self.assertEqual(len(table.rows), 3, table.rows)
         self.assertIn('<span id="error"></span>', dom.stdout, "the page reported a fetch error")
+        page = RenderedPage()
+        page.feed(dom.stdout)
+        rendered = {key: dict(zip(COLUMNS, cells)) for key, cells in page.rows.items()}
+        # The traffic, as sent.
+        hits = {key: int(row["hits"]) for key, row in rendered.items()}
+        self.assertEqual(hits, {("GET", "/api/users/{id}"): 9, ("GET", "/api/search"): 4,
+                                ("POST", "/api/orders"): 2, ("GET", "/api/checkout"): 6,
+                                ("GET", "/static/app.js"): 6}, rendered)
+        # Every number of every row is the one /stats has (no traffic since the page loaded).
+        stats = backend.stats()
+        self.assertEqual(len(stats["routes"]), len(rendered), stats["routes"])
+        for route in stats["routes"]:
+            want = expected_row(route)
+            with self.subTest(route=route["route"]):
+                got = rendered[(route["method"], route["route"])]
+                self.assertEqual({k: got[k] for k in want}, want)
+                self.assertRegex(got["rate"], r"^\d+\.\d$")
+        self.assertEqual(page.cards["c-total"], str(sum(r["count"] for r in stats["routes"])))
+        self.assertEqual(page.cards["c-routes"], str(len(stats["routes"])))
+        errors = sum(r["errors"] for r in stats["routes"])
+        self.assertEqual(page.cards["c-errors"], to_fixed(100 * errors / sum(hits.values()), 2) + "%")
 
     def test_the_browser_revalidates_instead_of_downloading_again(self):
         """The page polls /stats and /api/series every second; Chromium revalidates with the
