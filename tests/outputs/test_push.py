@@ -1,13 +1,17 @@
 """Pushes against a real receiver: an HTTP server in the test records what netprof POSTs.
 OTLP/HTTP JSON must be a well-formed ExportMetricsServiceRequest whose counts match the
 traffic; the JSON push must be the report; a receiver that fails at first gets the data
-after netprof retries."""
+after netprof retries. `netprof node` pushes OTLP too (a pod of a simulated node: root, eBPF)."""
 import http.server
 import json
+import os
+import shutil
+import subprocess
 import threading
 import unittest
 
-from outputs_harness import ProfiledBackend, http_get, send_mixed_traffic, wait_for
+from outputs_harness import (NETPROF, Process, ProfiledBackend, free_port, http_get,
+                             send_mixed_traffic, wait_for)
 
 
 class Receiver:
@@ -134,6 +138,103 @@ class JsonPush(unittest.TestCase):
                            'netprof_push_failed_attempts_total{target="json"} 0' not in m and m,
                            what="failed push attempts to be counted")
         self.assertIn('netprof_push_sent_total{target="json"} 0', metrics)
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[fields.index("-") + 1] == "cgroup2":
+                return fields[4]
+    return None
+
+
+class OtlpPushFromNode(unittest.TestCase):
+    """`netprof node --otlp-endpoint` pushes a pod's traffic (node used to drop the setting).
+    The node: a kubepods cgroup tree (cgroupfs layout) below a test directory, one pod in it (a
+    netns and a UTS namespace of its own, python's http.server as its app); clients inside the
+    pod connect to 127.0.0.1, which sk_lookup steers to netprof like any inbound connection."""
+
+    UID = "0a1b2c3d-0000-4000-8000-0000000000f1"
+
+    def setUp(self):
+        why = None
+        if os.geteuid() != 0:
+            why = "not root (netns, cgroups, BPF)"
+        elif subprocess.run([NETPROF, "check"], capture_output=True).returncode != 0:
+            why = "`netprof check` says this kernel cannot intercept"
+        elif cgroup2_mount() is None:
+            why = "no cgroup2 mount"
+        elif shutil.which("unshare") is None or shutil.which("ip") is None:
+            why = "needs ip and unshare"
+        if why:
+            if os.environ.get("NETPROF_REQUIRE_BPF") == "1":
+                self.fail(f"node mode unavailable with NETPROF_REQUIRE_BPF=1: {why}")
+            raise unittest.SkipTest(why)
+
+    def make_pod(self, port):
+        """The pod's netns, its cgroup directories and its app; all removed at cleanup."""
+        name = f"netprof-otlp-{os.getpid()}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", name])
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        root = os.path.join(cgroup2_mount(), name + "-node")
+        container = os.path.join(root, "kubepods", "besteffort", "pod" + self.UID,
+                                 self.UID.replace("-", "") * 2)
+        os.makedirs(container)
+
+        def remove_tree():  # cgroup directories go with rmdir, deepest first, once empty
+            for d, _, _ in sorted(os.walk(root), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        self.addCleanup(remove_tree)
+        # ip netns exec and unshare exec in place: the app keeps this pid.
+        app = Process(self, ["ip", "netns", "exec", name, "unshare", "--uts", "sh", "-c",
+                             f"hostname web-otlp && exec python3 -m http.server {port} "
+                             "--bind 127.0.0.1"], cwd="/")
+        self.in_pod = ["ip", "netns", "exec", name]
+        wait_for(lambda: subprocess.run([*self.in_pod, "curl", "-s", "-o", "/dev/null",
+                                         f"http://127.0.0.1:{port}/"]).returncode == 0,
+                 what="the pod's app to serve")
+        # Only a serving app joins the pod's cgroup, so netprof never steers a connection early.
+        with open(os.path.join(container, "cgroup.procs"), "w") as f:
+            f.write(str(app.proc.pid))
+        return root
+
+    def test_node_pushes_the_pods_traffic(self):
+        receiver = Receiver(self)
+        port = free_port()
+        root = self.make_pod(port)
+        node = Process(self, [NETPROF, "node", "--cgroup-root", root, "--inbound-ports", str(port),
+                              "--host-netns", "/proc/self/ns/net", "--rescan-interval", "1",
+                              "--admin", "off", "--report-interval", "0",
+                              "--otlp-endpoint", receiver.url, "--push-interval", "0.3",
+                              "--service-name", "shop-node"])
+        node.wait_stderr(r"uid " + self.UID + r" .*: attached", "netprof node to attach the pod")
+        for i in range(3):
+            subprocess.run([*self.in_pod, "curl", "-s", "-o", "/dev/null",
+                            f"http://127.0.0.1:{port}/otlp/{1000 + i}"], check=True)
+
+        def push_with_the_traffic():
+            for path, ctype, body in reversed(receiver.bodies()):
+                request = json.loads(body)
+                for p in otlp_points(request, "http.server.request.duration"):
+                    if (attribute(p["attributes"], "http.route") == "/otlp/{id}" and
+                            p["count"] == "3"):
+                        return path, ctype, request, p
+            return None
+        path, ctype, request, point = wait_for(push_with_the_traffic,
+                                               what="an OTLP push from node with the pod's traffic")
+        self.assertEqual(path, "/v1/metrics")
+        self.assertEqual(ctype, "application/json")
+        resource = request["resourceMetrics"][0]["resource"]["attributes"]
+        self.assertEqual(attribute(resource, "service.name"), "shop-node")
+        self.assertEqual(attribute(point["attributes"], "http.request.method"), "GET")
+        self.assertEqual(attribute(point["attributes"], "http.response.status_code"), "404")
+        node.proc.terminate()
+        self.assertEqual(node.proc.wait(timeout=20), 0, node.stderr())
 
 
 if __name__ == "__main__":
