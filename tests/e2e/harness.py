@@ -29,6 +29,16 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+NO_EBPF = "this build has no eBPF support"
+
+
+def ebpf_build():
+    """Whether this netprof was built with eBPF (attach, check, node); a build with
+    -DNETPROF_BUILD_BPF=OFF says it has none when asked for one of them."""
+    p = subprocess.run([NETPROF, "check", "--help"], capture_output=True, text=True, timeout=10)
+    return NO_EBPF not in p.stderr
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

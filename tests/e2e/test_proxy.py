@@ -13,7 +13,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import E2ETest, Netprof, NETPROF, free_port, route, wait_for
+from harness import E2ETest, Netprof, NETPROF, NO_EBPF, ebpf_build, free_port, route, wait_for
 
 
 def recv_until_closed(sock, limit=1 << 26):
@@ -438,10 +438,13 @@ class ProxyCommandLine(E2ETest):
         with open(config, "w") as f:
             f.write('{"route_segment_cap": -5}')
         common = ["--listen", "127.0.0.1:0", "--admin", "off"]
+        with_ebpf = ebpf_build()
         for args, env, expect in self.BAD_NUMBERS:
             args = [a.replace("{config}", config) for a in args]
             if args[0] in ("proxy", "demo"):
                 args = args + common
+            if args[0] in ("attach", "node") and not with_ebpf:
+                expect = NO_EBPF  # the mode is not in this build: that is the message
             with self.subTest(args=args, env=env):
                 try:
                     p = subprocess.run([NETPROF, *args], capture_output=True, text=True,
@@ -452,6 +455,25 @@ class ProxyCommandLine(E2ETest):
                 self.assertNotIn(p.returncode, (-6, 134), "aborted instead of an error")
                 self.assertIn(expect, p.stderr)
 
+    def test_ebpf_modes_are_there_or_the_build_says_it_has_none(self):
+        top = subprocess.run([NETPROF, "--help"], capture_output=True, text=True, timeout=10)
+        with_ebpf = ebpf_build()
+        for mode in ("attach", "check", "node"):
+            with self.subTest(mode=mode):
+                # --help: with eBPF, anything else would really attach or run a node.
+                p = subprocess.run([NETPROF, mode, "--help"], capture_output=True, text=True,
+                                   timeout=10)
+                if with_ebpf:
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    self.assertNotIn(NO_EBPF, p.stderr)
+                    self.assertRegex(top.stdout, rf"\n  {mode} ")
+                else:
+                    self.assertEqual(p.returncode, 1, p.stderr)
+                    self.assertIn(f"netprof {mode}: {NO_EBPF}", p.stderr)
+                    self.assertIn("-DNETPROF_BUILD_BPF=ON", p.stderr)
+        if not with_ebpf:
+            self.assertIn("This build has no eBPF support", top.stdout)
+
     def test_node_config_pointing_at_a_folder_is_a_clear_error(self):
         # It used to abort (uncaught std::ios_failure, exit 134).
         tmp = tempfile.mkdtemp(prefix="netprof-e2e-")
@@ -461,6 +483,9 @@ class ProxyCommandLine(E2ETest):
                 f.write("{}")
         p = subprocess.run([NETPROF, "node", "--config", tmp, "--inbound-ports", "80"],
                            capture_output=True, text=True, timeout=10)
+        if not ebpf_build():
+            self.assertIn(NO_EBPF, p.stderr)
+            self.skipTest("this build has no node mode (-DNETPROF_BUILD_BPF=OFF)")
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("is a directory with 2 files", p.stderr)
 

@@ -1,6 +1,7 @@
 // netprof: which URLs of this service are slow, failing or hot?
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "base/version.h"
@@ -14,7 +15,31 @@
 #include "cli/node_command.h"
 #endif
 
+#ifndef NETPROF_HAVE_BPF
+namespace {
+
+// A build without eBPF (-DNETPROF_BUILD_BPF=OFF) has no attach, check or node: say so for
+// them, with what this build can do, rather than CLI11's "unexpected argument".
+bool is_bpf_mode(const char* arg) {
+  for (const char* mode : {"attach", "check", "node"})
+    if (std::strcmp(arg, mode) == 0) return true;
+  return false;
+}
+
+}  // namespace
+#endif
+
 int main(int argc, char** argv) {
+#ifndef NETPROF_HAVE_BPF
+  if (argc > 1 && is_bpf_mode(argv[1])) {
+    std::fprintf(stderr,
+                 "netprof %s: this build has no eBPF support (built with "
+                 "-DNETPROF_BUILD_BPF=OFF); it has proxy, demo, top and tap. Build with "
+                 "-DNETPROF_BUILD_BPF=ON (clang, bpftool, libbpf) for attach, check and node.\n",
+                 argv[1]);
+    return 1;  // like `check` where interception cannot work
+  }
+#endif
   CLI::App app{"netprof: a node-local HTTP profiler. Relays a service's TCP traffic unchanged "
                "and keeps per-URL stats (counts, statuses, latency, bytes)."};
   app.require_subcommand(1);
@@ -25,6 +50,8 @@ int main(int argc, char** argv) {
   netprof::register_attach_command(app);
   netprof::register_check_command(app);
   netprof::register_node_command(app);
+#else
+  app.footer("This build has no eBPF support (-DNETPROF_BUILD_BPF=OFF): no attach, check or node.");
 #endif
   netprof::register_top_command(app);
   netprof::register_tap_command(app);
