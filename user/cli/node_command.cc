@@ -48,6 +48,32 @@ Expected<std::string> cgroup_root(const NodeConfig& c) {
   return dir;
 }
 
+// What the node agent needs of the settings: the interception of every pod and the agent's
+// own limits.
+NodeAgentOptions agent_options_of(const Settings& config, size_t workers) {
+  const NodeSettings& node = config.node;
+  const InterceptSettings& intercept = config.intercept;
+  NodeAgentOptions agent_options;
+  agent_options.intercept.workers = static_cast<uint32_t>(workers);
+  agent_options.intercept.inbound_ports = intercept.inbound_ports;
+  agent_options.intercept.outbound_ports = intercept.outbound_ports;
+  agent_options.intercept.ipv4 = intercept.ipv4;
+  agent_options.intercept.ipv6 = intercept.ipv6;
+  agent_options.intercept.skmsg_mode = skmsg_mode(intercept.skmsg);
+  agent_options.intercept.skmsg = agent_options.intercept.skmsg_mode != SkMsgMode::kOff;
+  // Relay upstreams stay guarded past the relay's own connect timeout (see InboundDialer).
+  agent_options.intercept.guard_lifetime = std::chrono::milliseconds(
+      static_cast<int64_t>(config.profile.connect_timeout_s * 1000) + 5000);
+  agent_options.max_pods = node.max_pods;
+  agent_options.intercept.map_sizes.pending = static_cast<uint32_t>(node.bpf_pending_entries);
+  agent_options.intercept.map_sizes.local_peers = static_cast<uint32_t>(node.bpf_local_peers);
+  agent_options.host_netns = node.host_netns;
+  agent_options.pod_logs_dir = node.pod_logs_dir;
+  agent_options.expire_after =
+      std::chrono::milliseconds(static_cast<int64_t>(node.expire_after_s * 1000));
+  return agent_options;
+}
+
 int run_node(const NodeFlags& flags) {
   const std::string config_file =
       !flags.config_file.empty() ? flags.config_file : netprof_environment()["NETPROF_CONFIG"];
@@ -86,27 +112,10 @@ int run_node(const NodeFlags& flags) {
     std::cerr << "netprof: " << line << std::endl;
   };
 
-  NodeAgentOptions agent_options;
   ProfileOptions profile = config->profile;
   profile.interception_mode = "node";
   profile.workers = resolve_workers(profile);
-  agent_options.intercept.workers = static_cast<uint32_t>(profile.workers);
-  agent_options.intercept.inbound_ports = intercept.inbound_ports;
-  agent_options.intercept.outbound_ports = intercept.outbound_ports;
-  agent_options.intercept.ipv4 = intercept.ipv4;
-  agent_options.intercept.ipv6 = intercept.ipv6;
-  agent_options.intercept.skmsg_mode = skmsg_mode(intercept.skmsg);
-  agent_options.intercept.skmsg = agent_options.intercept.skmsg_mode != SkMsgMode::kOff;
-  // Relay upstreams stay guarded past the relay's own connect timeout (see InboundDialer).
-  agent_options.intercept.guard_lifetime = std::chrono::milliseconds(
-      static_cast<int64_t>(config->profile.connect_timeout_s * 1000) + 5000);
-  agent_options.max_pods = node.max_pods;
-  agent_options.intercept.map_sizes.pending = static_cast<uint32_t>(node.bpf_pending_entries);
-  agent_options.intercept.map_sizes.local_peers = static_cast<uint32_t>(node.bpf_local_peers);
-  agent_options.host_netns = node.host_netns;
-  agent_options.pod_logs_dir = node.pod_logs_dir;
-  agent_options.expire_after =
-      std::chrono::milliseconds(static_cast<int64_t>(node.expire_after_s * 1000));
+  NodeAgentOptions agent_options = agent_options_of(*config, profile.workers);
   agent_options.log = log;
 
   ScopeRegistry registry;

@@ -131,6 +131,10 @@ struct Outputs::Impl {
   }
   bool add_pusher(const std::string& name, const std::string& url_text,
                   std::function<std::string()> build);
+  // The steps of Outputs::start(): the OTLP and JSON pushers, then the admin API and the
+  // metrics-only server. Each prints why it failed.
+  bool add_pushers();
+  bool start_admin();
 };
 
 Outputs::Outputs(const ProfileOptions& options, std::shared_ptr<RouteNamer> namer,
@@ -169,9 +173,9 @@ void Outputs::set_overload_watch(OverloadWatch* watch, bool test_hooks) {
 
 void Outputs::erase_scope(uint32_t scope) { impl_->hub.erase_scope(scope); }
 
-bool Outputs::start() {
-  Impl& m = *impl_;
-  const ProfileOptions& o = m.options;
+bool Outputs::Impl::add_pushers() {
+  Impl& m = *this;
+  const ProfileOptions& o = options;
   if (!o.otlp_endpoint.empty()) {
     OtlpResource resource;
     resource.attributes.emplace_back("service.name", o.service_name);
@@ -194,79 +198,90 @@ bool Outputs::start() {
       return false;
     }
   }
-  if (o.admin != "off" || !o.metrics_address.empty()) {
-    const bool explicit_address = !o.admin.empty();
-    SocketAddress address;
-    std::string error;
-    if (o.admin != "off" &&
-        !parse_socket_address(explicit_address ? o.admin : kDefaultAdmin, "127.0.0.1", address, error)) {
-      std::fprintf(stderr, "netprof: bad --admin address %s\n", error.c_str());
-      return false;
-    }
-    AdminAccess access;
-    access.allowed_hosts = o.admin_allowed_hosts;
-    if (!read_admin_token(o.admin_token_file, access.token)) return false;
-    if (o.admin != "off" && !is_loopback(address) && access.token.empty()) {
-      std::fprintf(stderr,
-                   "netprof: --admin %s would open /stats, /tap and the dashboard to the network: "
-                   "use --metrics-address %s for /metrics and /healthz only (keep --admin on "
-                   "127.0.0.1), or require a token with --admin-token-file or NETPROF_ADMIN_TOKEN\n",
-                   o.admin.c_str(), o.admin.c_str());
-      return false;
-    }
-    AdminSources sources;
-    sources.stats = &m.hub;
-    sources.http_metrics = Impl::wants_metrics(o);
-    sources.tap = &m.tap;
-    sources.scopes = m.scopes;
-    sources.mode = o.interception_mode;
-    if (OverloadWatch* watch = m.overload; watch != nullptr) {
-      sources.interception_active = [watch] { return watch->any_active(); };
-      sources.interception_pods = [watch] { return watch->pod_states(); };
-      sources.relay_status = [watch] { return watch->status(); };
-      sources.relay_metrics = [watch](PrometheusWriter& w) { watch->write_metrics(w); };
-      sources.relay_version = [watch] { return watch->version(); };
-      if (m.test_hooks)
-        sources.debug_stall = [watch](const HttpRequest& r) { return watch->debug_stall(r); };
-    }
-    sources.push_stats = [&m] {
-      std::vector<PushStats> all;
-      for (const auto& p : m.pushers) all.push_back(p->stats());
-      return all;
-    };
-    if (!o.metrics_address.empty()) {
-      SocketAddress metrics_at;
-      if (!parse_socket_address(o.metrics_address, "0.0.0.0", metrics_at, error)) {
-        std::fprintf(stderr, "netprof: bad --metrics-address %s\n", error.c_str());
-        return false;
-      }
-      AdminAccess probes_only = access;
-      probes_only.full_api = false;
-      probes_only.token.clear();  // Prometheus and the kubelet read these without a token
-      m.metrics_only = AdminServer::start(metrics_at, sources, std::move(probes_only), error);
-      if (!m.metrics_only) {
-        std::fprintf(stderr, "netprof: --metrics-address: %s\n", error.c_str());
-        return false;
-      }
-      if (!o.quiet)
-        std::fprintf(stderr, "netprof: metrics on http://%s/ (/metrics, /healthz)\n",
-                     m.metrics_only->address().to_string().c_str());
-    }
-    if (o.admin == "off") {
-      // only --metrics-address
-    } else if (m.admin = AdminServer::start(address, std::move(sources), std::move(access), error);
-               !m.admin) {
-      if (explicit_address) {
-        std::fprintf(stderr, "netprof: admin API: %s (pick another --admin ADDR:PORT or --admin off)\n",
-                     error.c_str());
-        return false;
-      }
-      std::fprintf(stderr, "netprof: admin API not started: %s (set --admin ADDR:PORT)\n", error.c_str());
-    } else if (!o.quiet) {
-      std::fprintf(stderr, "netprof: admin API on http://%s/ (dashboard, /stats, /metrics, /tap)\n",
-                   m.admin->address().to_string().c_str());
-    }
+  return true;
+}
+
+bool Outputs::Impl::start_admin() {
+  Impl& m = *this;
+  const ProfileOptions& o = options;
+  if (o.admin == "off" && o.metrics_address.empty()) return true;
+  const bool explicit_address = !o.admin.empty();
+  SocketAddress address;
+  std::string error;
+  if (o.admin != "off" &&
+      !parse_socket_address(explicit_address ? o.admin : kDefaultAdmin, "127.0.0.1", address, error)) {
+    std::fprintf(stderr, "netprof: bad --admin address %s\n", error.c_str());
+    return false;
   }
+  AdminAccess access;
+  access.allowed_hosts = o.admin_allowed_hosts;
+  if (!read_admin_token(o.admin_token_file, access.token)) return false;
+  if (o.admin != "off" && !is_loopback(address) && access.token.empty()) {
+    std::fprintf(stderr,
+                 "netprof: --admin %s would open /stats, /tap and the dashboard to the network: "
+                 "use --metrics-address %s for /metrics and /healthz only (keep --admin on "
+                 "127.0.0.1), or require a token with --admin-token-file or NETPROF_ADMIN_TOKEN\n",
+                 o.admin.c_str(), o.admin.c_str());
+    return false;
+  }
+  AdminSources sources;
+  sources.stats = &m.hub;
+  sources.http_metrics = Impl::wants_metrics(o);
+  sources.tap = &m.tap;
+  sources.scopes = m.scopes;
+  sources.mode = o.interception_mode;
+  if (OverloadWatch* watch = m.overload; watch != nullptr) {
+    sources.interception_active = [watch] { return watch->any_active(); };
+    sources.interception_pods = [watch] { return watch->pod_states(); };
+    sources.relay_status = [watch] { return watch->status(); };
+    sources.relay_metrics = [watch](PrometheusWriter& w) { watch->write_metrics(w); };
+    sources.relay_version = [watch] { return watch->version(); };
+    if (m.test_hooks)
+      sources.debug_stall = [watch](const HttpRequest& r) { return watch->debug_stall(r); };
+  }
+  sources.push_stats = [&m] {
+    std::vector<PushStats> all;
+    for (const auto& p : m.pushers) all.push_back(p->stats());
+    return all;
+  };
+  if (!o.metrics_address.empty()) {
+    SocketAddress metrics_at;
+    if (!parse_socket_address(o.metrics_address, "0.0.0.0", metrics_at, error)) {
+      std::fprintf(stderr, "netprof: bad --metrics-address %s\n", error.c_str());
+      return false;
+    }
+    AdminAccess probes_only = access;
+    probes_only.full_api = false;
+    probes_only.token.clear();  // Prometheus and the kubelet read these without a token
+    m.metrics_only = AdminServer::start(metrics_at, sources, std::move(probes_only), error);
+    if (!m.metrics_only) {
+      std::fprintf(stderr, "netprof: --metrics-address: %s\n", error.c_str());
+      return false;
+    }
+    if (!o.quiet)
+      std::fprintf(stderr, "netprof: metrics on http://%s/ (/metrics, /healthz)\n",
+                   m.metrics_only->address().to_string().c_str());
+  }
+  if (o.admin == "off") {
+    // only --metrics-address
+  } else if (m.admin = AdminServer::start(address, std::move(sources), std::move(access), error);
+             !m.admin) {
+    if (explicit_address) {
+      std::fprintf(stderr, "netprof: admin API: %s (pick another --admin ADDR:PORT or --admin off)\n",
+                   error.c_str());
+      return false;
+    }
+    std::fprintf(stderr, "netprof: admin API not started: %s (set --admin ADDR:PORT)\n", error.c_str());
+  } else if (!o.quiet) {
+    std::fprintf(stderr, "netprof: admin API on http://%s/ (dashboard, /stats, /metrics, /tap)\n",
+                 m.admin->address().to_string().c_str());
+  }
+  return true;
+}
+
+bool Outputs::start() {
+  Impl& m = *impl_;
+  if (!m.add_pushers() || !m.start_admin()) return false;
   m.hub.start();
   for (auto& p : m.pushers) p->start();
   return true;

@@ -88,6 +88,74 @@ void supervise(RelayGroup& relay, const std::function<bool()>& stop_when,
   }
 }
 
+RouteNamerOptions naming_options(const ProfileOptions& o) {
+  RouteNamerOptions naming;
+  naming.keep_query = o.keep_query;
+  naming.collapse_ids = o.collapse_ids;
+  naming.redact = o.redact;
+  naming.max_segment_values = o.route_segment_cap;
+  naming.concurrent = o.workers > 1;
+  std::string pattern_error;
+  for (const auto& text : o.route_patterns) {
+    naming.patterns.push_back(*RoutePattern::parse(text, pattern_error));  // checked by the flag
+  }
+  return naming;
+}
+
+RelayOptions relay_options_of(const ProfileOptions& o) {
+  RelayOptions relay_options;
+  relay_options.buffer_bytes = o.buffer_kib * 1024;
+  // The limit is the node's: each worker holds an equal share (rounded up).
+  relay_options.max_connections = (o.max_connections + o.workers - 1) / o.workers;
+  relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
+  relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
+  relay_options.tracker.trace_ids = o.trace_ids;
+  return relay_options;
+}
+
+OverloadGuardOptions overload_guard_options(const ProfileOptions& o) {
+  OverloadGuardOptions guard_options;
+  guard_options.lag_threshold = static_cast<MonoNanos>(o.overload_lag_s * 1e9);
+  guard_options.sustain = static_cast<MonoNanos>(o.overload_for_s * 1e9);
+  guard_options.cooldown = static_cast<MonoNanos>(o.overload_cooldown_s * 1e9);
+  return guard_options;
+}
+
+ReporterOptions reporter_options_of(const ProfileOptions& o, const ScopeRegistry* scopes) {
+  ReporterOptions reporter_options;
+  reporter_options.scopes = scopes;
+  reporter_options.interval =
+      std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
+  // People at a terminal get the table; pipes, files and programs get JSON.
+  const bool stdout_terminal = isatty(STDOUT_FILENO) == 1;
+  if (o.report_format == "table" ||
+      (o.report_format == "auto" && o.report_file.empty() && stdout_terminal)) {
+    reporter_options.render = [table = std::make_shared<ReportTable>("netprof"), stdout_terminal](
+                                  const RouteTableSnapshot& routes, int64_t now_ms,
+                                  double uptime_s, const ScopeRegistry*) {
+      return table->text(build_report(routes, now_ms, uptime_s), stdout_terminal);
+    };
+  }
+  return reporter_options;
+}
+
+// Blocks the session's signals in the calling thread (threads started later inherit the mask);
+// the supervisor takes them with sigtimedwait. Left to their default, SIGHUP, SIGUSR1, SIGUSR2
+// and SIGQUIT would end the process at once, cutting every connection.
+sigset_t block_session_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (const int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
+    sigaddset(&signals, sig);
+  }
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer gone mid-write is an EPIPE to handle, not a reason to die; so is a report that
+  // outgrows RLIMIT_FSIZE (EFBIG instead of SIGXFSZ).
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
+  return signals;
+}
+
 }  // namespace
 
 int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec> listeners,
@@ -99,40 +167,21 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
   ProfileOptions o = options;
   o.workers = resolve_workers(options);
   bound_malloc_arenas(o.workers);  // before the relay and admin threads start
-  RouteNamerOptions naming;
-  naming.keep_query = o.keep_query;
-  naming.collapse_ids = o.collapse_ids;
-  naming.redact = o.redact;
-  naming.max_segment_values = o.route_segment_cap;
-  naming.concurrent = o.workers > 1;
-  std::string pattern_error;
-  for (const auto& text : o.route_patterns) {
-    naming.patterns.push_back(*RoutePattern::parse(text, pattern_error));  // checked by the flag
-  }
-  auto namer = std::make_shared<RouteNamer>(std::move(naming));
+  auto namer = std::make_shared<RouteNamer>(naming_options(o));
   auto assets = o.asset_extensions.empty()
                     ? std::make_shared<AssetClassifier>()
                     : std::make_shared<AssetClassifier>(o.asset_extensions);
   Outputs outputs(o, namer, assets);  // the relay's sink (naming, store, metrics, tap), the hub
 
-  RelayOptions relay_options;
-  relay_options.buffer_bytes = o.buffer_kib * 1024;
-  // The limit is the node's: each worker holds an equal share (rounded up).
-  relay_options.max_connections = (o.max_connections + o.workers - 1) / o.workers;
-  relay_options.drain_timeout_ms = static_cast<int>(o.drain_timeout_s * 1000);
-  relay_options.connect_timeout_ms = static_cast<int>(o.connect_timeout_s * 1000);
-  relay_options.tracker.trace_ids = o.trace_ids;
   RelayGroup relay(
-      o.workers, relay_options, [&outputs](size_t i) -> ExchangeSink& { return outputs.sink(i); },
+      o.workers, relay_options_of(o),
+      [&outputs](size_t i) -> ExchangeSink& { return outputs.sink(i); },
       [&outputs](size_t i, MonoNanos now) { outputs.on_relay_tick(i, now); },
       [&outputs](size_t i) -> ConnectionCounters& { return outputs.connections(i); });
   for (auto& l : listeners) relay.add_listener(std::move(l));
 
-  OverloadGuardOptions guard_options;
-  guard_options.lag_threshold = static_cast<MonoNanos>(o.overload_lag_s * 1e9);
-  guard_options.sustain = static_cast<MonoNanos>(o.overload_for_s * 1e9);
-  guard_options.cooldown = static_cast<MonoNanos>(o.overload_cooldown_s * 1e9);
-  OverloadWatch overload(relay, guard_options, o.interception_mode, [](const std::string& line) {
+  OverloadWatch overload(relay, overload_guard_options(o), o.interception_mode,
+                         [](const std::string& line) {
     std::fprintf(stderr, "netprof: %s\n", line.c_str());
   });
   // Test hooks exist only when asked for by the environment, never by a flag or config.
@@ -148,36 +197,12 @@ int run_profile_session(const ProfileOptions& options, std::vector<ListenerSpec>
     ~StopOutputs() { outputs.stop(); }
   } stop_outputs{outputs};
 
-  // Block the session's signals before any thread starts so that they all inherit the mask;
-  // the supervisor takes them with sigtimedwait. Left to their default, SIGHUP, SIGUSR1,
-  // SIGUSR2 and SIGQUIT would end the process at once, cutting every connection.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (const int sig : {SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
-    sigaddset(&signals, sig);
-  }
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A peer gone mid-write is an EPIPE to handle, not a reason to die; so is a report that
-  // outgrows RLIMIT_FSIZE (EFBIG instead of SIGXFSZ).
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGXFSZ, SIG_IGN);
+  // Before any thread starts, so that they all inherit the mask.
+  const sigset_t signals = block_session_signals();
   outputs.set_scopes(hooks.scopes);
   if (!outputs.start()) return 1;  // admin API and pushers (threads: after the mask)
 
-  ReporterOptions reporter_options;
-  reporter_options.scopes = hooks.scopes;
-  reporter_options.interval =
-      std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
-  // People at a terminal get the table; pipes, files and programs get JSON.
-  const bool stdout_terminal = isatty(STDOUT_FILENO) == 1;
-  if (o.report_format == "table" ||
-      (o.report_format == "auto" && o.report_file.empty() && stdout_terminal)) {
-    reporter_options.render = [table = std::make_shared<ReportTable>("netprof"), stdout_terminal](
-                                  const RouteTableSnapshot& routes, int64_t now_ms,
-                                  double uptime_s, const ScopeRegistry*) {
-      return table->text(build_report(routes, now_ms, uptime_s), stdout_terminal);
-    };
-  }
+  const ReporterOptions reporter_options = reporter_options_of(o, hooks.scopes);
   ReportWriter writer =
       o.report_file.empty() ? ReportWriter::to_stdout() : ReportWriter::to_file(o.report_file);
   if (std::string error = writer.check(); !error.empty()) {

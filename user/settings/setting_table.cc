@@ -73,6 +73,8 @@ std::string check_routes(const json& value) {
   return {};
 }
 
+// Long on purpose: it is the table, one row per setting, read top to bottom like the README's
+// flag table; split, a setting would be looked for in several places.
 std::vector<Setting> build_table() {
   std::vector<Setting> t;
   // One row per setting: name, kind, modes, the field it fills, help; then its range, old
