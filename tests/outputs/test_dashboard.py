@@ -146,9 +146,10 @@ class DashboardInChromium(unittest.TestCase):
         time.sleep(1.5)  # the traffic is in a render; the page's polls find nothing new
         dom = self.chromium("--dump-dom", backend.admin + "/")
         self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
-        table = RouteTable()
-        table.feed(dom.stdout)
-        self.assertEqual(table.rows.get(("GET", "/api/users/{id}")), 3, "304s still show the rows")
+        page = RenderedPage()
+        page.feed(dom.stdout)
+        self.assertEqual(dict(zip(COLUMNS, page.rows.get(("GET", "/api/users/{id}"), [])))
+                         .get("hits"), "3", "304s still show the rows")
         time.sleep(1.5)  # /metrics is rendered at most once per interval
         metrics = http_get(backend.admin + "/metrics")[2]
         m = re.search(r'^netprof_admin_responses_total\{kind="not_modified"\} (\S+)$', metrics, re.M)
