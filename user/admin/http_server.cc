@@ -525,11 +525,19 @@ void HttpServer::Impl::accept_ready() {
 }
 
 bool HttpServer::Impl::evict_oldest(const std::string* peer) {
+  // Who goes first: a connection already refused (its answer is sent), then one holding a
+  // part of a request head (what a slow client does), then the oldest of the rest (idle, or
+  // accepted with nothing sent yet). A probe that connected just before a burst of slow
+  // clients of the same address has not sent its request yet: it must not be the one dropped.
+  auto rank = [](const Waiting& w) { return w.draining ? 0 : w.have_bytes ? 1 : 2; };
   int oldest = -1;
+  int best_rank = 3;
   uint64_t order = UINT64_MAX;
   for (const auto& [fd, w] : waiting) {
     if (peer != nullptr && w.peer != *peer) continue;
-    if (w.order < order) {
+    const int r = rank(w);
+    if (r < best_rank || (r == best_rank && w.order < order)) {
+      best_rank = r;
       order = w.order;
       oldest = fd;
     }

@@ -315,6 +315,48 @@ TEST(HttpServer, AProbeQueuedBehindABurstIsAnsweredNotEvicted) {
   for (int fd : burst) ::close(fd);
 }
 
+// Found by torture.siege in CI: a probe connected, then 128 slow clients of the same address
+// each sent part of a request head; the probe, oldest of those waiting and not yet heard
+// from, was evicted to make room for them. Slow clients make room among themselves.
+TEST(HttpServer, SlowClientsEvictEachOtherNotAProbeAboutToSpeak) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 256), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto connect_queued = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  const int probe = connect_queued();  // says nothing yet
+  HttpServerOptions options = quick_options();
+  std::vector<int> slow;
+  for (size_t i = 0; i < options.max_per_client + 8; ++i) {
+    slow.push_back(connect_queued());
+    (void)!::send(slow.back(), "GET /stats HTTP/1.1\r\n", 21, MSG_NOSIGNAL);
+  }
+  std::string error;
+  auto server = HttpServer::start_on(
+      listener, [](const HttpRequest& r) { return HttpResponse::text(200, r.path); }, options,
+      error);
+  ASSERT_TRUE(server) << error;
+  for (int i = 0; i < 500 && server->stats().accepted < slow.size() + 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(server->stats().evicted, 0u) << "the slow ones were over the per-client limit";
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(probe, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  const std::string out = read_until_closed(probe, 5000);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  ::close(probe);
+  for (int fd : slow) ::close(fd);
+}
+
 TEST(HttpServer, WholeRequestDeadlineIsNotRestartedByEachByte) {
   auto server = start([](const HttpRequest&) { return HttpResponse::text(200, "x"); },
                       quick_options());  // 1 s for a whole request head
