@@ -15,7 +15,7 @@ namespace {
 
 uint16_t copy_truncated(std::string_view from, char* to, size_t capacity) {
   const size_t n = std::min(from.size(), capacity);
-  std::memcpy(to, from.data(), n);
+  if (n != 0) std::memcpy(to, from.data(), n);  // an empty view may have no data at all
   return static_cast<uint16_t>(n);
 }
 

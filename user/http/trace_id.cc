@@ -105,6 +105,7 @@ void TraceHeaderReader::name_piece(std::string_view piece) {
     name_overflow_ = true;
     return;
   }
+  if (piece.empty()) return;  // an empty piece may have no data at all (memcpy from null)
   std::memcpy(name_ + name_len_, piece.data(), piece.size());
   name_len_ = static_cast<uint8_t>(name_len_ + piece.size());
 }
@@ -122,6 +123,7 @@ void TraceHeaderReader::value_piece(std::string_view piece) {
   const size_t room = kMaxValue - value_len_;
   if (piece.size() > room) value_overflow_ = true;
   const size_t take = std::min(piece.size(), room);
+  if (take == 0) return;
   std::memcpy(value_ + value_len_, piece.data(), take);
   value_len_ = static_cast<uint8_t>(value_len_ + take);
 }

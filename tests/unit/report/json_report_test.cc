@@ -149,7 +149,8 @@ TEST(JsonReport, TheLineWrittenRouteByRouteIsTheTreeDumped) {
   tricky.scope = 16;
   store.on_exchange(tricky);
   for (int i = 0; i < 50; ++i) {
-    Exchange e = completed("/item/" + std::to_string(i % 7) + "x", i % 5 ? 200 : 503);
+    const std::string path = "/item/" + std::to_string(i % 7) + "x";  // the exchange views it
+    Exchange e = completed(path, i % 5 ? 200 : 503);
     e.scope = i % 3 == 0 ? 16 : i % 3 == 1 ? 17 : 0;
     store.on_exchange(e);
   }
