@@ -273,24 +273,36 @@ TEST(HttpServer, AMatchingIfNoneMatchIsAnswered304WithoutTheBody) {
   EXPECT_EQ(server->stats().not_modified, 4u);
 }
 
+// A loopback socket listening before any server runs: connections made to it wait in its
+// backlog, so a test decides what the server finds at its first accept (HttpServer::start_on
+// takes the fd over).
+struct QueuedListener {
+  QueuedListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, 256) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      fd = -1;
+  }
+  int connect() const {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(::connect(c, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    return c;
+  }
+  int fd = -1;
+  sockaddr_in addr{};
+};
+
 // Found by bench/attack: after the poll thread was held up, the backlog held more new
 // connections of 127.0.0.1 than max_per_client; the probe, accepted first, was evicted as
 // "the oldest waiting" before its request (already there) was read.
 TEST(HttpServer, AProbeQueuedBehindABurstIsAnsweredNotEvicted) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 128), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  auto connect_queued = [&] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    return fd;
-  };
+  QueuedListener queue;
+  ASSERT_GE(queue.fd, 0);
+  const int listener = queue.fd;
+  auto connect_queued = [&] { return queue.connect(); };
   const int probe = connect_queued();
   const std::string request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(::send(probe, request.data(), request.size(), MSG_NOSIGNAL),
@@ -319,20 +331,10 @@ TEST(HttpServer, AProbeQueuedBehindABurstIsAnsweredNotEvicted) {
 // each sent part of a request head; the probe, oldest of those waiting and not yet heard
 // from, was evicted to make room for them. Slow clients make room among themselves.
 TEST(HttpServer, SlowClientsEvictEachOtherNotAProbeAboutToSpeak) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 256), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  auto connect_queued = [&] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    return fd;
-  };
+  QueuedListener queue;
+  ASSERT_GE(queue.fd, 0);
+  const int listener = queue.fd;
+  auto connect_queued = [&] { return queue.connect(); };
   const int probe = connect_queued();  // says nothing yet
   HttpServerOptions options = quick_options();
   std::vector<int> slow;
