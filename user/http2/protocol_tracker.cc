@@ -268,6 +268,10 @@ struct ProtocolTracker::Impl {
   void start_h1() {
     choice = WireChoice::kHttp1;
     h1.emplace(filter, scope, limits);
+    // Held server bytes and the start of a preface are replayed in the order they arrived:
+    // a server that spoke first must not be paired as the answer to a later request.
+    if (!held_server.empty() && (preface_seen == 0 || held_server_at < preface_at))
+      replay_server();
     if (preface_seen > 0) feed_h1_client(kHttp2Preface.substr(0, preface_seen), preface_at);
     replay_server();
   }

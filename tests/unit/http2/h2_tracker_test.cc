@@ -618,6 +618,25 @@ TEST(Http2Tracker, IdleOnlyBetweenStreamsAndFrames) {
   EXPECT_EQ(sink.exchanges.size(), 1u);
 }
 
+// While the first client bytes could still be a preface, server bytes are held. A server that
+// spoke before them must not become the answer to the request those bytes turn out to be
+// (found by the h2 fuzz target: response_done before request_first_byte).
+TEST(ProtocolTracker, AServerThatSpokeFirstIsNotTheAnswerToALaterRequest) {
+  const Result r = run_all_splits<ProtocolTracker>({
+      S(5, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+      C(10, "PRI * HTTP/1.1\r\nHost: h\r\n\r\n"),
+      S(20, "HTTP/1.1 204 No Content\r\n\r\n"),
+  });
+  for (const Seen& e : r.exchanges) {
+    if (e.response_done != 0) {
+      EXPECT_GE(e.response_done, e.request_first_byte) << e;
+    }
+    if (e.method == HTTP_PRI) {
+      EXPECT_NE(e.status, 200) << e;
+    }
+  }
+}
+
 TEST(ProtocolTracker, IdleBeforeAnyByteNotWithHalfAPreface) {
   Sink sink;
   ProtocolTracker t(sink, 1);
