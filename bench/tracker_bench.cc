@@ -2,8 +2,11 @@
 // no callbacks beyond counting completed messages, and (b) HttpTracker on the same bytes with a
 // sink that does nothing. The difference is the tracker's own overhead. The stream is a keep-alive
 // conversation of realistic exchanges, one read per message, as a keep-alive client produces.
+// (c) Http2Tracker on an h2load-like connection (10 concurrent streams per read, HPACK with a
+// real encoder), so the HTTP/2 path's cost per request can be set beside (b).
 #include <benchmark/benchmark.h>
 #include <llhttp.h>
+#include <nghttp2/nghttp2.h>
 
 #include <algorithm>
 #include <span>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "http/tracker.h"
+#include "http2/tracker.h"
 
 namespace {
 
@@ -135,6 +139,103 @@ void BM_Tracker(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * c.requests));
 }
 BENCHMARK(BM_Tracker);
+
+// ---- HTTP/2 -------------------------------------------------------------------------------
+
+std::string h2_frame(uint8_t type, uint8_t flags, uint32_t sid, std::string_view payload) {
+  const auto n = static_cast<uint32_t>(payload.size());
+  std::string f{static_cast<char>(n >> 16), static_cast<char>(n >> 8), static_cast<char>(n),
+                static_cast<char>(type), static_cast<char>(flags), static_cast<char>(sid >> 24),
+                static_cast<char>(sid >> 16), static_cast<char>(sid >> 8), static_cast<char>(sid)};
+  return f.append(payload);
+}
+
+// One header block from nghttp2's own encoder (Huffman, dynamic table), as real peers send.
+class Deflater {
+ public:
+  Deflater() { nghttp2_hd_deflate_new(&d_, 4096); }
+  ~Deflater() { nghttp2_hd_deflate_del(d_); }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  std::string block(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+    std::vector<nghttp2_nv> nv;
+    for (const auto& [name, value] : fields) {
+      nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    std::string out(nghttp2_hd_deflate_bound(d_, nv.data(), nv.size()), '\0');
+    const ssize_t n = nghttp2_hd_deflate_hd(d_, reinterpret_cast<uint8_t*>(out.data()),
+                                            out.size(), nv.data(), nv.size());
+    out.resize(n < 0 ? 0 : static_cast<size_t>(n));
+    return out;
+  }
+
+ private:
+  nghttp2_hd_deflater* d_ = nullptr;
+};
+
+// h2load -m 10: each client read carries 10 requests, each server read their 10 responses.
+Conversation make_h2_conversation(size_t batches) {
+  constexpr size_t kConcurrent = 10;
+  Deflater requests, responses;
+  const std::string json(420, 'j');
+  Conversation c;
+  c.client = std::string(netprof::kHttp2Preface) + h2_frame(0x4, 0, 0, "");
+  c.server = h2_frame(0x4, 0, 0, "") + h2_frame(0x4, 0x1, 0, "");
+  uint32_t sid = 1;
+  for (size_t b = 0; b < batches; ++b) {
+    for (size_t i = 0; i < kConcurrent; ++i) {
+      const std::string path = "/users/" + std::to_string(1000 + b * kConcurrent + i) + "/orders";
+      c.client += h2_frame(0x1, 0x5, sid + 2 * i,
+                           requests.block({{":method", "GET"},
+                                           {":scheme", "http"},
+                                           {":authority", "api.example.internal"},
+                                           {":path", path},
+                                           {"user-agent", "h2load nghttp2/1.52.0"},
+                                           {"accept", "application/json"}}));
+    }
+    for (size_t i = 0; i < kConcurrent; ++i) {
+      c.server += h2_frame(0x1, 0x4, sid + 2 * i,
+                           responses.block({{":status", "200"},
+                                            {"content-type", "application/json"},
+                                            {"content-length", "420"},
+                                            {"server", "nginx/1.22.1"}}));
+      c.server += h2_frame(0x0, 0x1, sid + 2 * i, json);
+    }
+    c.client_ends.push_back(c.client.size());
+    c.server_ends.push_back(c.server.size());
+    c.requests += kConcurrent;
+    sid += 2 * kConcurrent;
+  }
+  return c;
+}
+
+void BM_Http2Tracker(benchmark::State& state) {
+  const Conversation c = make_h2_conversation(100);
+  NullSink sink;
+  netprof::MonoNanos now = 0;
+  for (auto _ : state) {
+    sink.exchanges = 0;
+    netprof::Http2Tracker tracker(sink, 1, netprof::Http2Limits{});
+    size_t ci = 0, si = 0;
+    for (size_t i = 0; i < c.client_ends.size(); ++i) {
+      tracker.on_client_bytes(std::span(c.client).subspan(ci, c.client_ends[i] - ci), ++now);
+      tracker.on_server_bytes(std::span(c.server).subspan(si, c.server_ends[i] - si), ++now);
+      ci = c.client_ends[i];
+      si = c.server_ends[i];
+    }
+    tracker.on_connection_closed(++now, false);
+    if (sink.unparsed != 0 || sink.exchanges != c.requests) {
+      state.SkipWithError("HTTP/2 tracker lost track");
+      break;
+    }
+  }
+  benchmark::DoNotOptimize(sink.status_sum);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * (c.client.size() + c.server.size())));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * c.requests));
+}
+BENCHMARK(BM_Http2Tracker);
 
 }  // namespace
 
