@@ -791,16 +791,15 @@ class ReportDestinations(E2ETest):
             self.assertIn(expect, p.stderr)
 
 
-class CannedServer:
-    """A raw HTTP server answering the requests of each connection (heads only, no bodies) with
-    the given responses in turn, byte for byte, then closing."""
+class _ThreadedServer:
+    """A loopback TCP server handling each connection on its own thread with _handle(conn);
+    subclasses set their attributes before calling __init__, which starts accepting."""
 
-    def __init__(self, test, responses):
+    def __init__(self, test):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self.responses = responses
         threading.Thread(target=self._serve, daemon=True).start()
         test.addCleanup(self.sock.close)
 
@@ -811,6 +810,15 @@ class CannedServer:
             except OSError:
                 return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+
+class CannedServer(_ThreadedServer):
+    """A raw HTTP server answering the requests of each connection (heads only, no bodies) with
+    the given responses in turn, byte for byte, then closing."""
+
+    def __init__(self, test, responses):
+        self.responses = responses
+        super().__init__(test)
 
     def _handle(self, conn):
         with conn:
@@ -825,33 +833,20 @@ class CannedServer:
                 conn.sendall(response)
 
 
-class EchoServer:
+class EchoServer(_ThreadedServer):
     """A raw TCP server: echoes bytes back (or answers once on EOF), recording what it got."""
 
     def __init__(self, test, reply_on_eof=None, close_without_reply=False, reply_on_data=None):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.reply_on_eof = reply_on_eof
         self.close_without_reply = close_without_reply
         self.reply_on_data = reply_on_data  # sent once at the first bytes, then close
         self._received = bytearray()
         self._lock = threading.Lock()
-        threading.Thread(target=self._serve, daemon=True).start()
-        test.addCleanup(self.sock.close)
+        super().__init__(test)
 
     def received(self):
         with self._lock:
             return bytes(self._received)
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn):
         with conn:
