@@ -6,11 +6,15 @@ import re
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.parse
 
 from outputs_harness import (ProfiledBackend, Process, free_port, http_get, require_program,
                              send_mixed_traffic, wait_for)
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 # A route whose label value needs every escape of the text format: " and \.
 ODD_PATH = '/odd"quote\\back'
@@ -122,6 +126,11 @@ class MetricsWithPrometheus(unittest.TestCase):
         send_mixed_traffic(backend, users=7, searches=4, orders=2)
         send_raw(backend.port, ODD_PATH)
         backend.wait_count("GET", ODD_PATH, 1)
+        # One search carries a W3C trace context: its trace id becomes an exemplar.
+        subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", f"traceparent: {TRACEPARENT}",
+                        f"http://127.0.0.1:{backend.port}/api/search?q=traced"], check=True,
+                       timeout=30)
+        backend.wait_count("GET", "/api/search", 5)
 
         work = tempfile.mkdtemp(prefix="netprof-prometheus-")
         self.addCleanup(subprocess.run, ["rm", "-rf", work])
@@ -132,6 +141,7 @@ class MetricsWithPrometheus(unittest.TestCase):
                     f"      - targets: ['{backend.admin_hostport}']\n")
         port = free_port()
         server = Process(self, [prometheus, f"--config.file={config}",
+                                "--enable-feature=exemplar-storage",
                                 f"--storage.tsdb.path={os.path.join(work, 'data')}",
                                 f"--web.listen-address=127.0.0.1:{port}"])
         base = f"http://127.0.0.1:{port}"
@@ -152,7 +162,7 @@ class MetricsWithPrometheus(unittest.TestCase):
         self.assertEqual(self.value_of(
             base, 'sum(netprof_http_requests_total{http_request_method="POST",http_route="/api/orders"})'), 2)
         self.assertEqual(self.value_of(
-            base, 'sum by (http_route) (http_server_request_duration_seconds_count{http_route="/api/search"})'), 4)
+            base, 'sum by (http_route) (http_server_request_duration_seconds_count{http_route="/api/search"})'), 5)
         # The escaped label survives the round trip as the exact route text.
         odd = self.query(base, 'http_server_request_duration_seconds_count{http_route=~"/odd.*"}')
         self.assertEqual([r["metric"]["http_route"] for r in odd], [ODD_PATH])
@@ -161,6 +171,18 @@ class MetricsWithPrometheus(unittest.TestCase):
                                   '(http_server_request_duration_seconds_bucket{http_route="/api/search"}))')
         self.assertGreater(p99, 0)
         self.assertEqual(self.value_of(base, 'up{job="netprof"}'), 1)
+        # Prometheus scraped OpenMetrics and stored the traced request as an exemplar.
+        def traced_exemplar():
+            now = time.time()
+            url = base + "/api/v1/query_exemplars?" + urllib.parse.urlencode({
+                "query": 'http_server_request_duration_seconds_bucket{http_route="/api/search"}',
+                "start": now - 600, "end": now + 60})
+            body = json.loads(http_get(url)[2])
+            self.assertEqual(body["status"], "success", body)
+            return [e for series in body["data"] for e in series["exemplars"]
+                    if e["labels"].get("trace_id") == TRACE_ID]
+        found = wait_for(traced_exemplar, timeout=60, what="prometheus to store the exemplar")
+        self.assertGreater(float(found[0]["value"]), 0)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include "export/prometheus_text.h"
 #include "export/prometheus_tls.h"
 #include "export/pusher.h"
+#include "report/flight_json.h"
 #include "report/json_report.h"
 #include "report/pod_grouping.h"
 
@@ -173,16 +174,16 @@ void write_admin_server_metrics(PrometheusWriter& w, const HttpServerStats& s) {
 }  // namespace
 
 std::string AdminServer::render_metrics(const AdminSources& sources, const StatsSnapshot& snap,
-                                        double uptime_s) {
+                                        double uptime_s, ExpositionFormat format) {
   std::string out;
   out.reserve(64 * 1024);
-  PrometheusWriter writer(out);
+  PrometheusWriter writer(out, format);
   if (sources.http_metrics) {
     write_http_metrics(writer, snap.metrics, sources.stats->metrics_options(), sources.scopes);
   }
   write_tls_metrics(writer, snap.routes.tls, sources.scopes);
   write_self_metrics(writer, sources, snap, uptime_s);
-  return out;
+  return out;  // the caller appends the admin server's own families, then finish()es
 }
 
 std::unique_ptr<AdminServer> AdminServer::start(const SocketAddress& address,
@@ -267,7 +268,8 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
         pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
           if (!pretty) {
             std::string line =
-                report_json_line(snap.routes, unix_ms(), uptime_s, sources_.scopes);
+                report_json_line(snap.routes, unix_ms(), uptime_s, sources_.scopes,
+                                 /*with_flight=*/true);
             // The relay's figures are one more member of the report object.
             if (sources_.relay_status && line.size() > 2 && line.back() == '}') {
               line.pop_back();
@@ -278,7 +280,8 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
             }
             return line + '\n';
           }
-          nlohmann::json report = build_report(snap.routes, unix_ms(), uptime_s);
+          nlohmann::json report =
+              build_report(snap.routes, unix_ms(), uptime_s, /*with_flight=*/true);
           if (sources_.scopes != nullptr) add_pod_grouping(report, *sources_.scopes);
           if (sources_.relay_status) report["relay"] = sources_.relay_status();
           return report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + '\n';
@@ -289,14 +292,25 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     return r;
   }
   if (req.path == "/metrics") {
+    // Prometheus asks for OpenMetrics first (it carries the exemplars); anything else gets
+    // the text format.
+    const bool openmetrics =
+        req.header("accept").find("application/openmetrics-text") != std::string_view::npos;
+    const ExpositionFormat format =
+        openmetrics ? ExpositionFormat::kOpenMetrics : ExpositionFormat::kText;
     HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    auto out = sources_.stats->rendered("metrics", [this, uptime_s](const StatsSnapshot& snap) {
-      std::string body = render_metrics(sources_, snap, uptime_s);
-      PrometheusWriter writer(body);
-      write_admin_server_metrics(writer, server_->stats());
-      return body;
-    }, scopes_version());
+    r.content_type = openmetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                                 : "text/plain; version=0.0.4; charset=utf-8";
+    auto out = sources_.stats->rendered(
+        openmetrics ? "metrics_openmetrics" : "metrics",
+        [this, uptime_s, format](const StatsSnapshot& snap) {
+          std::string body = render_metrics(sources_, snap, uptime_s, format);
+          PrometheusWriter writer(body, format);
+          write_admin_server_metrics(writer, server_->stats());
+          writer.finish();  // OpenMetrics: "# EOF", after every family
+          return body;
+        },
+        scopes_version());
     r.shared_body = std::move(out.bytes);
     r.etag = std::move(out.etag);
     return r;
@@ -315,7 +329,56 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     return r;
   }
   if (req.path == "/tap" && sources_.tap != nullptr) return tap(req);
-  return HttpResponse::text(404, "not found; try /, /stats, /metrics, /healthz, /tap\n");
+  if (req.path == "/slow") return slow(req);
+  return HttpResponse::text(404, "not found; try /, /stats, /metrics, /healthz, /tap, /slow\n");
+}
+
+HttpResponse AdminServer::slow(const HttpRequest& req) {
+  SlowFilter filter;
+  filter.route = std::string(req.param("route"));
+  filter.method = std::string(req.param("method"));
+  filter.pod = std::string(req.param("pod"));
+  filter.id = std::string(req.param("id"));
+  if (auto error = SlowFilter::parse_status(req.param("status"), filter.status); !error.empty()) {
+    return HttpResponse::text(400, error + "\n");
+  }
+  try {
+    filter.min_ms = std::stod(std::string(req.param("min_ms", "0")));
+    filter.limit = std::stoull(std::string(req.param("limit", "0")));
+  } catch (const std::exception&) {
+    return HttpResponse::text(400, "min_ms and limit must be numbers\n");
+  }
+  if (!std::isfinite(filter.min_ms) || filter.min_ms < 0) {
+    return HttpResponse::text(400, "min_ms must be a number >= 0\n");
+  }
+  const ScopeRegistry* scopes = sources_.scopes;
+  std::function<std::optional<std::string>(uint32_t)> pod_of;
+  if (scopes != nullptr) {
+    pod_of = [scopes](uint32_t scope) -> std::optional<std::string> {
+      auto info = scopes->find(scope);
+      if (!info) return std::nullopt;
+      return info->pod_name;
+    };
+  }
+  auto render = [filter, pod_of](const StatsSnapshot& snap) {
+    return build_slow(snap.routes, filter, pod_of)
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
+  };
+  HttpResponse r;
+  r.content_type = "application/json";
+  const bool unfiltered = filter.route.empty() && filter.method.empty() && filter.pod.empty() &&
+                          filter.id.empty() && filter.status.empty() && filter.min_ms == 0 &&
+                          filter.limit == 0;
+  if (unfiltered) {
+    // What the dashboard polls: rendered once per interval for every reader.
+    auto out = sources_.stats->rendered("slow", render, scopes_version());
+    r.shared_body = std::move(out.bytes);
+    r.etag = std::move(out.etag);
+  } else {
+    r.body = render(*sources_.stats->snapshot());  // one reader's filter: bounded by the table
+  }
+  return r;
 }
 
 HttpResponse AdminServer::tap(const HttpRequest& req) {

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/http_server.h"
+#include "export/prometheus_text.h"
 
 namespace netprof {
 
@@ -77,15 +78,18 @@ class AdminServer {
   const SocketAddress& address() const { return server_->address(); }
   void stop();
 
-  // The /metrics body for a snapshot (also used by tests).
+  // The /metrics body for a snapshot (also used by tests): Prometheus text, or OpenMetrics
+  // with exemplars on the duration buckets (the caller adds "# EOF" with PrometheusWriter::finish).
   static std::string render_metrics(const AdminSources& sources, const StatsSnapshot& snapshot,
-                                    double uptime_s);
+                                    double uptime_s,
+                                    ExpositionFormat format = ExpositionFormat::kText);
 
  private:
   AdminServer() = default;
   HttpResponse handle(const HttpRequest& request);  // access checks, then serve()
   HttpResponse serve(const HttpRequest& request);
   HttpResponse tap(const HttpRequest& request);
+  HttpResponse slow(const HttpRequest& request);  // /slow: the flight records, filtered
 
   AdminSources sources_;
   AdminAccess access_;

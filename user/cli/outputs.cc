@@ -94,9 +94,17 @@ struct Outputs::Impl {
   static bool wants_metrics(const ProfileOptions& o) {
     return o.admin != "off" || !o.metrics_address.empty() || !o.otlp_endpoint.empty();
   }
+  static FlightOptions flight_options(const ProfileOptions& o) {
+    FlightOptions f;
+    f.per_route = o.slow_per_route;
+    f.raw_path = o.raw_path;
+    f.keep_query = o.keep_query;
+    return f;
+  }
   static PipelineOptions pipeline_options(const ProfileOptions& o) {
     PipelineOptions p;
     p.limits.max_routes = o.max_routes;
+    p.limits.flight = flight_options(o);
     p.metrics = metrics_options(o);
     p.record_metrics = wants_metrics(o);
     p.max_hold = hub_options(o).interval;
@@ -109,13 +117,17 @@ struct Outputs::Impl {
     double seconds = o.stats_interval_s;
     if (o.report_interval_s > 0) seconds = std::min(seconds, o.report_interval_s);
     h.interval = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    // Slowest per report window; without periodic reports, per minute.
+    const double window_s = o.report_interval_s > 0 ? o.report_interval_s : 60;
+    h.flight_window = std::chrono::milliseconds(static_cast<int64_t>(window_s * 1000));
     return h;
   }
 
   Impl(const ProfileOptions& o, std::shared_ptr<RouteNamer> n,
        std::shared_ptr<const AssetClassifier> assets)
       : options(o), namer(n),
-        hub(hub_options(o), StoreLimits{.max_routes = o.max_routes}, metrics_options(o), n, assets),
+        hub(hub_options(o), StoreLimits{.max_routes = o.max_routes, .flight = flight_options(o)},
+            metrics_options(o), n, assets),
         tap(kTapRing, o.keep_query,
             [this](MonoNanos t) { return t / 1'000'000 + wall_minus_mono_ms; }) {
     for (size_t i = 0; i < std::max<size_t>(1, o.workers); ++i) {
@@ -192,8 +204,8 @@ bool Outputs::Impl::add_pushers() {
   if (!o.push_url.empty()) {
     if (!m.add_pusher("json", o.push_url, [&m] {
           m.hub.collect_now();  // as fresh as the push
-          return report_json_line(m.hub.snapshot()->routes, unix_ms(),
-                                  m.uptime_s(), m.scopes);
+          return report_json_line(m.hub.snapshot()->routes, unix_ms(), m.uptime_s(), m.scopes,
+                                  m.options.report_slow);
         })) {
       return false;
     }

@@ -124,6 +124,7 @@ OverloadGuardOptions overload_guard_options(const ProfileOptions& o) {
 ReporterOptions reporter_options_of(const ProfileOptions& o, const ScopeRegistry* scopes) {
   ReporterOptions reporter_options;
   reporter_options.scopes = scopes;
+  reporter_options.with_flight = o.report_slow;
   reporter_options.interval =
       std::chrono::milliseconds(static_cast<int64_t>(o.report_interval_s * 1000));
   // People at a terminal get the table; pipes, files and programs get JSON.

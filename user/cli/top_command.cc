@@ -32,10 +32,13 @@ struct TopOptions {
   bool once = false;
   bool hide_assets = false;
   size_t max_rows = 0;  // 0 = as many as fit (tty) or all (piped)
+  std::string detail;   // "METHOD /route" (or "/route"): show its slow and failed requests
 };
 
 struct Row {
+  std::string key;  // scope, method, route
   std::string method, route;
+  nlohmann::json slow;  // the route's flight records (/stats "slow"), or null
   bool asset = false;
   uint64_t count = 0, errors = 0;
   double rate = 0, p50 = 0, p99 = 0;
@@ -150,6 +153,8 @@ class Top {
       row.p50 = latency.value("p50", 0.0);
       row.p99 = latency.value("p99", 0.0);
       const std::string key = std::to_string(j.value("scope", 0)) + " " + row.method + " " + row.route;
+      row.key = key;
+      if (j.contains("slow")) row.slow = j["slow"];
       counts[key] = row.count;
       if (dt > 0) {
         const auto prev = previous_counts_.find(key);
@@ -200,8 +205,74 @@ class Top {
     });
   }
 
+  // The route the detail view shows: the open one, else the one named by --route.
+  const Row* detail_row() const {
+    for (const Row& r : rows_) {
+      if (!detail_key_.empty() ? r.key == detail_key_
+                               : !o_.detail.empty() && (o_.detail == r.method + " " + r.route ||
+                                                        o_.detail == r.route)) {
+        return &r;
+      }
+    }
+    return nullptr;
+  }
+  bool detail_open() const { return !detail_key_.empty() || !o_.detail.empty(); }
+
+  // Enter on a route: its slowest requests of this and the previous report window and its
+  // latest failures (the flight recorder, /stats "slow"), each with its timing in ms from the
+  // request's first byte: head, sent upstream, origin (to the response head), body.
+  std::string render_detail(int width, bool interactive, const std::string& error) const {
+    const size_t w = static_cast<size_t>(std::max(width, 40));
+    std::string out;
+    const Row* r = detail_row();
+    out += fit("netprof top  " + o_.admin + "  " +
+                   (r ? r->method + " " + r->route : std::string("(route not seen)")),
+               w) + "\n";
+    if (interactive) out += fit("keys: Enter or Esc back  q quit", w) + "\n";
+    if (!error.empty()) out += fit("! " + error, w) + "\n";
+    if (r == nullptr) return out;
+    const std::string titles = "  REQUEST ID      STATUS   TOTALms  ORIGINms  HELDms   HEAD   SENT  NTH ";
+    const size_t rest = w - std::min(titles.size(), w - 10);
+    auto ms = [](const nlohmann::json& t, const char* k) {
+      return t.contains(k) ? t[k].get<double>() : -1.0;
+    };
+    auto section = [&](const char* title, const char* field) {
+      out += fit(std::string(title), w) + "\n";
+      const nlohmann::json list =
+          r->slow.is_object() ? r->slow.value(field, nlohmann::json::array()) : nlohmann::json::array();
+      if (list.empty()) {
+        out += "  (none)\n";
+        return;
+      }
+      out += titles + fit("TRACE ID / PEER", rest) + "\n";
+      for (const auto& x : list) {
+        const nlohmann::json t = x.value("timing_ms", nlohmann::json::object());
+        const double head = ms(t, "request_head"), sent = ms(t, "request_sent"),
+                     resp = ms(t, "response_head");
+        const double from = sent >= 0 ? sent : head;
+        std::string status = std::to_string(x.value("status", 0));
+        if (x.contains("error")) status = x["error"].get<std::string>().substr(0, 7);
+        std::string line = "  " + fit(x.value("request_id", std::string("-")), 14) + " " +
+                           fit(status, 7) + num(x.value("duration_ms", 0.0), 2, 9) +
+                           (resp >= 0 && from >= 0 ? num(resp - from, 2, 10) : std::string(10, ' ')) +
+                           num(x.value("relay_held_ms", 0.0), 3, 8) +
+                           (head >= 0 ? num(head, 2, 7) : std::string(7, ' ')) +
+                           (sent >= 0 ? num(sent, 2, 7) : std::string(7, ' ')) +
+                           num(x.value("nth_on_connection", 0), 0, 5) + " ";
+        const std::string who = x.value("trace_id", std::string()) +
+                                (x.contains("peer") ? " " + x["peer"].get<std::string>() : "");
+        out += line + fit(who, rest) + "\n";
+      }
+    };
+    section("SLOWEST (this report window)", "slow");
+    section("SLOWEST (previous report window)", "previous_slow");
+    section("LATEST FAILURES", "failures");
+    return out;
+  }
+
   // The whole screen as text: a header, the column titles and as many rows as fit.
   std::string render(int width, size_t max_rows, bool interactive, const std::string& error) const {
+    if (detail_open()) return render_detail(width, interactive, error);
     width = std::max(width, 40);
     std::string out;
     const char* sort_name = "rate";
@@ -214,7 +285,8 @@ class Top {
                   static_cast<unsigned long long>(active_), sort_name);
     out += fit(head, static_cast<size_t>(width)) + "\n";
     if (interactive) {
-      out += fit("keys: c count  r req/s  5 p50  9 p99  e errors  n route  a assets  q quit",
+      out += fit("keys: c count  r req/s  5 p50  9 p99  e errors  n route  a assets  "
+                 "j/k move  Enter slow requests  q quit",
                  static_cast<size_t>(width)) + "\n";
     }
     if (!error.empty()) out += fit("! " + error, static_cast<size_t>(width)) + "\n";
@@ -236,6 +308,7 @@ class Top {
       line += num(r.p50, 2, 7);
       if (wide) line += num(r.p99, 2, 9);
       line += r.asset ? " A " : "   ";
+      if (interactive && r.key == cursor_key_) line[0] = '>';
       out += line + fit(r.method + " " + r.route, route_width) + "\n";
       ++shown;
     }
@@ -261,7 +334,43 @@ class Top {
     return out;
   }
 
+  // Moves the cursor by `step` rows (j/k, arrows); Enter opens the route under it.
+  void move(int step) {
+    if (rows_.empty()) return;
+    size_t at = 0;
+    for (size_t i = 0; i < rows_.size(); ++i)
+      if (rows_[i].key == cursor_key_) at = i;
+    if (cursor_key_.empty()) step = 0;
+    const auto next = static_cast<long>(at) + step;
+    cursor_key_ = rows_[static_cast<size_t>(std::clamp<long>(next, 0, static_cast<long>(rows_.size()) - 1))].key;
+  }
+  void enter() {
+    if (detail_open()) {
+      detail_key_.clear();
+      o_.detail.clear();
+      return;
+    }
+    if (cursor_key_.empty()) move(0);
+    detail_key_ = cursor_key_;
+  }
+  void back() {
+    detail_key_.clear();
+    o_.detail.clear();
+  }
+
   bool key(char c) {
+    if (c == 'j') {
+      move(1);
+      return true;
+    }
+    if (c == 'k') {
+      move(-1);
+      return true;
+    }
+    if (c == '\n' || c == '\r') {
+      enter();
+      return true;
+    }
     for (const Sort& s : kSorts) {
       if (s.key == c) {
         sort_ = c;
@@ -281,6 +390,8 @@ class Top {
 
  private:
   char sort_ = 'r';
+  std::string cursor_key_;  // the row the cursor is on
+  std::string detail_key_;  // the route whose slow requests are shown, or empty
   std::vector<Row> rows_;
   std::vector<TlsRow> tls_;
   std::map<std::string, uint64_t> previous_counts_;
@@ -366,8 +477,17 @@ int run_top(const TopOptions& o) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_fetch - std::chrono::steady_clock::now());
     pollfd p{STDIN_FILENO, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(wait.count(), 0))) > 0) {
-      char c = 0;
-      if (::read(STDIN_FILENO, &c, 1) == 1) {
+      char keys[8] = {};
+      const ssize_t n = ::read(STDIN_FILENO, keys, sizeof keys);
+      const std::string_view in(keys, n > 0 ? static_cast<size_t>(n) : 0);
+      if (in == "\x1b[A") {
+        top.move(-1);
+      } else if (in == "\x1b[B") {
+        top.move(1);
+      } else if (in == "\x1b") {
+        top.back();
+      } else if (!in.empty()) {
+        const char c = in[0];
         if (c == 'q' || c == 'Q' || c == 3) break;
         if (top.key(c) && c == 'a') next_fetch = std::chrono::steady_clock::now();
       }
@@ -416,6 +536,9 @@ void register_top_command(CLI::App& app) {
   cmd->add_flag("--no-assets", o->hide_assets, "Hide static assets (images, css, js, ...)");
   cmd->add_option("--rows", o->max_rows, "Most routes shown (default: what fits, or all when piped)")
       ->check(whole_in(0, 1'000'000));
+  cmd->add_option("--route", o->detail,
+                  "Show this route's slowest and failed requests ('GET /api/search' or "
+                  "'/api/search'), as Enter on it does");
   cmd->callback([o] { std::exit(run_top(*o)); });
 }
 

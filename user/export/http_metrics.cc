@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <mutex>
 #include <unordered_map>
@@ -20,6 +21,28 @@ struct ViewHash {
 constexpr std::string_view kOverflowRoute = "{overflow}";
 constexpr double kNanosPerSecond = 1e9;
 
+// Keeps `exchange` as the exemplar of its duration bucket if the bucket has none yet (since the
+// buffer was cleared), or only an untraced one and this one is traced. Cheap otherwise.
+void offer_exemplar(HttpSeries& s, size_t bucket, const Exchange& exchange, double seconds,
+                    size_t buckets) {
+  const bool traced = !exchange.trace_id.empty();
+  if (!traced && exchange.connection_id == 0) return;  // nothing to look it up by
+  if (s.duration_exemplars.size() != buckets) s.duration_exemplars.resize(buckets);  // once
+  Exemplar& x = s.duration_exemplars[bucket];
+  if (x.unix_ms != 0 && (x.trace || !traced)) return;
+  const int64_t now_ms = unix_ms();
+  if (traced) {
+    x.set(seconds, now_ms, true, exchange.trace_id);
+    return;
+  }
+  // "<connection>-<sequence>" without a std::string (http/exchange.h request_id_text).
+  char text[48];
+  char* end = std::to_chars(text, text + 20, exchange.connection_id).ptr;
+  *end++ = '-';
+  end = std::to_chars(end, text + sizeof text, exchange.sequence).ptr;
+  x.set(seconds, now_ms, false, std::string_view(text, static_cast<size_t>(end - text)));
+}
+
 }  // namespace
 
 std::string check_buckets(const std::vector<double>& bounds) {
@@ -36,14 +59,16 @@ std::string_view method_name(uint8_t method) {
   return name.empty() ? std::string_view("_OTHER") : name;
 }
 
-void BucketCounts::record(const std::vector<double>& bounds, double value) {
+size_t BucketCounts::record(const std::vector<double>& bounds, double value) {
   // Prometheus buckets are inclusive upper bounds: the first bound >= value.
   const auto it = std::lower_bound(bounds.begin(), bounds.end(), value);
-  ++counts[static_cast<size_t>(it - bounds.begin())];
+  const auto bucket = static_cast<size_t>(it - bounds.begin());
+  ++counts[bucket];
   if (count == 0 || value < min) min = value;
   if (count == 0 || value > max) max = value;
   ++count;
   sum += value;
+  return bucket;
 }
 
 void BucketCounts::merge(const BucketCounts& other) {
@@ -121,7 +146,9 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
   ++s.requests;
   if (exchange.response_headers_done == 0) return;  // no answer: no duration, no sizes
   const MonoNanos duration = exchange.response_done ? exchange.total_time() : exchange.latency();
-  s.duration_s.record(options_.duration_buckets_s, static_cast<double>(duration) / kNanosPerSecond);
+  const double seconds = static_cast<double>(duration) / kNanosPerSecond;
+  const size_t bucket = s.duration_s.record(options_.duration_buckets_s, seconds);
+  offer_exemplar(s, bucket, exchange, seconds, options_.duration_buckets_s.size() + 1);
   s.request_body_bytes.record(options_.size_buckets_bytes,
                               static_cast<double>(exchange.request_body_bytes));
   s.response_body_bytes.record(options_.size_buckets_bytes,
@@ -173,6 +200,16 @@ void HttpMetrics::merge_from(const HttpMetrics& delta) {
       }
     }
     HttpSeries& into = it->second;
+    if (!from.duration_exemplars.empty()) {
+      if (into.duration_exemplars.size() < from.duration_exemplars.size())
+        into.duration_exemplars.resize(from.duration_exemplars.size());
+      for (size_t i = 0; i < from.duration_exemplars.size(); ++i) {
+        const Exemplar& f = from.duration_exemplars[i];
+        Exemplar& t = into.duration_exemplars[i];
+        // The newer one, except that a traced exemplar is not given up for an untraced one.
+        if (f.unix_ms != 0 && (f.trace || !t.trace) && f.unix_ms >= t.unix_ms) t = f;
+      }
+    }
     into.requests += from.requests;
     into.duration_s.merge(from.duration_s);
     into.request_body_bytes.merge(from.request_body_bytes);
@@ -186,6 +223,7 @@ void HttpMetrics::clear_counts() {
   std::lock_guard lock(impl_->mu);
   for (auto& [key, s] : impl_->series) {
     s.requests = 0;
+    for (Exemplar& x : s.duration_exemplars) x.unix_ms = 0;  // keeps the vector
     s.duration_s.clear();
     s.request_body_bytes.clear();
     s.response_body_bytes.clear();

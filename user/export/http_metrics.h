@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "export/prometheus_text.h"  // Exemplar
 #include "export/routed_tee.h"
 
 namespace netprof {
@@ -36,7 +37,8 @@ struct BucketCounts {
   std::vector<uint64_t> counts;  // size = bounds + 1; the last is above every bound
   uint64_t count = 0;
   double sum = 0, min = 0, max = 0;
-  void record(const std::vector<double>& bounds, double value);
+  // Returns the bucket the value fell in.
+  size_t record(const std::vector<double>& bounds, double value);
   void merge(const BucketCounts& other);
   void clear();
 };
@@ -50,6 +52,10 @@ struct HttpSeries {
   int16_t grpc_status = -1;      // its grpc-status; -1 when none was seen
   uint64_t requests = 0;         // every exchange, answered or not
   BucketCounts duration_s, request_body_bytes, response_body_bytes;  // answered exchanges only
+  // One exemplar per duration bucket (empty until the first): a recent exchange that fell in
+  // it, by trace id when one was sent, else by request id. In a worker's buffer, the first of
+  // each bucket since the hand-over (a traced one preferred): at most one copy per bucket.
+  std::vector<Exemplar> duration_exemplars;
   int64_t start_unix_ns = 0;     // when the series was created (OTLP start time)
 };
 

@@ -70,22 +70,25 @@ void write_http_metrics(PrometheusWriter& w, const HttpMetricsSnapshot& snapshot
     const char* help;
     BucketCounts HttpSeries::*field;
     const std::vector<double>* bounds;
+    std::vector<Exemplar> HttpSeries::*exemplars;  // null: none
   };
   const Histogram histograms[] = {
       {"http_server_request_duration_seconds",
        "Duration of HTTP server requests: request headers received to last response byte.",
-       &HttpSeries::duration_s, &options.duration_buckets_s},
+       &HttpSeries::duration_s, &options.duration_buckets_s, &HttpSeries::duration_exemplars},
       {"http_server_request_body_size_bytes", "Size of HTTP server request bodies (decoded).",
-       &HttpSeries::request_body_bytes, &options.size_buckets_bytes},
+       &HttpSeries::request_body_bytes, &options.size_buckets_bytes, nullptr},
       {"http_server_response_body_size_bytes", "Size of HTTP server response bodies (decoded).",
-       &HttpSeries::response_body_bytes, &options.size_buckets_bytes},
+       &HttpSeries::response_body_bytes, &options.size_buckets_bytes, nullptr},
   };
   for (const Histogram& h : histograms) {
     w.family(h.name, "histogram", h.help);
     for (size_t i = 0; i < snapshot.series.size(); ++i) {
       const BucketCounts& counts = snapshot.series[i].*h.field;
       if (counts.count == 0) continue;  // exchanges without a response have no duration
-      w.histogram(h.name, labels[i].labels, *h.bounds, counts.counts, counts.sum);
+      std::span<const Exemplar> exemplars;
+      if (h.exemplars != nullptr) exemplars = snapshot.series[i].*h.exemplars;
+      w.histogram(h.name, labels[i].labels, *h.bounds, counts.counts, counts.sum, exemplars);
     }
   }
   // gRPC calls also get the RPC histogram. They stay in the HTTP families too: they are HTTP/2
@@ -102,7 +105,7 @@ void write_http_metrics(PrometheusWriter& w, const HttpMetricsSnapshot& snapshot
     }
     const RpcLabels rpc(s, labels[i]);
     w.histogram("rpc_server_call_duration_seconds", rpc.labels, options.duration_buckets_s,
-                s.duration_s.counts, s.duration_s.sum);
+                s.duration_s.counts, s.duration_s.sum, s.duration_exemplars);
   }
   w.family("netprof_http_requests_total", "counter",
            "HTTP exchanges seen, including those that got no response (see error_type).");

@@ -1,6 +1,9 @@
 #include "export/prometheus_text.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <vector>
 
@@ -39,12 +42,28 @@ void append_escaped_label_value(std::string& out, std::string_view value) {
   }
 }
 
+void Exemplar::set(double v, int64_t ms, bool is_trace, std::string_view text) {
+  value = v;
+  unix_ms = ms;
+  trace = is_trace;
+  id_len = static_cast<uint8_t>(std::min(text.size(), kMaxId));
+  std::memcpy(id, text.data(), id_len);
+}
+
+void PrometheusWriter::finish() {
+  if (format_ == ExpositionFormat::kOpenMetrics) out_.append("# EOF\n");
+}
+
 void PrometheusWriter::family(std::string_view name, std::string_view type,
                               std::string_view help) {
+  // OpenMetrics names a counter's family without the _total its samples carry.
+  if (format_ == ExpositionFormat::kOpenMetrics && type == "counter" && name.ends_with("_total"))
+    name.remove_suffix(6);
   out_.append("# HELP ").append(name).push_back(' ');
-  for (char c : help) {  // HELP escapes only backslash and newline
+  for (char c : help) {  // HELP escapes backslash and newline (and in OpenMetrics the quote)
     if (c == '\\') out_ += "\\\\";
     else if (c == '\n') out_ += "\\n";
+    else if (c == '"' && format_ == ExpositionFormat::kOpenMetrics) out_ += "\\\"";
     else out_ += c;
   }
   out_.append("\n# TYPE ").append(name).push_back(' ');
@@ -85,17 +104,39 @@ void PrometheusWriter::sample(std::string_view name, std::span<const Label> labe
   number(value);
 }
 
+void PrometheusWriter::exemplar(const Exemplar& e) {
+  // " # {trace_id=\"...\"} 0.067 1700000000.123"; ids are [A-Za-z0-9._:-] (http/trace_id.h)
+  // or digits and '-', so they need no escaping, but escape anyway: it is a label value.
+  out_.append(" # {").append(e.trace ? "trace_id" : "request_id").append("=\"");
+  append_escaped_label_value(out_, e.id_view());
+  out_.append("\"} ").append(format_double(e.value));
+  char ts[32];
+  const int n = std::snprintf(ts, sizeof ts, " %lld.%03lld", static_cast<long long>(e.unix_ms / 1000),
+                              static_cast<long long>(e.unix_ms % 1000));
+  out_.append(ts, static_cast<size_t>(n));
+}
+
 void PrometheusWriter::histogram(std::string_view name, std::span<const Label> label_list,
                                  std::span<const double> bounds,
-                                 std::span<const uint64_t> counts, double sum) {
+                                 std::span<const uint64_t> counts, double sum,
+                                 std::span<const Exemplar> exemplars) {
   const std::string bucket = std::string(name) + "_bucket";
+  const bool with_exemplars = format_ == ExpositionFormat::kOpenMetrics;
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= bounds.size(); ++i) {
     cumulative += i < counts.size() ? counts[i] : 0;
     const std::string le = i < bounds.size() ? format_double(bounds[i]) : "+Inf";
     out_.append(bucket);
     labels(label_list, "le", le);
-    number(static_cast<double>(cumulative));
+    if (with_exemplars && i < exemplars.size() && exemplars[i].unix_ms != 0 &&
+        exemplars[i].id_len != 0) {
+      out_.push_back(' ');
+      out_.append(format_double(static_cast<double>(cumulative)));
+      exemplar(exemplars[i]);
+      out_.push_back('\n');
+    } else {
+      number(static_cast<double>(cumulative));
+    }
   }
   out_.append(name).append("_sum");
   labels(label_list);

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <random>
+#include <algorithm>
 #include <utility>
 
 #include "base/clock.h"
@@ -149,7 +150,18 @@ void StatsHub::collect_now(bool workers_stopped) {
   // Once the workers have stopped, they never tick again: do not wait for them.
   if (workers_stopped) workers_stopped_ = true;
   workers_stopped = workers_stopped_;
+  // A new flight window shows as news even if nothing else changed: its slowest list is new.
+  const auto window_ms = std::max<int64_t>(1, options_.flight_window.count());
+  const auto since_boot_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+  const auto window = static_cast<uint64_t>(since_boot_ms / window_ms);
+  cumulative_.set_flight_window(window);
   bool changed = collect_locked(workers_stopped);
+  if (window != flight_window_) {
+    flight_window_ = window;
+    changed = true;
+  }
   RouteTableSnapshot now;
   load_connections(now);
   if (!same_connections(now, last_connections_)) changed = true;

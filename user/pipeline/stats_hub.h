@@ -42,6 +42,9 @@ struct StatsHubOptions {
   // How long a collection waits for workers to hand over (they do at their next loop tick,
   // at most ~100 ms away when idle). A worker that misses it is collected next time.
   std::chrono::milliseconds handoff_wait{250};
+  // The flight recorder's window (the report interval): the slowest exchanges are kept for the
+  // current and the previous one (stats/flight_recorder.h).
+  std::chrono::milliseconds flight_window{5000};
 };
 
 class StatsHub {
@@ -114,6 +117,7 @@ class StatsHub {
   TlsStore cumulative_tls_;
   RouteTableSnapshot last_connections_;  // connection counters of the last snapshot
   bool workers_stopped_ = false;          // set by collect_now(true); later calls own them too
+  uint64_t flight_window_ = 0;            // the window the cumulative store shows
 
   mutable std::mutex snapshot_mu_;  // guards snapshot_ (held only to copy a shared_ptr)
   std::shared_ptr<const StatsSnapshot> snapshot_;

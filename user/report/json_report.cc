@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "report/flight_json.h"
 #include "report/pod_grouping.h"
 #include "stats/route_store.h"
 
@@ -24,7 +25,7 @@ nlohmann::json duration_json(const DurationSummary& d) {
           {"p90", ms(d.p90)}, {"p99", ms(d.p99)},   {"max", ms(d.max)}};
 }
 
-nlohmann::json route_json(const RouteSummary& r) {
+nlohmann::json route_json(const RouteSummary& r, bool with_flight) {
   nlohmann::json statuses = nlohmann::json::object();
   for (const auto& [code, n] : r.status) statuses[std::to_string(code)] = n;
   nlohmann::json j = {
@@ -52,6 +53,7 @@ nlohmann::json route_json(const RouteSummary& r) {
   };
   if (r.truncated) j["truncated"] = true;
   if (r.protocol == WireProtocol::kHttp2) j["protocol"] = "h2";
+  if (with_flight && r.flight && !r.flight->empty()) j["slow"] = flight_json(*r.flight);
   if (r.grpc) {
     nlohmann::json codes = nlohmann::json::object();
     for (const auto& [code, n] : r.grpc_status) codes[std::to_string(code)] = n;
@@ -144,20 +146,20 @@ std::string dump(const nlohmann::json& j) {
 }  // namespace
 
 nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_at_ms,
-                            double uptime_s) {
+                            double uptime_s, bool with_flight) {
   nlohmann::json report = report_frame(table, generated_at_ms, uptime_s);
   nlohmann::json& routes = report["routes"];
-  for (const RouteSummary* row : report_rows(table)) routes.push_back(route_json(*row));
+  for (const RouteSummary* row : report_rows(table)) routes.push_back(route_json(*row, with_flight));
   return report;
 }
 
 std::string report_json_line(const RouteTableSnapshot& table, int64_t generated_at_ms,
-                             double uptime_s, const ScopeRegistry* scopes) {
+                             double uptime_s, const ScopeRegistry* scopes, bool with_flight) {
   std::optional<PodGrouping> grouping;
   if (scopes != nullptr) grouping.emplace(*scopes);
   std::string routes = "[";
   for (const RouteSummary* row : report_rows(table)) {
-    nlohmann::json route = route_json(*row);
+    nlohmann::json route = route_json(*row, with_flight);
     if (grouping) grouping->annotate(route);
     if (routes.size() > 1) routes += ',';
     routes += dump(route);

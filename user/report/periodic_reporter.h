@@ -25,6 +25,7 @@ struct ReporterOptions {
   std::chrono::milliseconds interval{5000};  // 0: no periodic reports (and no thread)
   bool final_report = true;                  // write one more at stop()
   const ScopeRegistry* scopes = nullptr;     // node mode: adds the per-pod grouping
+  bool with_flight = false;                  // --report-slow: the flight records per route
   // The report as text (without the last newline); default: one line of JSON
   // (report_json_line). --format table prints a table instead.
   std::function<std::string(const RouteTableSnapshot&, int64_t generated_at_ms, double uptime_s,

@@ -138,6 +138,17 @@ std::vector<Setting> build_table() {
       "Keep the trace id a request carries (traceparent, else X-B3-TraceId, else a short "
       "X-Request-Id of [A-Za-z0-9._:-]) in tap lines, /slow and exemplars; read only, never "
       "added; --no-trace-ids ignores them"));
+  t.push_back(setting("slow_per_route", K::kCount, kRelayModes, FIELD(profile.slow_per_route),
+      "Flight recorder: the slowest exchanges of the current and previous report window and the "
+      "most recent failures kept per route, this many of each, with their timing (/slow, "
+      "/stats; 0 = off)")
+      .range(0, 100));
+  t.push_back(setting("raw_path", K::kBool, kRelayModes, FIELD(profile.raw_path),
+      "Flight records keep the request's path (its query only with --keep-query); off: only "
+      "the route"));
+  t.push_back(setting("report_slow", K::kBool, kRelayModes, FIELD(profile.report_slow),
+      "Show the flight records under each route of the periodic report too (/stats always "
+      "does)"));
   t.push_back(setting("route_segment_cap", K::kCount, kRelayModes, FIELD(profile.route_segment_cap),
       "Distinct values a path position may have before it collapses to {*} (0 = no cap)")
       .range(0, 1'000'000));

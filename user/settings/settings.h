@@ -33,6 +33,10 @@ struct ProfileOptions {
   bool redact = true;              // secrets in paths -> {redacted} (routes/secrets.h)
   size_t route_segment_cap = 100;  // distinct values per path position before it becomes {*}
   bool trace_ids = true;  // read trace ids from request heads (http/trace_id.h)
+  // The flight recorder (stats/flight_recorder.h): records per list and route, 0 = off.
+  size_t slow_per_route = 5;
+  bool raw_path = false;     // flight records keep the request's path (query: keep_query)
+  bool report_slow = false;  // the periodic report shows them too (/stats always does)
   // Outputs (admin/, export/).
   std::string admin;             // ADDR:PORT, "off", or empty = 127.0.0.1:9464 if free
   std::string metrics_address;   // ADDR:PORT serving only /metrics and /healthz; "" = none

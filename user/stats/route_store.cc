@@ -58,6 +58,7 @@ struct RouteStore::Impl {
   std::shared_ptr<RouteNamer> namer;
   std::shared_ptr<const AssetClassifier> assets;
   int64_t wall_minus_mono_ns = 0;
+  uint64_t flight_window = 0;
 
   // Scratch strings keep their capacity, so a known key costs no allocation.
   std::string route_scratch;
@@ -190,7 +191,28 @@ void RouteStore::record(const Exchange& exchange, std::string_view route) {
   const int64_t started_ms = epoch_ms(exchange.request_first_byte);
   RouteStats& stats = impl_->find_or_create(exchange, route, started_ms);
   impl_->count(stats, exchange, started_ms);
+  if (const FlightOptions& flight = impl_->limits.flight; flight.per_route != 0) {
+    if (!stats.candidates) stats.candidates = std::make_shared<FlightCandidates>();  // once
+    stats.candidates->offer(exchange, started_ms, flight);
+  }
 }
+
+void RouteStore::set_flight_window(uint64_t window) {
+  if (window == impl_->flight_window) return;
+  impl_->flight_window = window;
+  for (auto& [key, stats] : impl_->routes) stats.flight = roll_flight(stats.flight, window);
+  if (impl_->overflow) impl_->overflow->flight = roll_flight(impl_->overflow->flight, window);
+}
+
+namespace {
+
+void merge_flight_into(RouteStats& into, const RouteStats& from, const FlightOptions& options,
+                       uint64_t window) {
+  if (options.per_route == 0 || !from.candidates) return;
+  into.flight = merge_flight(into.flight, *from.candidates, options.per_route, window);
+}
+
+}  // namespace
 
 namespace {
 
@@ -222,6 +244,13 @@ void clear_entry(RouteStats& s) {
   s.latency.clear();
   s.total_time.clear();
   s.request_bytes = s.response_bytes = s.request_body_bytes = s.response_body_bytes = 0;
+  // A route served since the last hand-over keeps its lists (no allocation next time); one
+  // that was not gives them back.
+  if (s.candidates && s.candidates->empty()) {
+    s.candidates.reset();
+  } else if (s.candidates) {
+    s.candidates->clear();
+  }
 }
 
 }  // namespace
@@ -253,11 +282,13 @@ void RouteStore::merge_from(const RouteStore& delta) {
       into = &m.overflow_entry(from.first_seen_ms);
     }
     merge_entry(*into, from);
+    merge_flight_into(*into, from, m.limits.flight, m.flight_window);
     if (!samples.empty()) targets.emplace(&from, into);
   }
   if (delta.impl_->overflow && delta.impl_->overflow->count != 0) {
     RouteStats& into = m.overflow_entry(delta.impl_->overflow->first_seen_ms);
     merge_entry(into, *delta.impl_->overflow);
+    merge_flight_into(into, *delta.impl_->overflow, m.limits.flight, m.flight_window);
     if (!samples.empty()) targets.emplace(delta.impl_->overflow.get(), &into);
   }
   m.overflowed += delta.impl_->overflowed;
@@ -347,6 +378,7 @@ RouteSummary summarize(const RouteStats& s) {
   r.response_body_bytes = s.response_body_bytes;
   r.first_seen_ms = s.first_seen_ms;
   r.last = s.last;
+  if (s.flight && !s.flight->empty()) r.flight = s.flight;
   return r;
 }
 

@@ -19,6 +19,7 @@
 #include "http/exchange.h"
 #include "routes/route_namer.h"
 #include "stats/connection_counters.h"
+#include "stats/flight_recorder.h"
 #include "stats/histogram.h"
 #include "stats/tls_store.h"
 
@@ -36,6 +37,9 @@ struct StoreLimits {
   // nothing is lost, memory stays bounded.
   bool defer_histograms = false;
   size_t max_deferred_samples = size_t{1} << 18;
+  // The flight recorder (stats/flight_recorder.h): a store that record()s keeps candidates,
+  // one that merge_from()s keeps the log. Off (per_route 0) unless set.
+  FlightOptions flight;
 };
 
 // The most recent exchange of a route, as the origin printed it.
@@ -72,6 +76,12 @@ struct RouteStats {
   uint64_t request_body_bytes = 0, response_body_bytes = 0;
   int64_t first_seen_ms = 0;
   LastSample last;
+  // Flight recorder (stats/flight_recorder.h). A worker's store: its candidates since the last
+  // hand-over, allocated on the route's first record, kept with their capacity while the route
+  // is served, given back after a hand-over without any (shared_ptr only so that a RouteStats
+  // can still be copied, as tests do). The aggregator's store: the immutable view.
+  std::shared_ptr<FlightCandidates> candidates;
+  FlightViewPtr flight;
 };
 
 // A histogram as the outputs show it (microseconds; all 0 when empty).
@@ -96,6 +106,7 @@ struct RouteSummary {
   uint64_t request_body_bytes = 0, response_body_bytes = 0;
   int64_t first_seen_ms = 0;
   LastSample last;
+  FlightViewPtr flight;  // null when nothing was recorded (or off); shared, not copied
 };
 RouteSummary summarize(const RouteStats& stats);
 
@@ -158,6 +169,10 @@ class RouteStore final : public ExchangeSink {
   // Drops every entry of `scope` (node mode: a pod gone for longer than its expiry time).
   // Returns how many were dropped. Counts already folded into the overflow entry stay there.
   size_t erase_scope(uint32_t scope);
+
+  // The flight recorder's window (monotonic time / window length) that merges go into and
+  // snapshots show: each route's slowest list starts over in a new one (roll_flight).
+  void set_flight_window(uint64_t window);
 
   // Wall-clock epoch ms for a monotonic timestamp (fixed offset taken at construction).
   int64_t epoch_ms(MonoNanos mono) const;

@@ -35,6 +35,41 @@ TEST(HttpMetrics, BucketsAreInclusiveUpperBounds) {
   EXPECT_DOUBLE_EQ(s.duration_s.max, 3);
 }
 
+TEST(HttpMetrics, ExemplarPerBucketPrefersATraceIdAndSurvivesTheMerge) {
+  HttpMetricsOptions o;
+  o.duration_buckets_s = {0.1, 1};
+  HttpMetrics worker(o), total(o);
+  Exchange plain = answered(200, 0.05);
+  plain.connection_id = 42;
+  plain.sequence = 3;
+  worker.on_routed_exchange(plain, "/a");
+  worker.on_routed_exchange(answered(200, 0.06), "/a");  // no id at all: not an exemplar
+  Exchange traced = answered(200, 0.07);
+  traced.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  worker.on_routed_exchange(traced, "/a");  // a trace id beats the request id
+  Exchange slow = answered(200, 0.5);
+  slow.connection_id = 7;
+  slow.sequence = 1;
+  worker.on_routed_exchange(slow, "/a");
+  total.merge_from(worker);
+  worker.clear_counts();
+  const auto snap = total.snapshot();
+  ASSERT_EQ(snap.series.size(), 1u);
+  const auto& x = snap.series[0].duration_exemplars;
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_TRUE(x[0].trace);
+  EXPECT_EQ(x[0].id_view(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_DOUBLE_EQ(x[0].value, 0.07);
+  EXPECT_FALSE(x[1].trace);
+  EXPECT_EQ(x[1].id_view(), "7-1");
+  EXPECT_EQ(x[2].unix_ms, 0);
+  // A later untraced exchange does not push the traced exemplar out.
+  worker.on_routed_exchange(plain, "/a");
+  total.merge_from(worker);
+  EXPECT_EQ(total.snapshot().series[0].duration_exemplars[0].id_view(),
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
 TEST(HttpMetrics, SeriesSplitByStatusAndFailure) {
   HttpMetrics m;
   m.on_routed_exchange(answered(200, 0.01), "/a");

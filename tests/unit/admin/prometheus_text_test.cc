@@ -19,6 +19,36 @@ TEST(PrometheusText, EscapesLabelValuesAndHelp) {
             "m{route=\"/a\\\"b\\\\c\\nd\"} 3\n");
 }
 
+TEST(PrometheusText, OpenMetricsNamesCounterFamiliesWithoutTotalAndEndsWithEof) {
+  std::string out;
+  PrometheusWriter w(out, ExpositionFormat::kOpenMetrics);
+  w.family("m_total", "counter", "say \"hi\"");
+  w.sample("m_total", {}, 3);
+  w.finish();
+  EXPECT_EQ(out, "# HELP m say \\\"hi\\\"\n# TYPE m counter\nm_total 3\n# EOF\n");
+}
+
+TEST(PrometheusText, ExemplarsOnlyInOpenMetricsAndOnlyOnBucketsThatHaveOne) {
+  const std::vector<double> bounds = {0.1, 1};
+  const std::vector<uint64_t> counts = {1, 0, 2};
+  std::vector<Exemplar> exemplars(3);
+  exemplars[0].set(0.05, 1700000000123, true, "4bf92f3577b34da6a3ce929d0e0e4736");
+  exemplars[2].set(2.5, 1700000001000, false, "42-3");
+  const std::vector<Label> labels = {{"route", "/a"}};
+  std::string om;
+  PrometheusWriter(om, ExpositionFormat::kOpenMetrics)
+      .histogram("d", labels, bounds, counts, 5.05, exemplars);
+  EXPECT_EQ(om,
+            "d_bucket{route=\"/a\",le=\"0.1\"} 1 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} "
+            "0.05 1700000000.123\n"
+            "d_bucket{route=\"/a\",le=\"1\"} 1\n"
+            "d_bucket{route=\"/a\",le=\"+Inf\"} 3 # {request_id=\"42-3\"} 2.5 1700000001.000\n"
+            "d_sum{route=\"/a\"} 5.05\nd_count{route=\"/a\"} 3\n");
+  std::string text;
+  PrometheusWriter(text).histogram("d", labels, bounds, counts, 5.05, exemplars);
+  EXPECT_EQ(text.find('#'), std::string::npos);
+}
+
 TEST(PrometheusText, LabelValuesAreValidUtf8WhateverTheyWereGiven) {
   std::string out;
   PrometheusWriter w(out);

@@ -1,0 +1,162 @@
+#include "stats/flight_recorder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace netprof {
+namespace {
+
+// Microseconds from `from` to `t`, kNotSeen when `t` was not seen; clamped to what 32 bits hold
+// (35 minutes either way).
+int32_t offset_us(MonoNanos t, MonoNanos from) {
+  if (t == 0 || from == 0) return FlightRecord::kNotSeen;
+  const int64_t us = (t - from) / 1000;
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  return static_cast<int32_t>(std::clamp<int64_t>(us, -kMax, kMax));
+}
+
+void fill(FlightRecord& r, const Exchange& e, int64_t started_ms, const FlightOptions& o,
+          MonoNanos duration) {
+  const MonoNanos from = e.request_first_byte;
+  r.started_ms = started_ms;
+  r.first_byte = from;
+  r.duration = duration;
+  // A later request's accept says nothing about it.
+  r.at_us[FlightRecord::kAccepted] =
+      e.sequence <= 1 ? offset_us(e.accepted, from) : FlightRecord::kNotSeen;
+  r.at_us[FlightRecord::kRequestHead] = offset_us(e.request_headers_done, from);
+  r.at_us[FlightRecord::kUpstreamConnected] = offset_us(e.upstream_connected, from);
+  r.at_us[FlightRecord::kRequestSent] = offset_us(e.request_sent, from);
+  r.at_us[FlightRecord::kResponseHead] = offset_us(e.response_headers_done, from);
+  r.at_us[FlightRecord::kLastByte] = offset_us(e.response_done, from);
+  r.relay_held_us = static_cast<uint32_t>(
+      std::min<int64_t>(e.relay_held / 1000, std::numeric_limits<uint32_t>::max()));
+  r.sequence = e.sequence;
+  r.connection_id = e.connection_id;
+  r.request_bytes = e.request_bytes;
+  r.response_bytes = e.response_bytes;
+  r.status = e.status;
+  r.grpc_status = e.grpc_status;
+  r.method = e.method;
+  r.outcome = e.outcome;
+  r.protocol = e.protocol;
+  r.grpc = e.grpc;
+  r.peer = e.peer;
+  r.trace_len = static_cast<uint8_t>(std::min(e.trace_id.size(), kMaxTraceIdBytes));
+  std::memcpy(r.trace_id, e.trace_id.data(), r.trace_len);
+  if (o.raw_path) {  // opt-in: one allocation per kept record
+    std::string_view path = e.path;
+    if (!o.keep_query) path = path.substr(0, path.find('?'));
+    r.path_truncated = e.path_truncated || path.size() > FlightOptions::kMaxPath;
+    r.path = std::make_shared<const std::string>(path.substr(0, FlightOptions::kMaxPath));
+  } else {
+    r.path.reset();
+    r.path_truncated = false;
+  }
+}
+
+// Room for one more, growing by doubling but never past n: the lists reach n once and keep
+// their capacity from then on.
+void grow(std::vector<FlightRecord>& list, size_t n) {
+  if (list.size() == list.capacity())
+    list.reserve(std::min(n, std::max<size_t>(1, list.size() * 2)));
+}
+
+bool slower(const FlightRecord& a, const FlightRecord& b) { return a.duration > b.duration; }
+bool newer(const FlightRecord& a, const FlightRecord& b) { return a.first_byte > b.first_byte; }
+
+}  // namespace
+
+bool flight_failure(const Exchange& e) {
+  return e.outcome != ExchangeOutcome::kCompleted || e.status >= 500 || e.grpc_status > 0;
+}
+
+MonoNanos flight_duration(const Exchange& e) {
+  return e.response_done ? e.total_time() : e.latency();
+}
+
+void FlightCandidates::keep(const Exchange& e, int64_t started_ms, const FlightOptions& o,
+                            MonoNanos duration, bool is_failure, bool is_slow) {
+  const size_t n = o.per_route;
+  if (n == 0) return;
+  if (is_slow) {
+    FlightRecord* slot = nullptr;
+    if (slow_.size() < n) {
+      grow(slow_, n);
+      slot = &slow_.emplace_back();
+    } else {
+      // The fastest kept one makes room (offer() checked that this one is slower).
+      slot = &*std::min_element(slow_.begin(), slow_.end(), [](const auto& a, const auto& b) {
+        return a.duration < b.duration;
+      });
+    }
+    fill(*slot, e, started_ms, o, duration);
+    if (slow_.size() == n) {
+      threshold_ = std::min_element(slow_.begin(), slow_.end(), [](const auto& a, const auto& b) {
+                     return a.duration < b.duration;
+                   })->duration;
+    }
+  }
+  if (is_failure) {
+    FlightRecord* slot = nullptr;
+    if (failures_.size() < n) {
+      grow(failures_, n);
+      slot = &failures_.emplace_back();
+    } else {
+      // Exchanges reach a worker in the order they end: the oldest kept one makes room.
+      slot = &*std::min_element(
+          failures_.begin(), failures_.end(),
+          [](const auto& a, const auto& b) { return a.first_byte < b.first_byte; });
+    }
+    fill(*slot, e, started_ms, o, duration);
+  }
+}
+
+void FlightCandidates::clear() {
+  slow_.clear();
+  failures_.clear();
+  threshold_ = 0;
+}
+
+FlightViewPtr roll_flight(const FlightViewPtr& view, uint64_t window) {
+  if (!view || view->window >= window) return view;
+  auto rolled = std::make_shared<FlightView>();
+  rolled->window = window;
+  if (view->window + 1 == window) rolled->previous = view->slow;
+  rolled->failures = view->failures;
+  return rolled;
+}
+
+FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& delta,
+                           size_t per_route, uint64_t window) {
+  if (per_route == 0 || delta.empty()) return view;
+  const FlightViewPtr current = roll_flight(view, window);
+  // Only a record that would be kept makes a new view: usually none once a window is warm.
+  const std::vector<FlightRecord>* slow = current ? &current->slow : nullptr;
+  const std::vector<FlightRecord>* failures = current ? &current->failures : nullptr;
+  const bool slow_changes =
+      std::any_of(delta.slow().begin(), delta.slow().end(), [&](const auto& r) {
+        return slow == nullptr || slow->size() < per_route || r.duration > slow->back().duration;
+      });
+  const bool failures_change =
+      std::any_of(delta.failures().begin(), delta.failures().end(), [&](const auto& r) {
+        return failures == nullptr || failures->size() < per_route ||
+               r.first_byte > failures->back().first_byte;
+      });
+  if (!slow_changes && !failures_change) return current;
+
+  auto next = current ? std::make_shared<FlightView>(*current) : std::make_shared<FlightView>();
+  next->window = std::max(next->window, window);
+  auto keep_best = [per_route](std::vector<FlightRecord>& list,
+                               const std::vector<FlightRecord>& more, auto better) {
+    list.insert(list.end(), more.begin(), more.end());
+    std::sort(list.begin(), list.end(), better);
+    if (list.size() > per_route) list.resize(per_route);
+  };
+  if (slow_changes) keep_best(next->slow, delta.slow(), slower);
+  if (failures_change) keep_best(next->failures, delta.failures(), newer);
+  return next;
+}
+
+}  // namespace netprof
