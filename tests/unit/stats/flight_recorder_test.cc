@@ -80,7 +80,7 @@ TEST(FlightCandidates, KeepingCostsNoAllocationOnceTheListsExist) {
   FlightCandidates c;
   const FlightOptions o = options(5);
   for (int i = 0; i < 20; ++i) c.offer(taking(1 + i), 0, o);
-  c.offer(taking(1, 500), 0, o);
+  for (int i = 0; i < 5; ++i) c.offer(taking(1, 500), 0, o);  // both lists reach their size
   c.clear();
   const uint64_t before = allocations();
   for (int i = 0; i < 1000; ++i) {
