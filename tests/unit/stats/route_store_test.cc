@@ -30,7 +30,7 @@ std::map<std::string, RouteStats> snapshot(const RouteStore& store) {
 }
 
 RouteStore make_store(size_t max_routes = 1000) {
-  return RouteStore(StoreLimits{max_routes}, nullptr, nullptr);
+  return RouteStore(StoreLimits{.max_routes = max_routes}, nullptr, nullptr);
 }
 
 // Collapses all-digit segments, as a templating namer would.
