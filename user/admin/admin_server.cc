@@ -267,9 +267,8 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
     auto out = sources_.stats->rendered(
         pretty ? "stats_pretty" : "stats", [this, pretty, uptime_s](const StatsSnapshot& snap) {
           if (!pretty) {
-            std::string line =
-                report_json_line(snap.routes, unix_ms(), uptime_s, sources_.scopes,
-                                 /*with_flight=*/true);
+            std::string line = report_json_line(snap.routes, unix_ms(), uptime_s, sources_.scopes,
+                                                /*with_flight=*/true);
             // The relay's figures are one more member of the report object.
             if (sources_.relay_status && line.size() > 2 && line.back() == '}') {
               line.pop_back();
@@ -372,7 +371,7 @@ HttpResponse AdminServer::slow(const HttpRequest& req) {
                           filter.limit == 0;
   if (unfiltered) {
     // What the dashboard polls: rendered once per interval for every reader.
-    auto out = sources_.stats->rendered("slow", render, scopes_version());
+    auto out = sources_.stats->rendered("slow", render, scopes != nullptr ? scopes->version() : 0);
     r.shared_body = std::move(out.bytes);
     r.etag = std::move(out.etag);
   } else {

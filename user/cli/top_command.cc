@@ -227,19 +227,22 @@ class Top {
     const Row* r = detail_row();
     out += fit("netprof top  " + o_.admin + "  " +
                    (r ? r->method + " " + r->route : std::string("(route not seen)")),
-               w) + "\n";
+               w) +
+           "\n";
     if (interactive) out += fit("keys: Enter or Esc back  q quit", w) + "\n";
     if (!error.empty()) out += fit("! " + error, w) + "\n";
     if (r == nullptr) return out;
-    const std::string titles = "  REQUEST ID      STATUS   TOTALms  ORIGINms  HELDms   HEAD   SENT  NTH ";
+    const std::string titles =
+        "  REQUEST ID      STATUS   TOTALms  ORIGINms  HELDms   HEAD   SENT  NTH ";
     const size_t rest = w - std::min(titles.size(), w - 10);
     auto ms = [](const nlohmann::json& t, const char* k) {
       return t.contains(k) ? t[k].get<double>() : -1.0;
     };
     auto section = [&](const char* title, const char* field) {
       out += fit(std::string(title), w) + "\n";
-      const nlohmann::json list =
-          r->slow.is_object() ? r->slow.value(field, nlohmann::json::array()) : nlohmann::json::array();
+      const nlohmann::json list = r->slow.is_object()
+                                      ? r->slow.value(field, nlohmann::json::array())
+                                      : nlohmann::json::array();
       if (list.empty()) {
         out += "  (none)\n";
         return;
@@ -252,13 +255,14 @@ class Top {
         const double from = sent >= 0 ? sent : head;
         std::string status = std::to_string(x.value("status", 0));
         if (x.contains("error")) status = x["error"].get<std::string>().substr(0, 7);
-        std::string line = "  " + fit(x.value("request_id", std::string("-")), 14) + " " +
-                           fit(status, 7) + num(x.value("duration_ms", 0.0), 2, 9) +
-                           (resp >= 0 && from >= 0 ? num(resp - from, 2, 10) : std::string(10, ' ')) +
-                           num(x.value("relay_held_ms", 0.0), 3, 8) +
-                           (head >= 0 ? num(head, 2, 7) : std::string(7, ' ')) +
-                           (sent >= 0 ? num(sent, 2, 7) : std::string(7, ' ')) +
-                           num(x.value("nth_on_connection", 0), 0, 5) + " ";
+        std::string line =
+            "  " + fit(x.value("request_id", std::string("-")), 14) + " " + fit(status, 7) +
+            num(x.value("duration_ms", 0.0), 2, 9) +
+            (resp >= 0 && from >= 0 ? num(resp - from, 2, 10) : std::string(10, ' ')) +
+            num(x.value("relay_held_ms", 0.0), 3, 8) +
+            (head >= 0 ? num(head, 2, 7) : std::string(7, ' ')) +
+            (sent >= 0 ? num(sent, 2, 7) : std::string(7, ' ')) +
+            num(x.value("nth_on_connection", 0), 0, 5) + " ";
         const std::string who = x.value("trace_id", std::string()) +
                                 (x.contains("peer") ? " " + x["peer"].get<std::string>() : "");
         out += line + fit(who, rest) + "\n";
@@ -287,7 +291,8 @@ class Top {
     if (interactive) {
       out += fit("keys: c count  r req/s  5 p50  9 p99  e errors  n route  a assets  "
                  "j/k move  Enter slow requests  q quit",
-                 static_cast<size_t>(width)) + "\n";
+                 static_cast<size_t>(width)) +
+             "\n";
     }
     if (!error.empty()) out += fit("! " + error, static_cast<size_t>(width)) + "\n";
     // Numeric columns are dropped from the right end of this list as the terminal narrows.
@@ -342,7 +347,9 @@ class Top {
       if (rows_[i].key == cursor_key_) at = i;
     if (cursor_key_.empty()) step = 0;
     const auto next = static_cast<long>(at) + step;
-    cursor_key_ = rows_[static_cast<size_t>(std::clamp<long>(next, 0, static_cast<long>(rows_.size()) - 1))].key;
+    cursor_key_ =
+        rows_[static_cast<size_t>(std::clamp<long>(next, 0, static_cast<long>(rows_.size()) - 1))]
+            .key;
   }
   void enter() {
     if (detail_open()) {

@@ -111,15 +111,15 @@ void PrometheusWriter::exemplar(const Exemplar& e) {
   append_escaped_label_value(out_, e.id_view());
   out_.append("\"} ").append(format_double(e.value));
   char ts[32];
-  const int n = std::snprintf(ts, sizeof ts, " %lld.%03lld", static_cast<long long>(e.unix_ms / 1000),
-                              static_cast<long long>(e.unix_ms % 1000));
+  const int n =
+      std::snprintf(ts, sizeof ts, " %lld.%03lld", static_cast<long long>(e.unix_ms / 1000),
+                    static_cast<long long>(e.unix_ms % 1000));
   out_.append(ts, static_cast<size_t>(n));
 }
 
 void PrometheusWriter::histogram(std::string_view name, std::span<const Label> label_list,
-                                 std::span<const double> bounds,
-                                 std::span<const uint64_t> counts, double sum,
-                                 std::span<const Exemplar> exemplars) {
+                                 std::span<const double> bounds, std::span<const uint64_t> counts,
+                                 double sum, std::span<const Exemplar> exemplars) {
   const std::string bucket = std::string(name) + "_bucket";
   const bool with_exemplars = format_ == ExpositionFormat::kOpenMetrics;
   uint64_t cumulative = 0;

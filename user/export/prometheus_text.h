@@ -18,9 +18,9 @@ using Label = std::pair<std::string_view, std::string_view>;
 // request carried one, else netprof's request id (http/exchange.h), which /slow and tap show.
 struct Exemplar {
   static constexpr size_t kMaxId = 64;
-  double value = 0;        // the observed value (seconds)
-  int64_t unix_ms = 0;     // when; 0 = no exemplar
-  bool trace = false;      // id is a trace id (label trace_id), else a request id (request_id)
+  double value = 0;     // the observed value (seconds)
+  int64_t unix_ms = 0;  // when; 0 = no exemplar
+  bool trace = false;   // id is a trace id (label trace_id), else a request id (request_id)
   uint8_t id_len = 0;
   char id[kMaxId] = {};
   std::string_view id_view() const { return {id, id_len}; }

@@ -149,7 +149,8 @@ nlohmann::json build_report(const RouteTableSnapshot& table, int64_t generated_a
                             double uptime_s, bool with_flight) {
   nlohmann::json report = report_frame(table, generated_at_ms, uptime_s);
   nlohmann::json& routes = report["routes"];
-  for (const RouteSummary* row : report_rows(table)) routes.push_back(route_json(*row, with_flight));
+  for (const RouteSummary* row : report_rows(table))
+    routes.push_back(route_json(*row, with_flight));
   return report;
 }
 

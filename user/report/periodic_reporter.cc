@@ -51,10 +51,9 @@ std::string PeriodicReporter::report_now() {
   const int64_t now_ms = unix_ms();
   const double uptime_s = duration<double>(steady_clock::now() - started_).count();
   const std::shared_ptr<const RouteTableSnapshot> table = source_();
-  std::string line = options_.render
-                         ? options_.render(*table, now_ms, uptime_s, options_.scopes)
-                         : report_json_line(*table, now_ms, uptime_s, options_.scopes,
-                                                            options_.with_flight);
+  std::string line = options_.render ? options_.render(*table, now_ms, uptime_s, options_.scopes)
+                                     : report_json_line(*table, now_ms, uptime_s, options_.scopes,
+                                                        options_.with_flight);
 
   std::lock_guard lock(write_mu_);
   std::string error = writer_.write_line(std::move(line));

@@ -39,7 +39,7 @@ struct StoreLimits {
   size_t max_deferred_samples = size_t{1} << 18;
   // The flight recorder (stats/flight_recorder.h): a store that record()s keeps candidates,
   // one that merge_from()s keeps the log. Off (per_route 0) unless set.
-  FlightOptions flight;
+  FlightOptions flight{};
 };
 
 // The most recent exchange of a route, as the origin printed it.

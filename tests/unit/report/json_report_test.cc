@@ -174,8 +174,10 @@ TEST(JsonReport, TheLineWrittenRouteByRouteIsTheTreeDumped) {
   const std::string line = report_json_line(table, 1234, 5.5, &registry);
   EXPECT_EQ(line, tree_dump(&registry));
   EXPECT_EQ(json::parse(line)["pods"].size(), 2u);
-  EXPECT_EQ(report_json_line(RouteStore(StoreLimits{.max_routes = 10}, nullptr, nullptr).snapshot(), 0, 0, nullptr),
-            json(build_report(RouteStore(StoreLimits{.max_routes = 10}, nullptr, nullptr).snapshot(), 0, 0))
+  EXPECT_EQ(report_json_line(RouteStore(StoreLimits{.max_routes = 10}, nullptr, nullptr).snapshot(),
+                             0, 0, nullptr),
+            json(build_report(
+                     RouteStore(StoreLimits{.max_routes = 10}, nullptr, nullptr).snapshot(), 0, 0))
                 .dump(-1, ' ', false, json::error_handler_t::replace));
 }
 

@@ -27,8 +27,8 @@ using namespace std::chrono_literals;
 
 struct Fixture {
   explicit Fixture(std::chrono::milliseconds interval = 20ms, size_t max_routes = 1000)
-      : hub(StatsHubOptions{.interval = interval, .handoff_wait = 250ms}, StoreLimits{.max_routes = max_routes}, HttpMetricsOptions{}, namer,
-            nullptr),
+      : hub(StatsHubOptions{.interval = interval, .handoff_wait = 250ms},
+            StoreLimits{.max_routes = max_routes}, HttpMetricsOptions{}, namer, nullptr),
         pipeline(options(max_routes), namer, nullptr, nullptr, hub.connections()) {
     hub.add_worker(&pipeline);
   }
