@@ -135,6 +135,66 @@ class DashboardInChromium(unittest.TestCase):
         errors = sum(r["errors"] for r in stats["routes"])
         self.assertEqual(page.cards["c-errors"], to_fixed(100 * errors / sum(hits.values()), 2) + "%")
 
+    def test_a_route_opens_its_slow_and_failed_requests(self):
+        """Clicking a route (or a link to it, #route=METHOD%20/path, which a click sets) shows
+        the flight recorder's records of that route from /stats: its slowest requests with the
+        timeline as a bar, and its failures with their status."""
+        import http.client
+        import re
+        import urllib.parse
+        backend = ProfiledBackend(self)
+        for _ in range(7):
+            self.assertEqual(backend.get("/api/search?q=x"), 200)
+        # The demo fails one checkout in ten, drawn per connection: one keep-alive connection.
+        conn = http.client.HTTPConnection("127.0.0.1", backend.port, timeout=10)
+        self.addCleanup(conn.close)
+        failed = 0
+        for _ in range(300):
+            conn.request("POST", "/api/checkout", body="{}")
+            response = conn.getresponse()
+            response.read()
+            failed += response.status == 500
+            if failed == 1:
+                break
+        self.assertEqual(failed, 1, "the demo backend answered no checkout with 500")
+        backend.wait_count("GET", "/api/search", 7)
+
+        def records(method, route):
+            r = next(r for r in backend.stats()["routes"]
+                     if (r["method"], r["route"]) == (method, route))
+            return r.get("slow", {})
+
+        def view(method, route):
+            """The rows of the page's slow table, opened by link: [(list, id, status, html)]."""
+            link = backend.admin + "/#route=" + urllib.parse.quote(f"{method} {route}")
+            dom = self.chromium("--dump-dom", link)
+            self.assertEqual(dom.returncode, 0, dom.stderr[-2000:])
+            self.assertIn('<span id="error"></span>', dom.stdout, "the page reported a fetch error")
+            self.assertIn(f'id="slow-title">{method} {route}<', dom.stdout)
+            table = dom.stdout.split('<table id="slow">', 1)[1].split("</table>", 1)[0]
+            rows = []
+            for m in re.finditer(r'<tr data-request-id="([^"]*)">(.*?)</tr>', table, re.S):
+                cells = re.findall(r"<td[^>]*>(.*?)</td>", m.group(2), re.S)
+                rows.append((cells[0], m.group(1), re.sub("<[^>]+>", "", cells[4]).strip(),
+                             m.group(2)))
+            return rows
+
+        # /api/search: every slowest request /stats has (this window or, once it rolled, the
+        # previous one), each with a bar whose origin segment is drawn.
+        rows = view("GET", "/api/search")
+        f = records("GET", "/api/search")
+        want = {x["request_id"] for x in f.get("slow", []) + f.get("previous_slow", [])}
+        self.assertEqual(len(want), 5, f)
+        self.assertEqual({r[1] for r in rows if r[0].startswith("slowest")}, want, rows)
+        for _, _, status, cells in rows:
+            self.assertEqual(status, "200")
+            self.assertIn('class="seg-origin"', cells)
+        # /api/checkout: its failure, with the status.
+        rows = view("POST", "/api/checkout")
+        failures = records("POST", "/api/checkout")["failures"]
+        self.assertEqual([(r[1], r[2]) for r in rows if r[0] == "failed"],
+                         [(x["request_id"], "500") for x in failures])
+
     def test_the_browser_revalidates_instead_of_downloading_again(self):
         """The page polls /stats and /api/series every second; Chromium revalidates with the
         ETag (the page fetches with cache: "no-cache") and gets 304 while nothing was

@@ -60,6 +60,33 @@ class TopInTmux(unittest.TestCase):
         self.tmux("send-keys", "-t", "top", "q")
         wait_for(lambda: self.tmux("has-session", "-t", "top").returncode != 0, what="top to quit")
 
+    def test_enter_on_a_route_shows_its_slow_requests(self):
+        backend = ProfiledBackend(self)
+        for _ in range(6):
+            self.assertEqual(backend.get("/api/search?q=x"), 200)
+        backend.wait_count("GET", "/api/search", 6)
+        self.start_top(backend, 140)
+        wait_for(lambda: self.screen_with("/api/search"), what="top to show the route")
+        # The cursor starts on the first row (the only one); Enter opens it.
+        self.tmux("send-keys", "-t", "top", "j")
+        wait_for(lambda: self.screen_with(">"), what="the cursor")
+        self.tmux("send-keys", "-t", "top", "Enter")
+        screen = wait_for(lambda: self.screen_with("SLOWEST (this report window)"),
+                          what="the route's slow requests")
+        self.assertIn("GET /api/search", screen)
+        route = next(r for r in backend.stats()["routes"] if r["route"] == "/api/search")
+        ids = [x["request_id"] for x in route["slow"]["slow"] + route["slow"]["previous_slow"]]
+        self.assertEqual(len(ids), 5, route)
+        screen = wait_for(lambda: (lambda s: s if all(i in s for i in ids) else None)(self.screen()),
+                          what="every recorded request id on the screen")
+        self.assertIn("LATEST FAILURES", screen)
+        with open(os.path.join(ARTIFACTS, "top-slow.txt"), "w") as f:
+            f.write(screen)
+        # Escape goes back to the table.
+        self.tmux("send-keys", "-t", "top", "Escape")
+        wait_for(lambda: (lambda s: s if "P99ms" in s and "SLOWEST" not in s else None)(self.screen()),
+                 what="the table again")
+
     def test_narrow_terminal_still_fits(self):
         backend = ProfiledBackend(self)
         send_mixed_traffic(backend, users=3, searches=1, orders=1)
