@@ -3,6 +3,9 @@
 // IPv6; other ports and other namespaces are untouched; the relay's upstream reaches the app.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "intercept/interception.h"
 #include "intercept/libbpf_log.h"
 #include "pod_fixture.h"
@@ -122,6 +125,27 @@ TEST_F(InboundTest, DetachRestoresTheDirectPath) {
   const auto peers = app_->peers();
   ASSERT_EQ(peers.size(), 2u);
   EXPECT_NE(peers[1].find(pod_->client_ip4 + "]:"), std::string::npos) << "not direct: " << peers[1];
+}
+
+// Relay workers dial concurrently and an inbound dialer keeps a ring of guard entries that it
+// grows in place: workers sharing one crashed netprof under load (a worker read the ring
+// another had just reallocated). Each worker gets its own; a worker's two families share it.
+TEST_F(InboundTest, EachWorkerHasItsOwnInboundDialer) {
+  InterceptOptions options;
+  options.netns_path = pod_->pod_path();
+  options.inbound_ports = {kAppPort};
+  options.skmsg = false;
+  options.workers = 2;
+  options.map_sizes.workers = 2;
+  auto interception = Interception::start(options);
+  ASSERT_TRUE(interception) << interception.error();
+  std::map<uint32_t, std::set<const UpstreamDialer*>> dialers;  // worker -> its dialers
+  for (const ListenerSpec& listener : (*interception)->take_listeners())
+    if (listener.scope == options.inbound_scope) dialers[listener.worker].insert(listener.dialer.get());
+  ASSERT_EQ(dialers.size(), 2u);
+  ASSERT_EQ(dialers[0].size(), 1u);
+  ASSERT_EQ(dialers[1].size(), 1u);
+  EXPECT_NE(*dialers[0].begin(), *dialers[1].begin());
 }
 
 }  // namespace

@@ -418,15 +418,23 @@ Status InterceptNode::attach_links(Interception& pod, const std::string& pod_cgr
 }
 
 // Step 4: each listener with the dialer that takes its connections on (inbound: to the
-// original destination inside the pod; outbound: to where the app connected).
+// original destination inside the pod; outbound: to where the app connected). Workers dial
+// concurrently and an InboundDialer keeps a ring of guard entries: one per worker (both
+// families of a worker run on its thread). The OutboundDialer keeps no state of its own.
 void InterceptNode::hand_over_listeners(Interception& pod, PodSockets& sockets,
                                         const PodTarget& target) {
-  auto inbound_dialer = std::make_shared<InboundDialer>(pod.state_, options_.guard_lifetime);
+  std::vector<std::shared_ptr<InboundDialer>> inbound_dialers;
+  auto inbound_dialer_of = [&](uint32_t worker) {
+    while (inbound_dialers.size() <= worker)
+      inbound_dialers.push_back(
+          std::make_shared<InboundDialer>(pod.state_, options_.guard_lifetime));
+    return inbound_dialers[worker];
+  };
   auto outbound_dialer = std::make_shared<OutboundDialer>(pod.state_);
   for (std::vector<UniqueFd>* fds : {&sockets.inbound4, &sockets.inbound6})
     for (uint32_t worker = 0; worker < fds->size(); ++worker)
       pod.listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.inbound_scope,
-                                            inbound_dialer, worker});
+                                            inbound_dialer_of(worker), worker});
   for (std::vector<UniqueFd>* fds : {&sockets.outbound4, &sockets.outbound6})
     for (uint32_t worker = 0; worker < fds->size(); ++worker)
       pod.listeners_.push_back(ListenerSpec{std::move((*fds)[worker]), target.outbound_scope,

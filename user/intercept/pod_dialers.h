@@ -27,7 +27,7 @@ struct InterceptState {
 // The upstream binds to that address, port 0, and its 4-tuple goes into upstream_guard
 // between bind() and connect(). Guard entries are removed `guard_lifetime` later (longer
 // than the relay's connect timeout, so retransmitted SYNs stay guarded), swept on dial().
-// Not thread-safe: the relay calls dial() from its loop thread only.
+// Not thread-safe: each relay worker gets its own (InterceptNode::hand_over_listeners).
 class InboundDialer final : public UpstreamDialer {
  public:
   InboundDialer(std::shared_ptr<const InterceptState> state,

@@ -16,6 +16,8 @@ struct DialResult {
   uint16_t port = 0;  // the destination's port (TLS connections are counted per server port)
 };
 
+// A dialer is called from the loop thread of the worker whose listener it serves; one shared
+// by listeners of several workers must be safe to call concurrently.
 class UpstreamDialer {
  public:
   virtual ~UpstreamDialer() = default;
