@@ -15,9 +15,12 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
+
+#include "http/message_reader.h"
 
 namespace netprof {
 namespace {
@@ -62,12 +65,6 @@ std::string lower(std::string_view s) {
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -118,16 +115,11 @@ std::string peer_address(const sockaddr_storage& ss) {
 
 }  // namespace
 
-bool parse_request_head(std::string_view head, HttpRequest& req, bool& keep_alive) {
-  const auto line_end = head.find("\r\n");
-  const std::string_view line = head.substr(0, line_end);
-  const auto sp1 = line.find(' ');
-  const auto sp2 = line.rfind(' ');
-  if (sp1 == std::string_view::npos || sp2 == sp1) return false;
-  req.method = std::string(line.substr(0, sp1));
-  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (version.substr(0, 5) != "HTTP/") return false;
+// The request as the handlers see it: the target split into a path and a decoded query.
+static HttpRequest request_of(HttpMessage message) {
+  HttpRequest req;
+  req.method = std::move(message.method);
+  const std::string_view target = message.target;
   const auto q = target.find('?');
   req.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) {
@@ -145,20 +137,17 @@ bool parse_request_head(std::string_view head, HttpRequest& req, bool& keep_aliv
       rest.remove_prefix(amp + 1);
     }
   }
-  if (line_end != std::string_view::npos) {
-    std::string_view rest = head.substr(line_end + 2);
-    while (!rest.empty()) {
-      const auto end = rest.find("\r\n");
-      const std::string_view h = rest.substr(0, end);
-      if (const auto colon = h.find(':'); colon != std::string_view::npos) {
-        req.headers.emplace_back(lower(trim(h.substr(0, colon))), std::string(trim(h.substr(colon + 1))));
-      }
-      if (end == std::string_view::npos) break;
-      rest.remove_prefix(end + 2);
-    }
-  }
-  const std::string connection = lower(req.header("connection"));
-  keep_alive = version == "HTTP/1.1" ? connection != "close" : connection == "keep-alive";
+  req.headers = std::move(message.headers);
+  return req;
+}
+
+bool parse_request_head(std::string_view head, HttpRequest& req, bool& keep_alive) {
+  HttpMessageReader reader(HttpMessageKind::kRequest, {}, /*head_only=*/true);
+  const std::string whole = std::string(head) + "\r\n\r\n";
+  size_t used = 0;
+  if (reader.feed(whole, used) != HttpMessageReader::Status::kHead) return false;
+  keep_alive = reader.message().keep_alive;
+  req = request_of(reader.take_message());
   return true;
 }
 
@@ -246,9 +235,9 @@ HttpResponse HttpResponse::text(int status, std::string body) {
 }
 
 struct HttpServer::Impl {
-  int listen_fd = -1;
-  int wake_pipe[2] = {-1, -1};
-  int spare_fd = -1;  // given up at EMFILE to accept (and close) a waiting connection
+  UniqueFd listen_fd;
+  UniqueFd wake_read, wake_write;  // a pipe: handler threads and stop() wake the poll thread
+  UniqueFd spare_fd;  // given up at EMFILE to accept (and close) a waiting connection
   HttpHandler handler;
   HttpServerOptions options;
   std::thread poller;
@@ -263,6 +252,10 @@ struct HttpServer::Impl {
     bool have_bytes = false;
     bool draining = false;         // refused: the answer is sent, input is read and dropped
     uint64_t order = 0;            // lower = older (eviction order)
+    // The request head read so far: `parsed` bytes of `buffer` were fed to `reader`, so a
+    // client sending a byte at a time costs one pass over its head, not one per byte.
+    std::optional<HttpMessageReader> reader = std::nullopt;
+    size_t parsed = 0;
   };
   // Poll thread only.
   std::map<int, Waiting> waiting;
@@ -329,45 +322,43 @@ constexpr size_t kAcceptBurst = 64;  // accepts per wake-up, so reading is never
 
 std::unique_ptr<HttpServer> HttpServer::start(const SocketAddress& address, HttpHandler handler,
                                               HttpServerOptions options, std::string& error) {
-  const int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
+  UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) {
     error = std::strerror(errno);
     return nullptr;
   }
   const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, address.get(), address.length) != 0 || ::listen(fd, 128) != 0) {
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), address.get(), address.length) != 0 || ::listen(fd.get(), 128) != 0) {
     error = "cannot listen on " + address.to_string() + ": " + std::strerror(errno);
-    ::close(fd);
     return nullptr;
   }
-  return start_on(fd, std::move(handler), std::move(options), error);
+  return start_on(std::move(fd), std::move(handler), std::move(options), error);
 }
 
-std::unique_ptr<HttpServer> HttpServer::start_on(int fd, HttpHandler handler,
+std::unique_ptr<HttpServer> HttpServer::start_on(UniqueFd fd, HttpHandler handler,
                                                  HttpServerOptions options, std::string& error) {
-  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+  // Everything that can fail comes before the server exists: its destructor stops a running
+  // poll thread.
+  int pipe_fds[2];
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK) != 0 ||
+      ::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
     error = std::strerror(errno);
-    ::close(fd);
     return nullptr;
   }
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->address_.length = sizeof server->address_.storage;
-  getsockname(fd, server->address_.get(), &server->address_.length);
+  getsockname(fd.get(), server->address_.get(), &server->address_.length);
   server->impl_ = std::make_unique<Impl>();
   Impl& impl = *server->impl_;
-  impl.listen_fd = fd;
+  impl.listen_fd = std::move(fd);
+  impl.wake_read.reset(pipe_fds[0]);
+  impl.wake_write.reset(pipe_fds[1]);
+  impl.spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   impl.handler = std::move(handler);
   impl.options = std::move(options);
   impl.options.reserved_handlers = std::min(impl.options.reserved_handlers,
                                             impl.options.max_handlers > 0 ? impl.options.max_handlers - 1 : 0);
-  impl.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (::pipe2(impl.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-    error = std::strerror(errno);
-    ::close(fd);
-    if (impl.spare_fd >= 0) ::close(impl.spare_fd);
-    return nullptr;
-  }
   impl.poller = std::thread([&impl] { impl.poll_loop(); });
   return server;
 }
@@ -401,15 +392,15 @@ void HttpServer::stop() {
   for (const auto& r : impl_->returned) ::close(r.fd);
   impl_->returned.clear();
   lock.unlock();
-  ::close(impl_->listen_fd);
-  ::close(impl_->wake_pipe[0]);
-  ::close(impl_->wake_pipe[1]);
-  if (impl_->spare_fd >= 0) ::close(impl_->spare_fd);
+  impl_->listen_fd.reset();
+  impl_->wake_read.reset();
+  impl_->wake_write.reset();
+  impl_->spare_fd.reset();
 }
 
 void HttpServer::Impl::wake() {
   const char byte = 1;
-  (void)!::write(wake_pipe[1], &byte, 1);
+  (void)!::write(wake_write.get(), &byte, 1);
 }
 
 Clock::time_point HttpServer::Impl::deadline_of(const Waiting& w) const {
@@ -433,8 +424,8 @@ void HttpServer::Impl::poll_loop() {
     Clock::time_point next = now + std::chrono::seconds(1);
     fds.clear();
     const bool accepting = now >= accept_paused_until;
-    fds.push_back({wake_pipe[0], POLLIN, 0});
-    fds.push_back({listen_fd, static_cast<short>(accepting ? POLLIN : 0), 0});
+    fds.push_back({wake_read.get(), POLLIN, 0});
+    fds.push_back({listen_fd.get(), static_cast<short>(accepting ? POLLIN : 0), 0});
     if (!accepting) next = std::min(next, accept_paused_until);
     for (const auto& [fd, w] : waiting) {
       fds.push_back({fd, POLLIN | POLLRDHUP, 0});
@@ -447,7 +438,7 @@ void HttpServer::Impl::poll_loop() {
     }
     if (fds[0].revents != 0) {
       char drain[64];
-      while (::read(wake_pipe[0], drain, sizeof drain) > 0) {
+      while (::read(wake_read.get(), drain, sizeof drain) > 0) {
       }
     }
     if (stopping.load()) break;
@@ -491,7 +482,7 @@ void HttpServer::Impl::accept_ready() {
   for (size_t n = 0; n < kAcceptBurst; ++n) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
+    const int fd = ::accept4(listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
                              SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
       admit(fd, peer_address(ss));
@@ -503,18 +494,18 @@ void HttpServer::Impl::accept_ready() {
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    if ((errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+    if ((errno == EMFILE || errno == ENFILE) && spare_fd.valid()) {
       // Out of fds: the waiting connection would make poll report the listener readable
       // forever. Give up the spare fd to accept it and close it at once (the client sees a
       // close, not a hang), then take the spare back.
-      ::close(spare_fd);
-      const int victim = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      spare_fd.reset();
+      const int victim = ::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (victim >= 0) {
         ::close(victim);
         fd_exhausted.fetch_add(1, std::memory_order_relaxed);
       }
-      spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (victim >= 0 && spare_fd >= 0) continue;
+      spare_fd.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (victim >= 0 && spare_fd.valid()) continue;
     }
     // Nothing to shed with (or another error): stop watching the listener for a moment
     // instead of spinning on it.
@@ -606,35 +597,41 @@ void HttpServer::Impl::refuse(int fd, int status, std::string_view body) {
   Waiting& w = waiting[fd];
   w.draining = true;
   w.buffer.clear();
+  w.reader.reset();
   w.since = Clock::now();
 }
 
 void HttpServer::Impl::try_process(int fd) {
   Waiting& w = waiting[fd];
-  const size_t head_end = w.buffer.find("\r\n\r\n");
-  if (head_end == std::string::npos) {
-    if (w.buffer.size() > options.max_request_bytes) refuse(fd, 431, "request head too large\n");
-    return;
+  if (!w.reader) {
+    // The head with its blank line: head_end <= max_request_bytes, as the option says.
+    HttpReaderLimits limits;
+    limits.max_head_bytes = options.max_request_bytes + 4;
+    w.reader.emplace(HttpMessageKind::kRequest, limits, /*head_only=*/true);
   }
-  HttpRequest req;
-  bool keep_alive = false;
-  if (head_end > options.max_request_bytes) return refuse(fd, 431, "request head too large\n");
-  if (!parse_request_head(std::string_view(w.buffer).substr(0, head_end), req, keep_alive))
+  size_t used = 0;
+  const auto status = w.reader->feed(std::string_view(w.buffer).substr(w.parsed), used);
+  w.parsed += used;
+  if (status == HttpMessageReader::Status::kNeedMore) return;
+  if (status == HttpMessageReader::Status::kError) {
+    if (w.reader->over_limit()) return refuse(fd, 431, "request head too large\n");
     return refuse(fd, 400, "bad request\n");
+  }
+  const size_t head_end = w.parsed;
+  const HttpMessage& head = w.reader->message();
+  const bool keep_alive = head.keep_alive;
   // A body would be read as the next request if we ignored it: refuse and close instead.
-  const std::string_view length = req.header("content-length");
-  if (!req.header("transfer-encoding").empty() || (!length.empty() && length != "0"))
-    return refuse(fd, 413, "the admin API takes no request bodies\n");
-  const std::string_view host = req.header("host");
+  if (head.has_body()) return refuse(fd, 413, "the admin API takes no request bodies\n");
+  const std::string_view host = head.header("host");
   // HTTP/1.1 requires Host (RFC 9112 3.2); a browser always sends one, so only 1.0 may omit it.
-  const std::string_view line = std::string_view(w.buffer).substr(0, w.buffer.find("\r\n"));
-  const bool http10 = line.size() >= 8 && line.substr(line.size() - 8) == "HTTP/1.0";
+  const bool http10 = head.version_major == 1 && head.version_minor == 0;
   if (host.empty() ? !http10 : !host_allowed(host, options.allowed_hosts)) {
     bad_host.fetch_add(1, std::memory_order_relaxed);
     return refuse(fd, 403,
                   "Host not allowed: use localhost or an IP address, or allow the name "
                   "(--admin-allow-host)\n");
   }
+  HttpRequest req = request_of(w.reader->take_message());
   const bool priority = std::find(options.priority_paths.begin(), options.priority_paths.end(),
                                   req.path) != options.priority_paths.end();
   {
@@ -648,7 +645,7 @@ void HttpServer::Impl::try_process(int fd) {
     ++handlers;
     busy_fds.insert(fd);
   }
-  std::string leftover = w.buffer.substr(head_end + 4);
+  std::string leftover = w.buffer.substr(head_end);
   std::string peer = w.peer;
   // Out of the poll set while a handler thread owns it; still counted in open/per_client.
   waiting.erase(fd);

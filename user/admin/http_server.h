@@ -12,6 +12,8 @@
 //    is dropped to make room, so a flood of slow clients evicts itself;
 //  - at the fd limit (EMFILE) a spare fd is given up to accept and close the waiting
 //    connection, and accepting pauses briefly when even that fails: no busy loop;
+//  - request heads are read by the one HTTP/1.1 framer (http/message_reader, on llhttp),
+//    strictly: bad syntax is answered 400, a head over max_request_bytes 431;
 //  - a request with a body (Content-Length > 0 or any Transfer-Encoding) is refused and the
 //    connection closed, so a body is never read as the next request;
 //  - the Host header must be localhost, an IP literal or a configured name: a browser page
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "base/socket_address.h"
+#include "base/unique_fd.h"
 
 namespace netprof {
 
@@ -108,7 +111,7 @@ class HttpServer {
                                            HttpServerOptions options, std::string& error);
   // The same on a socket already bound and listening (taken over, closed on failure):
   // connections may be queued in its backlog before the server reads any.
-  static std::unique_ptr<HttpServer> start_on(int listen_fd, HttpHandler handler,
+  static std::unique_ptr<HttpServer> start_on(UniqueFd listen_fd, HttpHandler handler,
                                               HttpServerOptions options, std::string& error);
   ~HttpServer();  // stops
   HttpServer(const HttpServer&) = delete;

@@ -313,7 +313,7 @@ TEST(HttpServer, AProbeQueuedBehindABurstIsAnsweredNotEvicted) {
 
   std::string error;
   auto server = HttpServer::start_on(
-      listener, [](const HttpRequest& r) { return HttpResponse::text(200, r.path); }, options,
+      UniqueFd(listener), [](const HttpRequest& r) { return HttpResponse::text(200, r.path); }, options,
       error);
   ASSERT_TRUE(server) << error;
   const std::string out = read_until_closed(probe, 5000);
@@ -344,7 +344,7 @@ TEST(HttpServer, SlowClientsEvictEachOtherNotAProbeAboutToSpeak) {
   }
   std::string error;
   auto server = HttpServer::start_on(
-      listener, [](const HttpRequest& r) { return HttpResponse::text(200, r.path); }, options,
+      UniqueFd(listener), [](const HttpRequest& r) { return HttpResponse::text(200, r.path); }, options,
       error);
   ASSERT_TRUE(server) << error;
   for (int i = 0; i < 500 && server->stats().accepted < slow.size() + 1; ++i)
@@ -364,9 +364,9 @@ TEST(HttpServer, WholeRequestDeadlineIsNotRestartedByEachByte) {
                       quick_options());  // 1 s for a whole request head
   const int fd = connect_to(*server);
   ASSERT_GE(fd, 0);
-  bool closed = false;
-  for (int i = 0; i < 100 && !closed; ++i) {  // a byte every 100 ms, for up to 10 s
-    closed = ::send(fd, "G", 1, MSG_NOSIGNAL) < 0;
+  bool closed = ::send(fd, "GET /", 5, MSG_NOSIGNAL) < 0;
+  for (int i = 0; i < 100 && !closed; ++i) {  // a byte of the path every 100 ms, for up to 10 s
+    closed = ::send(fd, "a", 1, MSG_NOSIGNAL) < 0;
     char c;
     closed = closed || ::recv(fd, &c, 1, MSG_DONTWAIT) == 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
