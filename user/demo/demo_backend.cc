@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "demo/wire.h"
+#include "http/message_reader.h"
 #include "relay/relay.h"
 
 namespace netprof {
@@ -76,8 +77,6 @@ void DemoBackend::accept_loop() {
     if (poll(&p, 1, 100) <= 0) continue;
     const int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    timeval tv{0, 200'000};  // lets idle connection threads notice stop()
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     live_connections_.fetch_add(1);
     std::thread([this, fd] {
       serve(fd);
@@ -89,19 +88,16 @@ void DemoBackend::accept_loop() {
 
 void DemoBackend::serve(int fd) {
   std::mt19937 rng(static_cast<unsigned>(fd) * 7919u);
+  HttpMessageReader reader(HttpMessageKind::kRequest);
   std::string carry;
-  demo_wire::Message request;
   while (!stopping_.load()) {
-    if (!demo_wire::read_message(fd, carry, request)) {
-      if (errno == EAGAIN && carry.empty()) continue;  // receive timeout while idle
-      return;
+    if (carry.empty()) {  // idle: look at stop() every 200 ms
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 200) == 0) continue;
     }
-    const auto line_end = request.head.find("\r\n");
-    const std::string_view line(request.head.data(), std::min(line_end, request.head.size()));
-    const auto sp1 = line.find(' ');
-    const auto sp2 = line.find(' ', sp1 + 1);
-    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) return;
-    const Reply reply = route(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1), rng);
+    const auto request = read_http_message(fd, reader, carry, 10'000);
+    if (!request.ok()) return;
+    const Reply reply = route(request->method, request->target, rng);
     if (reply.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(reply.delay_ms));
     std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + reply.reason +
                       "\r\nContent-Type: " + reply.type +

@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <random>
+#include <string_view>
 
 #include "demo/wire.h"
+#include "http/message_reader.h"
 
 namespace netprof {
 namespace {
@@ -63,8 +65,8 @@ void DemoTraffic::client_loop(unsigned seed) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    HttpMessageReader reader(HttpMessageKind::kResponse);
     std::string carry;
-    demo_wire::Message response;
     for (int n = requests_per_connection(rng); n > 0 && !stopping_.load(); --n) {
       int roll = pick(rng);
       const Call* call = kCalls;
@@ -74,8 +76,8 @@ void DemoTraffic::client_loop(unsigned seed) {
                                   " HTTP/1.1\r\nHost: demo\r\nUser-Agent: netprof-demo\r\n" +
                                   "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
       if (!demo_wire::write_all(fd, request)) break;
-      // HEAD responses carry a Content-Length but no body: 204 here, so framing holds.
-      if (!demo_wire::read_message(fd, carry, response)) break;
+      if (std::string_view(call->method) == "HEAD") reader.expect_no_body();
+      if (!read_http_message(fd, reader, carry, 10'000).ok()) break;
       sent_.fetch_add(1);
       if (pause_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause_us_));
     }

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "http/message_reader.h"
 
 namespace netprof {
 namespace {
@@ -99,51 +100,12 @@ std::string request_head(const Url& url, std::string_view method, std::string_vi
   return head;
 }
 
-// Reads the status line and headers; leaves any body bytes already read in `rest`.
-std::string read_head(int fd, Clock::time_point deadline, int& status, bool& chunked,
-                      long long& content_length, std::string& rest) {
-  std::string buf;
-  char chunk[4096];
-  size_t end;
-  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-    if (buf.size() > 64 * 1024) return "response head too large";
-    if (!wait_for(fd, POLLIN, deadline)) return "timed out waiting for the response";
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) return buf.empty() ? "connection closed without a response" : "truncated response head";
-    buf.append(chunk, static_cast<size_t>(n));
-  }
-  const std::string_view head(buf.data(), end);
-  if (head.size() < 12 || head.substr(0, 5) != "HTTP/") return "not an HTTP response";
-  std::from_chars(head.data() + 9, head.data() + 12, status);
-  chunked = false;
-  content_length = -1;
-  size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos) {
-    const size_t next = head.find("\r\n", pos + 2);
-    std::string line(head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2));
-    for (char& c : line) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (line.rfind("content-length:", 0) == 0) content_length = std::atoll(line.c_str() + 15);
-    if (line.rfind("transfer-encoding:", 0) == 0 && line.find("chunked") != std::string::npos) chunked = true;
-    pos = next;
-  }
-  rest = buf.substr(end + 4);
-  return {};
-}
-
-// Decodes a complete chunked body; good enough for small collector replies.
-std::string dechunk(std::string_view raw) {
-  std::string out;
-  while (true) {
-    const auto eol = raw.find("\r\n");
-    if (eol == std::string_view::npos) break;
-    size_t size = 0;
-    std::from_chars(raw.data(), raw.data() + eol, size, 16);
-    if (size == 0 || raw.size() < eol + 2 + size) break;
-    out.append(raw.substr(eol + 2, size));
-    raw.remove_prefix(std::min(raw.size(), eol + 2 + size + 2));
-  }
-  return out;
+// Responses are for a collector's answer or the admin API's documents (a /stats of 10,000
+// routes is ~5 MB): bounded, with room.
+HttpReaderLimits response_limits() {
+  HttpReaderLimits limits;
+  limits.max_body_bytes = 256 * 1024 * 1024;
+  return limits;
 }
 
 }  // namespace
@@ -203,26 +165,16 @@ HttpResult http_request(const Url& url, std::string_view method, std::string_vie
   const std::string head = request_head(url, method, body, content_type, headers);
   if (result.error = send_all(fd.get(), head, deadline); !result.error.empty()) return result;
   if (result.error = send_all(fd.get(), body, deadline); !result.error.empty()) return result;
-  bool chunked = false;
-  long long length = -1;
-  std::string raw;
-  int status = 0;
-  if (result.error = read_head(fd.get(), deadline, status, chunked, length, raw); !result.error.empty()) {
+  HttpMessageReader reader(HttpMessageKind::kResponse, response_limits());
+  if (method == "HEAD") reader.expect_no_body();
+  std::string carry;
+  auto response = read_http_message(fd.get(), reader, carry, remaining_ms(deadline));
+  if (!response.ok()) {
+    result.error = "reading the response: " + response.error();
     return result;
   }
-  char chunk[16384];
-  while (length < 0 || static_cast<long long>(raw.size()) < length) {
-    if (!wait_for(fd.get(), POLLIN, deadline)) {
-      result.error = "timed out reading the response body";
-      return result;
-    }
-    const ssize_t n = ::recv(fd.get(), chunk, sizeof chunk, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (n <= 0) break;
-    raw.append(chunk, static_cast<size_t>(n));
-  }
-  result.status = status;
-  result.body = chunked ? dechunk(raw) : std::move(raw);
+  result.status = response->status;
+  result.body = std::move(response->body);
   return result;
 }
 
@@ -236,12 +188,12 @@ std::string http_stream(const Url& url, int connect_timeout_ms, int& status,
   if (auto error = send_all(fd.get(), request_head(url, "GET", {}, {}, headers), deadline); !error.empty()) {
     return error;
   }
-  bool chunked = false;
-  long long length = -1;
+  // The head only: the body is handed on as it comes, as the server sends it.
+  HttpMessageReader reader(HttpMessageKind::kResponse, response_limits(), /*head_only=*/true);
   std::string rest;
-  if (auto error = read_head(fd.get(), deadline, status, chunked, length, rest); !error.empty()) {
-    return error;
-  }
+  const auto head = read_http_message(fd.get(), reader, rest, remaining_ms(deadline));
+  if (!head.ok()) return "reading the response: " + head.error();
+  status = head->status;
   if (!rest.empty() && !on_data(rest)) return {};
   char chunk[16384];
   while (!keep_going || keep_going()) {
