@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "base/cgroup_v2.h"
+#include "http/message_reader.h"
 #include "intercept/socket_keys.h"
 
 namespace netprof::test {
@@ -207,14 +208,6 @@ bool send_all(int fd, const std::string& data) {
   return true;
 }
 
-size_t content_length(const std::string& head) {
-  std::string lower = head;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-  const size_t at = lower.find("content-length:");
-  if (at == std::string::npos) return 0;
-  return std::strtoul(lower.c_str() + at + 15, nullptr, 10);
-}
-
 }  // namespace
 
 std::string pattern_bytes(size_t size) {
@@ -253,23 +246,10 @@ void TestHttpServer::serve() {
     UniqueFd conn(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) continue;
     set_timeouts(conn.get());
-    std::string data;
-    char buffer[65536];
-    size_t head_end = std::string::npos;
-    while (true) {
-      if (head_end == std::string::npos) head_end = data.find("\r\n\r\n");
-      if (head_end != std::string::npos &&
-          data.size() >= head_end + 4 + content_length(data.substr(0, head_end)))
-        break;
-      const ssize_t n = recv(conn.get(), buffer, sizeof(buffer), 0);
-      if (n <= 0) break;
-      data.append(buffer, static_cast<size_t>(n));
-    }
-    const size_t path_start = data.find(' ');
-    const size_t path_end = data.find(' ', path_start + 1);
-    const std::string path = path_start == std::string::npos || path_end == std::string::npos
-                                 ? "?"
-                                 : data.substr(path_start + 1, path_end - path_start - 1);
+    HttpMessageReader reader(HttpMessageKind::kRequest);
+    std::string carry, data;
+    const auto request = read_http_message(conn.get(), reader, carry, 5000, &data);
+    const std::string path = request.ok() ? request->target : "?";
     {
       std::lock_guard lock(mutex_);
       requests_.push_back(data);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "http/message_reader.h"
 #include "sim_node.h"
 
 namespace netprof::test {
@@ -48,9 +49,8 @@ class Admin {
         method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   }
   std::string body(const std::string& method, const std::string& target) const {
-    const std::string response = request(method, target);
-    const size_t at = response.find("\r\n\r\n");
-    return at == std::string::npos ? std::string() : response.substr(at + 4);
+    auto response = parse_http_message(request(method, target), HttpMessageKind::kResponse);
+    return response.ok() ? std::move(response->body) : std::string();
   }
   json stats() const {
     json s = json::parse(body("GET", "/stats"), nullptr, false);

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/cgroup_v2.h"
+#include "http/message_reader.h"
 
 namespace netprof::test {
 namespace {
@@ -120,16 +121,12 @@ SimNode::~SimNode() {
     _exit(124);
   static const char kAnswer[] =
       "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  char buffer[2048];
   while (true) {
     const int client = accept(fd, nullptr, nullptr);
     if (client < 0) continue;
-    std::string head;
-    while (head.find("\r\n\r\n") == std::string::npos) {
-      const ssize_t n = read(client, buffer, sizeof buffer);
-      if (n <= 0) break;
-      head.append(buffer, static_cast<size_t>(n));
-    }
+    HttpMessageReader reader(HttpMessageKind::kRequest, {}, /*head_only=*/true);
+    std::string carry;
+    (void)read_http_message(client, reader, carry, 10'000);
     if (write(client, kAnswer, sizeof kAnswer - 1) < 0) {
     }
     close(client);

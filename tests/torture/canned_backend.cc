@@ -13,35 +13,40 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/message_reader.h"
+
 namespace netprof::torture {
 namespace {
 
 struct Conn {
   int fd;
-  int matched = 0;        // how much of "\r\n\r\n" ends the bytes seen so far
-  std::string line;       // start of the current request, up to its first space-separated path
-  bool in_request = false;
-  std::string out;        // owed to the client
+  // Requests are bodiless: each is answered when its head is complete.
+  HttpMessageReader reader{HttpMessageKind::kRequest, {}, /*head_only=*/true};
+  bool unreadable = false;  // not HTTP/1.1 any more (a body, garbage): later bytes are dropped
+  std::string out;          // owed to the client
   bool reset_after_flush = false;
 };
 
 void on_bytes(Conn& c, const char* p, size_t n, uint64_t& requests) {
-  static constexpr char kEnd[] = "\r\n\r\n";
-  for (size_t i = 0; i < n; ++i) {
-    if (c.line.size() < 16) c.line += p[i];
-    c.matched = p[i] == kEnd[c.matched] ? c.matched + 1 : (p[i] == '\r' ? 1 : 0);
-    if (c.matched == 4) {
-      c.matched = 0;
-      ++requests;
-      const size_t sp = c.line.find(' ');
-      if (sp != std::string::npos && c.line.compare(sp + 1, 6, "/reset") == 0) {
-        c.out += "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial";
-        c.reset_after_flush = true;
-      } else if (sp == std::string::npos || c.line.compare(sp + 1, 5, "/hold") != 0) {
-        c.out += kCannedResponse;
-      }
-      c.line.clear();
+  std::string_view bytes(p, n);
+  while (!bytes.empty() && !c.unreadable) {
+    size_t used = 0;
+    const auto status = c.reader.feed(bytes, used);
+    bytes.remove_prefix(used);
+    if (status == HttpMessageReader::Status::kNeedMore) return;
+    if (status == HttpMessageReader::Status::kError) {
+      c.unreadable = true;
+      return;
     }
+    ++requests;
+    const std::string_view target = c.reader.message().target;
+    if (target.substr(0, 6) == "/reset") {
+      c.out += "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial";
+      c.reset_after_flush = true;
+    } else if (target.substr(0, 5) != "/hold") {
+      c.out += kCannedResponse;
+    }
+    c.reader.next();
   }
 }
 

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "canned_backend.h"
+#include "http/message_reader.h"
 #include "net_util.h"
 #include "netprof_process.h"
 #include "sha256.h"
@@ -169,13 +170,12 @@ TEST(Faults, OneMebibyteHeaderIsRelayedExactly) {
   std::string backend_hash;
   std::thread backend([&] {
     Fd fd(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    std::string got;
-    char buf[65536];
-    while (got.find("\r\n\r\n") == std::string::npos) {
-      const ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
-      if (n <= 0) break;
-      got.append(buf, static_cast<size_t>(n));
-    }
+    HttpReaderLimits limits;
+    limits.max_head_bytes = 2 << 20;
+    HttpMessageReader reader(HttpMessageKind::kRequest, limits);
+    std::string carry, got;
+    const auto request = read_http_message(fd.get(), reader, carry, 10000, &got);
+    EXPECT_TRUE(request.ok()) << request.error();
     backend_hash = sha256_hex(got);
     send_all(fd.get(), kCannedResponse);
     read_until_close(fd.get(), 10000);

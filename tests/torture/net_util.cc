@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "http/message_reader.h"
+
 namespace netprof::torture {
 namespace {
 
@@ -130,29 +132,9 @@ std::string read_until_close(int fd, int timeout_ms, std::string* how, size_t li
 }
 
 std::string read_http_response(int fd, int timeout_ms) {
-  const int64_t deadline = now_ms() + timeout_ms;
-  std::string out;
-  char buf[65536];
-  while (true) {
-    const size_t head_end = out.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      const size_t cl = out.find("Content-Length: ");
-      if (cl != std::string::npos && cl < head_end) {
-        const size_t want = head_end + 4 + std::strtoull(out.c_str() + cl + 16, nullptr, 10);
-        if (out.size() >= want) return out.substr(0, want);
-      }
-    }
-    const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) {
-      out.append(buf, static_cast<size_t>(n));
-    } else if (n == 0) {
-      return out;
-    } else if (errno == EAGAIN || errno == EINTR) {
-      if (!wait_for(fd, POLLIN, deadline)) return {};
-    } else {
-      return {};
-    }
-  }
+  HttpMessageReader reader(HttpMessageKind::kResponse);
+  std::string carry, wire;
+  return read_http_message(fd, reader, carry, timeout_ms, &wire).ok() ? wire : std::string();
 }
 
 int http_get_status(uint16_t port, std::string_view path, int timeout_ms) {
@@ -162,9 +144,10 @@ int http_get_status(uint16_t port, std::string_view path, int timeout_ms) {
   req.append(path);
   req += " HTTP/1.1\r\nHost: torture\r\n\r\n";
   if (!send_all(fd.get(), req, timeout_ms)) return 0;
-  const std::string resp = read_http_response(fd.get(), timeout_ms);
-  if (resp.size() < 12 || resp.compare(0, 5, "HTTP/") != 0) return 0;
-  return std::atoi(resp.c_str() + 9);
+  HttpMessageReader reader(HttpMessageKind::kResponse);
+  std::string carry;
+  const auto response = read_http_message(fd.get(), reader, carry, timeout_ms);
+  return response.ok() ? response->status : 0;
 }
 
 uint64_t nofile_hard_limit() {

@@ -43,7 +43,8 @@ bool send_all(int fd, std::string_view bytes, int timeout_ms = 10000);
 // or "limit".
 std::string read_until_close(int fd, int timeout_ms, std::string* how = nullptr,
                              size_t limit = SIZE_MAX);
-// Reads one HTTP response with a Content-Length (or until close). Empty on failure.
+// Reads one HTTP response (http/message_reader) and returns its bytes as they came. Empty on
+// failure.
 std::string read_http_response(int fd, int timeout_ms = 10000);
 
 // A GET on a new connection through `port`; returns the status code (0 on failure).
