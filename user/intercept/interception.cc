@@ -390,7 +390,6 @@ Status InterceptNode::add_map_entries(Interception& pod, const netprof_pod& entr
           !status)
         return status.take_error();
       pod.listener_keys_.push_back(key);
-      pod.listener_fds_.push_back((*fds)[worker].get());
     }
   }
   return ok_status();

@@ -160,7 +160,6 @@ class Interception {
   bool suspended_ = false;
   bool pod_entry_ = false;   // the pods map has this pod's entry
   std::vector<netprof_listener_key> listener_keys_;
-  std::vector<int> listener_fds_;  // the sockets of listener_keys_ (owned by the relay)
   std::vector<ListenerSpec> listeners_;
   std::vector<SocketAddress> outbound_addresses_;
   std::vector<std::string> notes_;

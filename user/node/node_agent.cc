@@ -14,7 +14,7 @@ struct NodeAgent::Pod {
   PodNetwork network;
   uint32_t inbound_scope = 0, outbound_scope = 0;
   std::unique_ptr<Interception> interception;
-  std::vector<std::pair<size_t, int>> listener_fds;  // (worker, fd), owned by the relay once posted
+  std::vector<RelayGroup::ListenerRef> listeners;  // posted to the relay, which owns them
 };
 
 NodeAgent::NodeAgent(NodeAgentOptions options, RelayGroup& relay, ScopeRegistry& registry,
@@ -250,7 +250,8 @@ bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   register_scopes(*pod);
 
   std::vector<ListenerSpec> listeners = pod->interception->take_listeners();
-  for (const ListenerSpec& spec : listeners) pod->listener_fds.emplace_back(spec.worker, spec.fd.get());
+  for (const ListenerSpec& spec : listeners)
+    pod->listeners.push_back(RelayGroup::ListenerRef{spec.worker, spec.id});
   relay_.post_listeners(std::move(listeners));
   last_error_.erase(uid);
   const PodIdentity& id = pod->identity;
@@ -274,7 +275,7 @@ void NodeAgent::detach(const std::string& uid, const char* why, bool relay_runni
   // Links first: from now on the pod's new connections go straight to the app. The
   // listeners close on the loop thread; connections already relayed carry on.
   pod->interception.reset();
-  if (relay_running) relay_.post_remove_listeners(pod->listener_fds);
+  if (relay_running) relay_.post_remove_listeners(pod->listeners);
   const int64_t now = unix_ms();
   registry_.mark_gone(pod->inbound_scope, now);
   if (pod->outbound_scope != 0) registry_.mark_gone(pod->outbound_scope, now);

@@ -691,10 +691,15 @@ void Relay::add_listener(ListenerSpec spec) {
   impl_->listeners.push_back(std::move(listener));
 }
 
-bool Relay::remove_listener(int fd) {
+ListenerId next_listener_id() {
+  static std::atomic<uint64_t> next{1};
+  return ListenerId{next.fetch_add(1, std::memory_order_relaxed)};
+}
+
+bool Relay::remove_listener(ListenerId id) {
   auto& all = impl_->listeners;
   for (auto it = all.begin(); it != all.end(); ++it) {
-    if ((*it)->spec.fd.get() != fd) continue;
+    if (!((*it)->spec.id == id)) continue;
     (*it)->spec.fd.reset();  // closed: leaves the epoll set; a fetched event for it is ignored
     impl_->retired_listeners.push_back(std::move(*it));
     all.erase(it);

@@ -36,11 +36,20 @@ struct RelayOptions {
   LoopMeter* meter = nullptr;
 };
 
+// Names a listener once its fd belongs to the relay. Never the fd number: the relay closes the
+// fd (on remove, at stop), and the number may then be another socket's.
+struct ListenerId {
+  uint64_t value = 0;
+  bool operator==(const ListenerId&) const = default;
+};
+ListenerId next_listener_id();  // unique in the process; any thread
+
 struct ListenerSpec {
   UniqueFd fd;                          // a listening TCP socket, owned: closed with the spec
   uint32_t scope = 0;                   // stamped on every Exchange from this listener
   std::shared_ptr<UpstreamDialer> dialer;
   uint32_t worker = 0;                  // the RelayGroup worker that serves it
+  ListenerId id = next_listener_id();   // what remove_listener() takes
 };
 
 class Relay {
@@ -52,9 +61,9 @@ class Relay {
 
   // Call before run() or from the loop thread (see post()).
   void add_listener(ListenerSpec spec);
-  // Stops accepting on the listener `fd` and closes it; its open connections carry on.
+  // Stops accepting on the listener `id` and closes it; its open connections carry on.
   // Loop thread only. Returns false if no such listener.
-  bool remove_listener(int fd);
+  bool remove_listener(ListenerId id);
   // Runs `task` on the loop thread soon. Safe from any thread (not from signal handlers).
   // This is how node mode adds and removes pods while the relay runs.
   void post(std::function<void()> task);

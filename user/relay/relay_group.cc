@@ -44,14 +44,14 @@ void RelayGroup::post_listeners(std::vector<ListenerSpec> specs) {
   }
 }
 
-void RelayGroup::post_remove_listeners(std::vector<std::pair<size_t, int>> listeners) {
-  std::vector<std::vector<int>> by_worker(workers_.size());
-  for (const auto& [worker, fd] : listeners) by_worker[worker % workers_.size()].push_back(fd);
+void RelayGroup::post_remove_listeners(std::vector<ListenerRef> listeners) {
+  std::vector<std::vector<ListenerId>> by_worker(workers_.size());
+  for (const ListenerRef& ref : listeners) by_worker[ref.worker % workers_.size()].push_back(ref.id);
   for (size_t i = 0; i < workers_.size(); ++i) {
     if (by_worker[i].empty()) continue;
     Relay& relay = *workers_[i];
-    relay.post([&relay, fds = std::move(by_worker[i])] {
-      for (int fd : fds) relay.remove_listener(fd);
+    relay.post([&relay, ids = std::move(by_worker[i])] {
+      for (ListenerId id : ids) relay.remove_listener(id);
     });
   }
 }

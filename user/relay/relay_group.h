@@ -39,9 +39,13 @@ class RelayGroup {
   void add_listener(ListenerSpec spec);
   // Any thread, while running: adds each listener on its worker's loop thread.
   void post_listeners(std::vector<ListenerSpec> specs);
-  // Any thread, while running: stops accepting on these (worker, fd) listeners and closes them;
-  // their open connections carry on.
-  void post_remove_listeners(std::vector<std::pair<size_t, int>> listeners);
+  // Any thread, while running: stops accepting on these listeners and closes them; their open
+  // connections carry on.
+  struct ListenerRef {
+    uint32_t worker = 0;
+    ListenerId id;
+  };
+  void post_remove_listeners(std::vector<ListenerRef> listeners);
 
   // Runs every worker until request_stop() (or until one fails: then all stop). Returns 0, or
   // the first worker's errno.

@@ -76,9 +76,10 @@ class RelayFixture : public ::testing::Test {
     UniqueFd fd = listen_tcp(loopback(), 16);
     ASSERT_TRUE(fd.valid());
     relay_port_ = port_of(fd.get());
-    relay_fd_ = fd.get();
-    relay_->add_listener(
-        {std::move(fd), 0, std::make_shared<FixedTargetDialer>(loopback(port_of(upstream_listener_)))});
+    ListenerSpec spec{std::move(fd), 0,
+                      std::make_shared<FixedTargetDialer>(loopback(port_of(upstream_listener_)))};
+    relay_listener_ = spec.id;
+    relay_->add_listener(std::move(spec));
     loop_ = std::thread([this] { relay_->run(); });
   }
   void TearDown() override {
@@ -93,7 +94,7 @@ class RelayFixture : public ::testing::Test {
   std::unique_ptr<Relay> relay_;
   std::thread loop_;
   int upstream_listener_ = -1;
-  int relay_fd_ = -1;
+  ListenerId relay_listener_;
   uint16_t relay_port_ = 0;
 };
 
@@ -255,7 +256,7 @@ TEST_F(RelayFixture, RemovedListenerRefusesNewConnectionsButKeepsOpenOnes) {
   const int server = accept(upstream_listener_, nullptr, nullptr);
   ASSERT_GE(server, 0);
   std::promise<bool> removed;
-  relay_->post([&] { removed.set_value(relay_->remove_listener(relay_fd_)); });
+  relay_->post([&] { removed.set_value(relay_->remove_listener(relay_listener_)); });
   ASSERT_TRUE(removed.get_future().get());
   EXPECT_EQ(connect_to(relay_port_), -1);
 
