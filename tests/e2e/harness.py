@@ -45,6 +45,45 @@ def free_port():
         return s.getsockname()[1]
 
 
+def skip_or_fail(test, why):
+    """Skips `test` saying why; with NETPROF_REQUIRE_BPF=1 a skip is a failure instead."""
+    if os.environ.get("NETPROF_REQUIRE_BPF") == "1":
+        test.fail(f"NETPROF_REQUIRE_BPF=1 but: {why}")
+    test.skipTest(why)
+
+
+def pod_netns(test, name, subnet):
+    """A pod-like network namespace np-<name>-<pid>, joined to this one by a veth pair on
+    10.<subnet>.N.0/24 (N from the pid, so that concurrent runs differ). The namespace and the
+    veth go with the test's cleanup, also when it fails. Returns (namespace, pod address).
+    Skips (see skip_or_fail) where one cannot be made: not root, no ip(8), no netns."""
+    if os.geteuid() != 0:
+        skip_or_fail(test, "needs root (netns, veth, BPF)")
+    if shutil.which("ip") is None:
+        skip_or_fail(test, "needs ip (iproute2)")
+    pid = os.getpid()
+    ns, host_if, pod_if = f"np-{name}-{pid}", f"np{name}{pid}h", f"np{name}{pid}p"
+    net = (pid % 200) + 20
+    host_ip, pod_ip = f"10.{subnet}.{net}.1", f"10.{subnet}.{net}.2"
+
+    def sh(*cmd, check=True):
+        return subprocess.run(list(cmd), capture_output=True, check=check)
+    test.addCleanup(sh, "ip", "netns", "del", ns, check=False)
+    test.addCleanup(sh, "ip", "link", "del", host_if, check=False)
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", pod_if)
+        sh("ip", "link", "set", pod_if, "netns", ns)
+        sh("ip", "addr", "add", f"{host_ip}/24", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{pod_ip}/24", "dev", pod_if)
+        sh("ip", "-n", ns, "link", "set", pod_if, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as e:
+        skip_or_fail(test, f"cannot make a network namespace: {e.stderr.decode().strip()}")
+    return ns, pod_ip
+
+
 def start_process(test, args, **kw):
     """Popen whose cleanup (registered on `test`) stops it: SIGTERM, SIGKILL after 10 s."""
     proc = subprocess.Popen(args, **kw)

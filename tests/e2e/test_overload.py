@@ -4,7 +4,6 @@ and proxy mode says it has nothing to detach. Without the variable the hook does
 (The detachment itself needs BPF: tests/node/overload_test.cc.)"""
 import hashlib
 import json
-import os
 import random
 import shutil
 import socket
@@ -17,7 +16,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import E2ETest, Netprof, free_port, start_process, wait_for
+from harness import (E2ETest, Netprof, free_port, pod_netns, skip_or_fail, start_process,
+                     wait_for)
 
 
 # No HTTP proxy from the environment: every address here is local or a test netns.
@@ -122,36 +122,7 @@ class AttachStalled(unittest.TestCase):
     connections straight to the app, not counted), and re-attached after the cool-down."""
 
     def test_detached_while_stalled_and_reattached_after(self):
-        require = os.environ.get("NETPROF_REQUIRE_BPF") == "1"
-
-        def skip(why):
-            if require:
-                self.fail(f"NETPROF_REQUIRE_BPF=1 but: {why}")
-            self.skipTest(why)
-        if os.geteuid() != 0:
-            skip("needs root (netns, veth, BPF)")
-        if shutil.which("ip") is None:
-            skip("needs ip (iproute2)")
-        pid = os.getpid()
-        ns, host_if, pod_if = f"np-ovl-{pid}", f"npovl{pid}h", f"npovl{pid}p"
-        net = (pid % 200) + 20
-        host_ip, pod_ip = f"10.252.{net}.1", f"10.252.{net}.2"
-
-        def sh(*cmd, check=True):
-            return subprocess.run(list(cmd), capture_output=True, check=check)
-        self.addCleanup(sh, "ip", "netns", "del", ns, check=False)
-        self.addCleanup(sh, "ip", "link", "del", host_if, check=False)
-        try:
-            sh("ip", "netns", "add", ns)
-            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", pod_if)
-            sh("ip", "link", "set", pod_if, "netns", ns)
-            sh("ip", "addr", "add", f"{host_ip}/24", "dev", host_if)
-            sh("ip", "link", "set", host_if, "up")
-            sh("ip", "-n", ns, "addr", "add", f"{pod_ip}/24", "dev", pod_if)
-            sh("ip", "-n", ns, "link", "set", pod_if, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        except subprocess.CalledProcessError as e:
-            skip(f"cannot make a network namespace: {e.stderr.decode().strip()}")
+        ns, pod_ip = pod_netns(self, "ovl", 252)
         port = free_port()
         www = tempfile.mkdtemp(prefix="netprof-ovl-")
         self.addCleanup(shutil.rmtree, www, True)
@@ -183,7 +154,8 @@ class AttachStalled(unittest.TestCase):
                 return "exited"
             return "ok" if "intercepting" in np.stderr() else None
         if wait_for(intercepting, timeout=30, what="netprof attach") == "exited":
-            skip(f"netprof attach could not run here: {np.stderr().strip().splitlines()[-1:]}")
+            skip_or_fail(self, "netprof attach could not run here: "
+                         f"{np.stderr().strip().splitlines()[-1:]}")
 
         def stats():
             return json.loads(admin_get(admin, "/stats"))

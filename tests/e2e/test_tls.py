@@ -15,7 +15,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from harness import NETPROF, Netprof, free_port, start_process, wait_for
+from harness import NETPROF, Netprof, free_port, pod_netns, skip_or_fail, start_process, wait_for
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -256,36 +256,9 @@ class TlsThroughAttach(unittest.TestCase, TlsScenario):
     """A pod-like network namespace with nginx inside; netprof attach steers its inbound port."""
 
     def test_tls_connections_per_server_name(self):
-        require = os.environ.get("NETPROF_REQUIRE_BPF") == "1"
-
-        def skip(why):
-            if require:
-                self.fail(f"NETPROF_REQUIRE_BPF=1 but: {why}")
-            self.skipTest(why)
-        if os.geteuid() != 0:
-            skip("needs root (netns, veth, BPF)")
-        for tool in ("curl", "openssl", NGINX, "ip"):
+        for tool in ("curl", "openssl", NGINX):
             need(tool)
-        pid = os.getpid()
-        ns, host_if, pod_if = f"np-tls-{pid}", f"nptls{pid}h", f"nptls{pid}p"
-        net = (pid % 200) + 20
-        host_ip, pod_ip = f"10.251.{net}.1", f"10.251.{net}.2"
-
-        def sh(*cmd, check=True):
-            return subprocess.run(list(cmd), capture_output=True, check=check)
-        self.addCleanup(sh, "ip", "netns", "del", ns, check=False)
-        self.addCleanup(sh, "ip", "link", "del", host_if, check=False)
-        try:
-            sh("ip", "netns", "add", ns)
-            sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", pod_if)
-            sh("ip", "link", "set", pod_if, "netns", ns)
-            sh("ip", "addr", "add", f"{host_ip}/24", "dev", host_if)
-            sh("ip", "link", "set", host_if, "up")
-            sh("ip", "-n", ns, "addr", "add", f"{pod_ip}/24", "dev", pod_if)
-            sh("ip", "-n", ns, "link", "set", pod_if, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-        except subprocess.CalledProcessError as e:
-            skip(f"cannot make a network namespace: {e.stderr.decode().strip()}")
+        ns, pod_ip = pod_netns(self, "tls", 251)
         d = tls_dir(self)
         port = free_port()
         start_nginx(self, d, f"{pod_ip}:{port}", netns=ns)
@@ -297,7 +270,8 @@ class TlsThroughAttach(unittest.TestCase, TlsScenario):
                 return "exited"
             return "ok" if "intercepting" in np.stderr() else None
         if wait_for(intercepting, timeout=30, what="netprof attach") == "exited":
-            skip(f"netprof attach could not run here: {np.stderr().strip().splitlines()[-1:]}")
+            skip_or_fail(self, "netprof attach could not run here: "
+                         f"{np.stderr().strip().splitlines()[-1:]}")
         connections = self.drive(pod_ip, port)
         report = np.stop()
         self.check(report, port, connections)
