@@ -18,13 +18,14 @@ namespace netprof::fuzz {
 
 struct ConnectionOp {
   enum class Kind { kClientBytes, kServerBytes, kSix, kClose, kTruncated } kind;
-  bool flag = false;                // bit 3 of the op byte
-  std::span<const char> bytes;      // for kClientBytes / kServerBytes
+  bool flag = false;            // bit 3 of the op byte
+  std::span<const char> bytes;  // for kClientBytes / kServerBytes
 };
 
 class ConnectionOps {
  public:
-  ConnectionOps(const uint8_t* data, size_t size, size_t start) : data_(data), size_(size), at_(start) {}
+  ConnectionOps(const uint8_t* data, size_t size, size_t start)
+      : data_(data), size_(size), at_(start) {}
 
   // The next op, the clock advanced by it; false when the input is used up.
   bool next(ConnectionOp& op, MonoNanos& now) {
@@ -61,5 +62,44 @@ class ConnectionOps {
   size_t size_;
   size_t at_;
 };
+
+// What play() saw: the bytes it fed each side, and whether op 7 closed the connection.
+struct Played {
+  uint64_t client_bytes = 0;
+  uint64_t server_bytes = 0;
+  bool closed = false;
+};
+
+// The one loop of the connection-level targets: runs the ops on `tracker` (on_client_bytes,
+// on_server_bytes, on_connection_closed) until the input is used up or op 7 closed it (by a
+// reset with the flag). `before(op, now, played)` sees each op first: op 6 is the target's
+// alone, and a target may feed bytes of its own there (counted in `played`). `now` ends at the
+// clock of the last op.
+template <typename Tracker, typename Before>
+Played play(ConnectionOps& ops, Tracker& tracker, MonoNanos& now, Before before) {
+  Played played;
+  ConnectionOp op;
+  while (!played.closed && ops.next(op, now)) {
+    before(op, now, played);
+    switch (op.kind) {
+      case ConnectionOp::Kind::kClientBytes:
+        played.client_bytes += op.bytes.size();
+        tracker.on_client_bytes(op.bytes, now);
+        break;
+      case ConnectionOp::Kind::kServerBytes:
+        played.server_bytes += op.bytes.size();
+        tracker.on_server_bytes(op.bytes, now);
+        break;
+      case ConnectionOp::Kind::kClose:
+        tracker.on_connection_closed(now, op.flag);
+        played.closed = true;
+        break;
+      case ConnectionOp::Kind::kSix:
+      case ConnectionOp::Kind::kTruncated:
+        break;
+    }
+  }
+  return played;
+}
 
 }  // namespace netprof::fuzz

@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <span>
 
-#include "http2/protocol_tracker.h"
 #include "connection_ops.h"
+#include "http2/protocol_tracker.h"
 
 namespace {
 
@@ -55,50 +55,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   netprof::TrackerLimits limits;
   if (data[0] & 1) limits.max_path_bytes = 1 + (data[0] >> 4);
   CheckingSink sink(limits.max_path_bytes);
-  uint64_t client_bytes = 0, server_bytes = 0;
+  netprof::fuzz::Played played;
   {
     netprof::ProtocolTracker tracker(sink, 7, limits);
     netprof::MonoNanos now = 1000;
     netprof::fuzz::ConnectionOps ops(data, size, 1);
-    netprof::fuzz::ConnectionOp op;
-    bool closed = false, preface_sent = false;
+    bool preface_sent = false;
     using Kind = netprof::fuzz::ConnectionOp::Kind;
-    while (!closed && ops.next(op, now)) {
-      switch (op.kind) {
-        case Kind::kClientBytes:
+    played = netprof::fuzz::play(
+        ops, tracker, now,
+        [&](const auto& op, netprof::MonoNanos at, netprof::fuzz::Played& so_far) {
           // The flag sends the client preface first, once: reaching HTTP/2 by chance is rare.
-          if (op.flag && !preface_sent) {
+          if (op.kind == Kind::kClientBytes && op.flag && !preface_sent) {
             preface_sent = true;
-            client_bytes += netprof::kHttp2Preface.size();
-            tracker.on_client_bytes(netprof::kHttp2Preface, now);
+            so_far.client_bytes += netprof::kHttp2Preface.size();
+            tracker.on_client_bytes(netprof::kHttp2Preface, at);
           }
-          client_bytes += op.bytes.size();
-          tracker.on_client_bytes(op.bytes, now);
-          break;
-        case Kind::kServerBytes:
-          server_bytes += op.bytes.size();
-          tracker.on_server_bytes(op.bytes, now);
-          break;
-        case Kind::kSix:  // a half-close
-          if (op.flag) {
-            tracker.on_client_eof(now);
-          } else {
-            tracker.on_server_eof(now);
+          if (op.kind == Kind::kSix) {  // a half-close
+            if (op.flag) {
+              tracker.on_client_eof(at);
+            } else {
+              tracker.on_server_eof(at);
+            }
           }
-          break;
-        case Kind::kClose:
-          tracker.on_connection_closed(now, op.flag);
-          closed = true;
-          break;
-        case Kind::kTruncated:
-          break;
-      }
-    }
-    if (!closed && (size & 1)) tracker.on_connection_closed(now, false);
+        });
+    if (!played.closed && (size & 1)) tracker.on_connection_closed(now, false);
   }
   // Frame bytes are attributed to at most one stream each (an upgraded stream 1 carries the
   // HTTP/1.1 request's bytes, which are client bytes too).
-  if (sink.request_bytes > client_bytes) fail("more request bytes counted than the client sent");
-  if (sink.response_bytes > server_bytes) fail("more response bytes counted than the server sent");
+  if (sink.request_bytes > played.client_bytes)
+    fail("more request bytes counted than the client sent");
+  if (sink.response_bytes > played.server_bytes)
+    fail("more response bytes counted than the server sent");
   return 0;
 }

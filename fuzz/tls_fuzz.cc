@@ -12,8 +12,8 @@
 #include <span>
 #include <string_view>
 
-#include "http2/protocol_tracker.h"
 #include "connection_ops.h"
+#include "http2/protocol_tracker.h"
 #include "tls/connection.h"
 #include "tls/hello.h"
 
@@ -77,45 +77,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       fail("long ALPN choice");
   }
   CheckingSink sink;
-  uint64_t client_bytes = 0, server_bytes = 0;
+  netprof::fuzz::Played played;
   bool tls_chosen = false;
   {
     netprof::ProtocolTracker tracker(sink, 7);
     tracker.set_server_port(443);
     netprof::MonoNanos now = 1000;
     netprof::fuzz::ConnectionOps ops(data, size, 1);
-    netprof::fuzz::ConnectionOp op;
-    bool closed = false;
-    using Kind = netprof::fuzz::ConnectionOp::Kind;
-    while (!closed && ops.next(op, now)) {
-      switch (op.kind) {
-        case Kind::kClientBytes:
-          client_bytes += op.bytes.size();
-          tracker.on_client_bytes(op.bytes, now);
-          break;
-        case Kind::kServerBytes:
-          server_bytes += op.bytes.size();
-          tracker.on_server_bytes(op.bytes, now);
-          break;
-        case Kind::kSix:
-          tracker.on_upstream_failed(now);
-          break;
-        case Kind::kClose:
-          tracker.on_connection_closed(now, op.flag);
-          closed = true;
-          break;
-        case Kind::kTruncated:
-          break;
-      }
-      if (tracker.choice() == netprof::WireChoice::kTls) tls_chosen = true;
-    }
-    if (!closed) tracker.on_connection_closed(now, false);
+    // Whether TLS was chosen after any op: looked at before each one and after the last.
+    auto chosen = [&] { tls_chosen = tls_chosen || tracker.choice() == netprof::WireChoice::kTls; };
+    played =
+        netprof::fuzz::play(ops, tracker, now, [&](const auto& op, netprof::MonoNanos at, auto&) {
+          chosen();
+          if (op.kind == netprof::fuzz::ConnectionOp::Kind::kSix) tracker.on_upstream_failed(at);
+        });
+    chosen();
+    if (!played.closed) tracker.on_connection_closed(now, false);
   }
   if (tls_chosen) {
     if (sink.tls + sink.unparsed != 1) fail("a TLS connection is counted once: TLS or unparsed");
     if (sink.exchanges != 0) fail("exchanges on a TLS connection");
-    if (sink.tls == 1 && sink.bytes_c2s != client_bytes) fail("client bytes not all counted");
-    if (sink.tls == 1 && sink.bytes_s2c != server_bytes) fail("server bytes not all counted");
+    if (sink.tls == 1 && sink.bytes_c2s != played.client_bytes)
+      fail("client bytes not all counted");
+    if (sink.tls == 1 && sink.bytes_s2c != played.server_bytes)
+      fail("server bytes not all counted");
   }
   return 0;
 }

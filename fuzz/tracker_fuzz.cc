@@ -7,12 +7,12 @@
 // as a plain replay binary (replay_main.cc) that ctest runs over fuzz/regressions/.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <span>
 
-#include "http/tracker.h"
 #include "connection_ops.h"
+#include "http/tracker.h"
 
 namespace {
 
@@ -69,44 +69,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (config & 2) limits.max_pipelined = 1 + ((config >> 2) & 3);
   if (config & 4) limits.max_held_bytes = 1 + (config >> 3);
   CheckingSink sink(limits);
-  uint64_t client_bytes = 0, server_bytes = 0;
+  netprof::fuzz::Played played;
   {
     netprof::HttpTracker tracker(sink, 7, limits);
     netprof::MonoNanos now = 1000;
     netprof::fuzz::ConnectionOps ops(data, size, 1);
-    netprof::fuzz::ConnectionOp op;
-    bool closed = false;
-    using Kind = netprof::fuzz::ConnectionOp::Kind;
-    while (!closed && ops.next(op, now)) {
-      switch (op.kind) {
-        case Kind::kClientBytes:
-          client_bytes += op.bytes.size();
-          tracker.on_client_bytes(op.bytes, now);
-          break;
-        case Kind::kServerBytes:
-          server_bytes += op.bytes.size();
-          tracker.on_server_bytes(op.bytes, now);
-          break;
-        case Kind::kSix:  // a half-close
-          if (op.flag) {
-            tracker.on_client_eof(now);
+    played =
+        netprof::fuzz::play(ops, tracker, now, [&](const auto& op, netprof::MonoNanos at, auto&) {
+          if (op.kind != netprof::fuzz::ConnectionOp::Kind::kSix) return;
+          if (op.flag) {  // a half-close
+            tracker.on_client_eof(at);
           } else {
-            tracker.on_server_eof(now);
+            tracker.on_server_eof(at);
           }
-          break;
-        case Kind::kClose:
-          tracker.on_connection_closed(now, op.flag);
-          closed = true;
-          if (tracker.pending_requests() != 0) fail("requests pending after close");
-          break;
-        case Kind::kTruncated:
-          break;
-      }
-    }
-    if (!closed && (size & 1)) tracker.on_connection_closed(now, false);
+        });
+    if (played.closed && tracker.pending_requests() != 0) fail("requests pending after close");
+    if (!played.closed && (size & 1)) tracker.on_connection_closed(now, false);
   }
   // Bytes are attributed to at most one exchange each.
-  if (sink.request_bytes > client_bytes) fail("more request bytes counted than the client sent");
-  if (sink.response_bytes > server_bytes) fail("more response bytes counted than the server sent");
+  if (sink.request_bytes > played.client_bytes)
+    fail("more request bytes counted than the client sent");
+  if (sink.response_bytes > played.server_bytes)
+    fail("more response bytes counted than the server sent");
   return 0;
 }
