@@ -47,7 +47,7 @@ void Exemplar::set(double v, int64_t ms, bool is_trace, std::string_view text) {
   unix_ms = ms;
   trace = is_trace;
   id_len = static_cast<uint8_t>(std::min(text.size(), kMaxId));
-  std::memcpy(id, text.data(), id_len);
+  std::copy_n(text.data(), id_len, id);  // (memcpy: UB for an empty view's null)
 }
 
 void PrometheusWriter::finish() {

@@ -44,7 +44,7 @@ void fill(FlightRecord& r, const Exchange& e, int64_t started_ms, const FlightOp
   r.grpc = e.grpc;
   r.peer = e.peer;
   r.trace_len = static_cast<uint8_t>(std::min(e.trace_id.size(), kMaxTraceIdBytes));
-  std::memcpy(r.trace_id, e.trace_id.data(), r.trace_len);
+  std::copy_n(e.trace_id.data(), r.trace_len, r.trace_id);  // (memcpy: UB for an empty view's null)
   if (o.raw_path) {  // opt-in: one allocation per kept record
     std::string_view path = e.path;
     if (!o.keep_query) path = path.substr(0, path.find('?'));
