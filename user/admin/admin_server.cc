@@ -202,10 +202,19 @@ std::unique_ptr<AdminServer> AdminServer::start(const SocketAddress& address,
   HttpServerOptions options;
   options.allowed_hosts = admin->access_.allowed_hosts;
   if (admin->sources_.debug_stall) options.post_paths.push_back("/debug/stall");
-  admin->server_ = HttpServer::start(
-      address, [self](const HttpRequest& r) { return self->handle(r); }, std::move(options), error);
-  if (!admin->server_) return nullptr;
+  {
+    std::lock_guard lock(admin->server_mu_);  // its handlers may already run: see server_mu_
+    admin->server_ = HttpServer::start(
+        address, [self](const HttpRequest& r) { return self->handle(r); }, std::move(options),
+        error);
+    if (!admin->server_) return nullptr;
+  }
   return admin;
+}
+
+HttpServerStats AdminServer::server_stats() const {
+  std::lock_guard lock(server_mu_);
+  return server_->stats();
 }
 
 AdminServer::~AdminServer() { stop(); }
@@ -305,7 +314,7 @@ HttpResponse AdminServer::serve(const HttpRequest& req) {
         [this, uptime_s, format](const StatsSnapshot& snap) {
           std::string body = render_metrics(sources_, snap, uptime_s, format);
           PrometheusWriter writer(body, format);
-          write_admin_server_metrics(writer, server_->stats());
+          write_admin_server_metrics(writer, server_stats());
           writer.finish();  // OpenMetrics: "# EOF", after every family
           return body;
         },

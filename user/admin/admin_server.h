@@ -94,7 +94,13 @@ class AdminServer {
   AdminSources sources_;
   AdminAccess access_;
   std::chrono::steady_clock::time_point started_;
+  // The server answers from its own threads as soon as HttpServer::start() has bound, before
+  // start() has stored it here: a request handled then (a scrape right at startup) must not
+  // read server_ while it is being set. server_mu_ is held while it is set and when a handler
+  // reads it.
+  mutable std::mutex server_mu_;
   std::unique_ptr<HttpServer> server_;
+  HttpServerStats server_stats() const;
 };
 
 // The dashboard page (admin/dashboard.html, embedded at build time).
