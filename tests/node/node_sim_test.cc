@@ -132,11 +132,15 @@ TEST_F(NodeSimTest, FollowsPodsAttributesStatsAndDetachesCleanly) {
   EXPECT_GE(sk_lookup_programs(alpha->net().pod()), 1u);
   EXPECT_GE(sk_lookup_programs(bravo->net().pod()), 1u);
   // A hostNetwork pod shares the node's netns: attaching there would steer the node's own
-  // traffic, so it is skipped (and said so).
-  EXPECT_TRUE(wait_until([&] {
-    return netprof.log().find("pod " + std::string(kUidHost) +
-                              ": not attached: shares the node's") != std::string::npos;
-  })) << netprof.log();
+  // traffic, so it is skipped (and said so) once it has stayed there for
+  // NodeAgent::kHostNetworkSettle.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return netprof.log().find("pod " + std::string(kUidHost) +
+                                  ": not attached: shares the node's") != std::string::npos;
+      },
+      kPatience))
+      << netprof.log();
   EXPECT_FALSE(attached(netprof, kUidHost));
 
   EXPECT_NE(get(*alpha, "/alpha").find(" 404 "), std::string::npos);

@@ -136,6 +136,8 @@ std::optional<std::chrono::milliseconds> NodeAgent::reconcile(const PodScan& sca
   for (const std::string& uid : gone) detach(uid, "its cgroup is gone", true);
   for (auto it = last_error_.begin(); it != last_error_.end();)
     it = present.count(it->first) ? std::next(it) : last_error_.erase(it);
+  for (auto it = in_node_netns_since_.begin(); it != in_node_netns_since_.end();)
+    it = present.count(it->first) ? std::next(it) : in_node_netns_since_.erase(it);
 
   // A pod that stops waiting starts again from kFirstRetry the next time it waits.
   for (auto it = retry_.begin(); it != retry_.end();)
@@ -234,6 +236,16 @@ bool NodeAgent::attach(const PodCgroup& cgroup, const KubeletPods& kubelet) {
   if (starting) return true;
   auto network = pod_network(processes, skip_netns_);
   if (!network) return fail(network.error());
+  if (network->shares_skipped_netns) {
+    // runc's init joins the pod's cgroup before it enters the pod's netns, under a name that
+    // is not always recognisable: a pod is taken for hostNetwork only once it has stayed in
+    // the node's netns for kHostNetworkSettle (a real runtime under load showed this).
+    const auto now = std::chrono::steady_clock::now();
+    const auto since = in_node_netns_since_.try_emplace(uid, now).first->second;
+    if (now - since < kHostNetworkSettle) return true;
+    return fail("shares the node's or netprof's network namespace (hostNetwork?): skipped");
+  }
+  in_node_netns_since_.erase(uid);
 
   auto pod = std::make_unique<Pod>();
   pod->identity = identify_pod(cgroup, processes, kubelet, options_.node_hostname);

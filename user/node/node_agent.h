@@ -71,6 +71,8 @@ class NodeAgent {
   // stop: a cgroup the runtime left empty is only looked at again by the regular rescan.
   static constexpr std::chrono::milliseconds kFirstRetry{500};
   static constexpr std::chrono::milliseconds kLastRetry{8000};
+  // How long a pod's processes must stay in the node's netns before it counts as hostNetwork.
+  static constexpr std::chrono::milliseconds kHostNetworkSettle{3000};
   std::optional<std::chrono::milliseconds> reconcile(const PodScan& scan);
   // Drops the stats of pods gone for longer than expire_after.
   void expire(int64_t now_ms);
@@ -126,6 +128,8 @@ class NodeAgent {
   std::map<std::string, std::pair<uint32_t, uint32_t>> scopes_by_uid_;
   std::map<std::string, std::string> last_error_;  // by UID: log each distinct failure once
   std::map<std::string, Retry> retry_;             // by UID: pods waiting, with their backoff
+  // By UID: when the pod was first seen with its processes in the node's netns.
+  std::map<std::string, std::chrono::steady_clock::time_point> in_node_netns_since_;
   std::set<std::string> notes_logged_;             // interception notes are the same for every pod
   std::string kubelet_error_;                      // last failure to list pod_logs_dir, logged once
   uint32_t next_scope_ = kFirstScope;

@@ -92,6 +92,7 @@ Expected<PodNetwork> pod_network(const std::vector<PodProcess>& processes,
                                  const std::vector<ino_t>& skip_inodes) {
   if (processes.empty()) return Error{"no process in the pod's cgroup yet"};
   std::optional<Error> last_error;
+  std::optional<PodNetwork> in_skipped;
   for (const PodProcess& process : processes) {
     if (process.role == ProcessRole::kRuntimeInit) continue;
     PodNetwork network;
@@ -103,10 +104,17 @@ Expected<PodNetwork> pod_network(const std::vector<PodProcess>& processes,
       continue;
     }
     network.netns_inode = *inode;
-    if (std::find(skip_inodes.begin(), skip_inodes.end(), network.netns_inode) != skip_inodes.end())
-      return Error{"shares the node's or netprof's network namespace (hostNetwork?): skipped"};
+    if (std::find(skip_inodes.begin(), skip_inodes.end(), network.netns_inode) !=
+        skip_inodes.end()) {
+      // A runtime's helper can sit in the pod's cgroup before it joins the pod's netns:
+      // another process may show the pod's own.
+      network.shares_skipped_netns = true;
+      if (!in_skipped) in_skipped = network;
+      continue;
+    }
     return network;
   }
+  if (in_skipped) return *in_skipped;
   if (last_error)
     return Error{"cannot read the network namespace of the pod's processes: " +
                  last_error->message};

@@ -63,13 +63,16 @@ struct PodNetwork {
   pid_t pid = 0;           // the process the netns was opened through
   std::string netns_path;  // /proc/PID/ns/net
   ino_t netns_inode = 0;   // changes when the pod sandbox is recreated
+  // Every process found is in one of the skipped namespaces: a hostNetwork pod (it shares
+  // the node's netns; intercepting it would steer the node's own traffic), netprof's own
+  // pod, or a pod whose processes have not entered its netns yet. Never intercepted.
+  bool shares_skipped_netns = false;
 };
 
-// The netns of the first of `processes` that still exists and is not the runtime's init
-// (its namespaces may not be final yet). An error when there is none yet (a pod whose
-// cgroup is created before its processes join) or when it is one of `skip_inodes`: a
-// hostNetwork pod shares the node's netns (intercepting it would steer the node's own
-// traffic), and netprof's own pod must not intercept itself.
+// The netns of the first of `processes` that still exists, is not the runtime's init (its
+// namespaces may not be final yet) and is not in one of `skip_inodes`; failing that, the
+// first in a skipped one (shares_skipped_netns). An error when there is none yet (a pod
+// whose cgroup is created before its processes join).
 Expected<PodNetwork> pod_network(const std::vector<PodProcess>& processes,
                                  const std::vector<ino_t>& skip_inodes);
 

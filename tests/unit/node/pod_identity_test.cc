@@ -5,7 +5,11 @@
 #include "node/pod_identity.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -191,12 +195,51 @@ TEST(PodNetwork, NotThroughTheRuntimesInit) {
   EXPECT_EQ(infra->pid, getpid());
   auto skipped = pod_network({PodProcess{getpid(), ProcessRole::kApp}},
                              {namespace_inode("/proc/self/ns/net")});
-  ASSERT_FALSE(skipped);
-  EXPECT_NE(skipped.error().find("hostNetwork"), std::string::npos);
+  ASSERT_TRUE(skipped) << skipped.error();
+  EXPECT_TRUE(skipped->shares_skipped_netns);
   auto gone = pod_network({PodProcess{999999999, ProcessRole::kApp}}, {});
   ASSERT_FALSE(gone);
   EXPECT_NE(gone.error().find("No such file or directory"), std::string::npos) << gone.error();
 }
 
 }  // namespace
+// runc's init sits in the pod's cgroup before it enters the pod's netns: a process of the
+// pod in the node's netns must not hide another that is in the pod's own.
+TEST(PodNetwork, PrefersAProcessInThePodsOwnNetnsOverOneInTheNodes) {
+  if (geteuid() != 0) {
+    if (std::getenv("NETPROF_REQUIRE_BPF") != nullptr) FAIL() << "needs root (unshare)";
+    GTEST_SKIP() << "needs root: the pod process is made with unshare(CLONE_NEWNET)";
+  }
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (unshare(CLONE_NEWNET) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{child};
+  char c = 0;
+  const bool entered = read(ready[0], &c, 1) == 1;
+  close(ready[0]);
+  ASSERT_TRUE(entered) << "the child could not unshare its netns";
+
+  const ino_t node = namespace_inode("/proc/self/ns/net");
+  auto network = pod_network(
+      {PodProcess{getpid(), ProcessRole::kApp}, PodProcess{child, ProcessRole::kApp}}, {node});
+  ASSERT_TRUE(network) << network.error();
+  EXPECT_FALSE(network->shares_skipped_netns);
+  EXPECT_EQ(network->pid, child);
+  EXPECT_NE(network->netns_inode, node);
+}
+
 }  // namespace netprof
