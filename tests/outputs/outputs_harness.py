@@ -79,10 +79,11 @@ class ProfiledBackend:
     """`netprof demo --serve-only` behind `netprof proxy --admin 127.0.0.1:0`."""
 
     def __init__(self, test, extra_args=()):
-        backend_port = free_port()
-        self.backend = Process(test, [NETPROF, "demo", "--serve-only", "--backend",
-                                      f"127.0.0.1:{backend_port}"])
-        self.backend.wait_stderr(r"backend serving on", "demo backend")
+        # Port 0 and the port it reports: a port picked free beforehand can be taken by
+        # another process before the backend binds it.
+        self.backend = Process(test, [NETPROF, "demo", "--serve-only", "--backend", "127.0.0.1:0"])
+        backend_port = int(self.backend.wait_stderr(r"backend serving on [^ ]*:(\d+)",
+                                                    "demo backend").group(1))
         self.proxy = Process(test, [NETPROF, "proxy", "--listen", "127.0.0.1:0", "--target",
                                     f"127.0.0.1:{backend_port}", "--admin", "127.0.0.1:0",
                                     "--report-interval", "0", *extra_args])
