@@ -137,6 +137,11 @@ TEST(Soak, MillionRequestsTenThousandRoutesThousandConnections) {
   ProxyConfig config;
   config.target_port = backend.port();
   config.report_interval_s = 1.0;
+  // The flight recorder is off here: its per-route lists filling up over the run (~7 KiB per
+  // route, a known excess that the evidence issue #15 tracks against its memory goal) would
+  // need a margin that hides the per-request leak this test exists to catch. Its bounds are
+  // checked by stats_flight_recorder_test (no allocation per exchange once warm).
+  config.extra_args = {"--slow-per-route", "0"};
   NetprofProcess netprof(config);
   ASSERT_TRUE(netprof.started());
   LoadClient client(netprof.port());
