@@ -250,6 +250,8 @@ struct Relay::Impl {
   // Out of fds: the pending connection would keep the level-triggered listener readable
   // forever. Give up the spare fd, accept and close the connection, take the spare back.
   void shed_one_pending(int listen_fd) {
+    // Another thread may have taken the fd this one freed: take a spare again once one is free.
+    if (spare_fd < 0) spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (spare_fd < 0) return;
     close(spare_fd);
     if (const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC); fd >= 0) {
