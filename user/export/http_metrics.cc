@@ -21,14 +21,24 @@ struct ViewHash {
 constexpr std::string_view kOverflowRoute = "{overflow}";
 constexpr double kNanosPerSecond = 1e9;
 
+// The exemplar of `bucket` in a sparse list (ascending by bucket), inserted empty if missing.
+Exemplar& exemplar_slot(std::vector<Exemplar>& list, size_t bucket) {
+  auto it = std::lower_bound(list.begin(), list.end(), bucket,
+                             [](const Exemplar& x, size_t b) { return x.bucket < b; });
+  if (it == list.end() || it->bucket != bucket) {
+    it = list.insert(it, Exemplar{});
+    it->bucket = static_cast<uint16_t>(bucket);
+  }
+  return *it;
+}
+
 // Keeps `exchange` as the exemplar of its duration bucket if the bucket has none yet (since the
 // buffer was cleared), or only an untraced one and this one is traced. Cheap otherwise.
-void offer_exemplar(HttpSeries& s, size_t bucket, const Exchange& exchange, double seconds,
-                    size_t buckets) {
+void offer_exemplar(HttpSeries& s, size_t bucket, const Exchange& exchange, double seconds) {
   const bool traced = !exchange.trace_id.empty();
   if (!traced && exchange.connection_id == 0) return;  // nothing to look it up by
-  if (s.duration_exemplars.size() != buckets) s.duration_exemplars.resize(buckets);  // once
-  Exemplar& x = s.duration_exemplars[bucket];
+  if (bucket > UINT16_MAX) return;                      // past what an exemplar can name
+  Exemplar& x = exemplar_slot(s.duration_exemplars, bucket);
   if (x.unix_ms != 0 && (x.trace || !traced)) return;
   const int64_t now_ms = unix_ms();
   if (traced) {
@@ -148,7 +158,7 @@ void HttpMetrics::on_routed_exchange(const Exchange& exchange, std::string_view 
   const MonoNanos duration = exchange.response_done ? exchange.total_time() : exchange.latency();
   const double seconds = static_cast<double>(duration) / kNanosPerSecond;
   const size_t bucket = s.duration_s.record(options_.duration_buckets_s, seconds);
-  offer_exemplar(s, bucket, exchange, seconds, options_.duration_buckets_s.size() + 1);
+  offer_exemplar(s, bucket, exchange, seconds);
   s.request_body_bytes.record(options_.size_buckets_bytes,
                               static_cast<double>(exchange.request_body_bytes));
   s.response_body_bytes.record(options_.size_buckets_bytes,
@@ -200,15 +210,11 @@ void HttpMetrics::merge_from(const HttpMetrics& delta) {
       }
     }
     HttpSeries& into = it->second;
-    if (!from.duration_exemplars.empty()) {
-      if (into.duration_exemplars.size() < from.duration_exemplars.size())
-        into.duration_exemplars.resize(from.duration_exemplars.size());
-      for (size_t i = 0; i < from.duration_exemplars.size(); ++i) {
-        const Exemplar& f = from.duration_exemplars[i];
-        Exemplar& t = into.duration_exemplars[i];
-        // The newer one, except that a traced exemplar is not given up for an untraced one.
-        if (f.unix_ms != 0 && (f.trace || !t.trace) && f.unix_ms >= t.unix_ms) t = f;
-      }
+    for (const Exemplar& f : from.duration_exemplars) {
+      if (f.unix_ms == 0) continue;
+      Exemplar& t = exemplar_slot(into.duration_exemplars, f.bucket);
+      // The newer one, except that a traced exemplar is not given up for an untraced one.
+      if ((f.trace || !t.trace) && f.unix_ms >= t.unix_ms) t = f;
     }
     into.requests += from.requests;
     into.duration_s.merge(from.duration_s);
@@ -221,9 +227,11 @@ void HttpMetrics::merge_from(const HttpMetrics& delta) {
 
 void HttpMetrics::clear_counts() {
   std::lock_guard lock(impl_->mu);
+  // As RouteStore::clear_counts: a series idle for a whole hand-over is given back.
+  std::erase_if(impl_->series, [](const auto& entry) { return entry.second.requests == 0; });
   for (auto& [key, s] : impl_->series) {
     s.requests = 0;
-    for (Exemplar& x : s.duration_exemplars) x.unix_ms = 0;  // keeps the vector
+    s.duration_exemplars.clear();  // keeps the capacity: no allocation per hand-over
     s.duration_s.clear();
     s.request_body_bytes.clear();
     s.response_body_bytes.clear();

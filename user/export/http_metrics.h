@@ -52,9 +52,11 @@ struct HttpSeries {
   int16_t grpc_status = -1;      // its grpc-status; -1 when none was seen
   uint64_t requests = 0;         // every exchange, answered or not
   BucketCounts duration_s, request_body_bytes, response_body_bytes;  // answered exchanges only
-  // One exemplar per duration bucket (empty until the first): a recent exchange that fell in
-  // it, by trace id when one was sent, else by request id. In a worker's buffer, the first of
-  // each bucket since the hand-over (a traced one preferred): at most one copy per bucket.
+  // At most one exemplar per duration bucket, only for buckets that have one, ascending by
+  // bucket: a recent exchange that fell in it, by trace id when one was sent, else by request
+  // id. In a worker's buffer, the first of each bucket since the hand-over (a traced one
+  // preferred). Sparse because most series see a few buckets: a dense array per series was
+  // 1.3 KiB in the store, in each worker's buffer and in each snapshot.
   std::vector<Exemplar> duration_exemplars;
   int64_t start_unix_ns = 0;     // when the series was created (OTLP start time)
 };
@@ -75,7 +77,8 @@ class HttpMetrics final : public RoutedSink {
   // Adds every series of `delta` that counted something (counts and buckets add). Series
   // past max_series go to route "{overflow}", as on the recording side.
   void merge_from(const HttpMetrics& delta);
-  // Zeroes every count, keeping the series and their allocations.
+  // Zeroes every count, keeping the series (and their allocations) that counted something
+  // since the last clear; drops the others.
   void clear_counts();
   bool has_counts() const;
   size_t series_count() const;

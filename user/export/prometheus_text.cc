@@ -123,16 +123,20 @@ void PrometheusWriter::histogram(std::string_view name, std::span<const Label> l
   const std::string bucket = std::string(name) + "_bucket";
   const bool with_exemplars = format_ == ExpositionFormat::kOpenMetrics;
   uint64_t cumulative = 0;
+  size_t next_exemplar = 0;
   for (size_t i = 0; i <= bounds.size(); ++i) {
     cumulative += i < counts.size() ? counts[i] : 0;
     const std::string le = i < bounds.size() ? format_double(bounds[i]) : "+Inf";
     out_.append(bucket);
     labels(label_list, "le", le);
-    if (with_exemplars && i < exemplars.size() && exemplars[i].unix_ms != 0 &&
-        exemplars[i].id_len != 0) {
+    while (next_exemplar < exemplars.size() && exemplars[next_exemplar].bucket < i) ++next_exemplar;
+    const Exemplar* x = next_exemplar < exemplars.size() && exemplars[next_exemplar].bucket == i
+                            ? &exemplars[next_exemplar]
+                            : nullptr;
+    if (with_exemplars && x != nullptr && x->unix_ms != 0 && x->id_len != 0) {
       out_.push_back(' ');
       out_.append(format_double(static_cast<double>(cumulative)));
-      exemplar(exemplars[i]);
+      exemplar(*x);
       out_.push_back('\n');
     } else {
       number(static_cast<double>(cumulative));

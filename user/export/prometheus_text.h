@@ -20,6 +20,7 @@ struct Exemplar {
   static constexpr size_t kMaxId = 64;
   double value = 0;     // the observed value (seconds)
   int64_t unix_ms = 0;  // when; 0 = no exemplar
+  uint16_t bucket = 0;  // the histogram bucket it belongs to (index into the counts)
   bool trace = false;   // id is a trace id (label trace_id), else a request id (request_id)
   uint8_t id_len = 0;
   char id[kMaxId] = {};
@@ -47,7 +48,8 @@ class PrometheusWriter {
   void sample(std::string_view name, std::span<const Label> labels, double value);
   // One histogram series: `counts[i]` values fell in (bounds[i-1], bounds[i]], the last
   // count (index bounds.size()) above the last bound.
-  // With OpenMetrics, `exemplars` (one per bucket, or empty) are written on the bucket lines.
+  // With OpenMetrics, `exemplars` (at most one per bucket, ascending by `bucket`; only buckets
+  // that have one) are written on their bucket lines.
   void histogram(std::string_view name, std::span<const Label> labels,
                  std::span<const double> bounds, std::span<const uint64_t> counts, double sum,
                  std::span<const Exemplar> exemplars = {});

@@ -56,13 +56,14 @@ TEST(HttpMetrics, ExemplarPerBucketPrefersATraceIdAndSurvivesTheMerge) {
   const auto snap = total.snapshot();
   ASSERT_EQ(snap.series.size(), 1u);
   const auto& x = snap.series[0].duration_exemplars;
-  ASSERT_EQ(x.size(), 3u);
+  ASSERT_EQ(x.size(), 2u);  // only the buckets that have one: the +Inf bucket has none
+  EXPECT_EQ(x[0].bucket, 0);
+  EXPECT_EQ(x[1].bucket, 1);
   EXPECT_TRUE(x[0].trace);
   EXPECT_EQ(x[0].id_view(), "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_DOUBLE_EQ(x[0].value, 0.07);
   EXPECT_FALSE(x[1].trace);
   EXPECT_EQ(x[1].id_view(), "7-1");
-  EXPECT_EQ(x[2].unix_ms, 0);
   // A later untraced exchange does not push the traced exemplar out.
   worker.on_routed_exchange(plain, "/a");
   total.merge_from(worker);
@@ -131,6 +132,54 @@ TEST(Url, ParsesHostPortAndPath) {
   EXPECT_FALSE(Url::parse("https://x", u, error));
   EXPECT_NE(error.find("https"), std::string::npos);
   EXPECT_FALSE(Url::parse("http://x:99999", u, error));
+}
+
+TEST(HttpMetrics, AClearDropsTheSeriesIdleSinceThePreviousClear) {
+  HttpMetrics worker;
+  worker.on_routed_exchange(answered(200, 0.01), "/hot");
+  worker.on_routed_exchange(answered(200, 0.01), "/once");
+  worker.clear_counts();
+  EXPECT_EQ(worker.series_count(), 2u);
+  worker.on_routed_exchange(answered(200, 0.01), "/hot");
+  worker.clear_counts();
+  EXPECT_EQ(worker.series_count(), 1u);
+  EXPECT_FALSE(worker.has_counts());
+  worker.on_routed_exchange(answered(200, 0.01), "/once");
+  const auto snap = worker.snapshot();
+  ASSERT_EQ(snap.series.size(), 2u);
+  EXPECT_EQ(snap.series[1].route, "/once");
+  EXPECT_EQ(snap.series[1].requests, 1u);
+}
+
+TEST(HttpMetrics, ExemplarsAreKeptOnlyForBucketsThatHaveOneInBucketOrder) {
+  HttpMetricsOptions o;
+  o.duration_buckets_s = {0.1, 1, 10};
+  HttpMetrics worker(o), total(o);
+  auto with_id = [](double seconds, uint64_t connection) {
+    Exchange e = answered(200, seconds);
+    e.connection_id = connection;
+    e.sequence = 1;
+    return e;
+  };
+  worker.on_routed_exchange(with_id(20, 1), "/a");    // +Inf bucket (3)
+  worker.on_routed_exchange(with_id(0.05, 2), "/a");  // bucket 0
+  total.merge_from(worker);
+  worker.clear_counts();
+  EXPECT_FALSE(worker.has_counts());
+  worker.on_routed_exchange(with_id(5, 3), "/a");  // bucket 2, in the next hand-over
+  total.merge_from(worker);
+  const auto x = total.snapshot().series[0].duration_exemplars;
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_EQ(x[0].bucket, 0);
+  EXPECT_EQ(x[0].id_view(), "2-1");
+  EXPECT_EQ(x[1].bucket, 2);
+  EXPECT_EQ(x[1].id_view(), "3-1");
+  EXPECT_EQ(x[2].bucket, 3);
+  EXPECT_EQ(x[2].id_view(), "1-1");
+  // The worker's buffer holds only what came since its last hand-over.
+  const auto w = worker.snapshot().series[0].duration_exemplars;
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].bucket, 2);
 }
 
 }  // namespace

@@ -31,9 +31,11 @@ TEST(PrometheusText, OpenMetricsNamesCounterFamiliesWithoutTotalAndEndsWithEof) 
 TEST(PrometheusText, ExemplarsOnlyInOpenMetricsAndOnlyOnBucketsThatHaveOne) {
   const std::vector<double> bounds = {0.1, 1};
   const std::vector<uint64_t> counts = {1, 0, 2};
-  std::vector<Exemplar> exemplars(3);
+  std::vector<Exemplar> exemplars(2);  // sparse: buckets 0 and 2 have one, bucket 1 none
   exemplars[0].set(0.05, 1700000000123, true, "4bf92f3577b34da6a3ce929d0e0e4736");
-  exemplars[2].set(2.5, 1700000001000, false, "42-3");
+  exemplars[0].bucket = 0;
+  exemplars[1].set(2.5, 1700000001000, false, "42-3");
+  exemplars[1].bucket = 2;
   const std::vector<Label> labels = {{"route", "/a"}};
   std::string om;
   PrometheusWriter(om, ExpositionFormat::kOpenMetrics)
