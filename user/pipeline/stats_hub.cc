@@ -81,16 +81,17 @@ void StatsHub::run() {
 bool StatsHub::collect_locked(bool workers_stopped) {
   bool changed = false;
   auto merge = [this, &changed](WorkerDelta& delta) {
+    // An idle buffer is cleared too: that is when it gives back the routes it no longer serves.
     if (delta.store.has_counts() || delta.store.overflowed_requests() != 0) {
       cumulative_.merge_from(delta.store);
-      delta.store.clear_counts();
       changed = true;
     }
+    if (delta.store.size() != 0) delta.store.clear_counts();
     if (delta.metrics.has_counts()) {
       cumulative_metrics_.merge_from(delta.metrics);
-      delta.metrics.clear_counts();
       changed = true;
     }
+    if (delta.metrics.series_count() != 0) delta.metrics.clear_counts();
     if (delta.tls.has_counts()) {
       cumulative_tls_.merge_from(delta.tls);
       delta.tls.clear_counts();

@@ -155,8 +155,9 @@ class RouteStore final : public ExchangeSink {
   // cap, which route an exchange is attributed to (a route or {overflow}) can depend on the
   // order in which the delta buffers first saw the keys.
   void merge_from(const RouteStore& delta);
-  // Zeroes every count, keeping the keys and their allocations: a recycled delta store
-  // records known keys without allocating.
+  // Zeroes every count, keeping the keys and their allocations that counted something since
+  // the last clear: a recycled delta store records the routes it is serving without
+  // allocating. Entries that counted nothing since the last clear are dropped.
   void clear_counts();
   // Whether anything was counted since construction or the last clear_counts().
   bool has_counts() const;

@@ -318,6 +318,28 @@ TEST(RouteStore, ClearKeepsKeysSoARecycledStoreDoesNotAllocate) {
   EXPECT_EQ(snapshot(store).at("0 GET /api/orders").status.at(0), 0u);
 }
 
+TEST(RouteStore, AClearDropsTheRoutesIdleSinceThePreviousClear) {
+  RouteStore store = make_store();
+  store.on_exchange(completed("/hot", 200));
+  store.on_exchange(completed("/once", 200));
+  auto entries = [&] {
+    size_t n = 0;
+    store.for_each([&](const RouteStats&) { ++n; });
+    return n;
+  };
+  store.clear_counts();
+  EXPECT_EQ(entries(), 2u) << "both counted since the previous clear: both kept";
+  store.on_exchange(completed("/hot", 200));
+  store.clear_counts();
+  EXPECT_EQ(entries(), 1u) << "/once was idle for a whole hand-over: given back";
+  const uint64_t before = allocations();
+  store.on_exchange(completed("/hot", 200));
+  EXPECT_EQ(allocations() - before, 0u) << "the route being served keeps its allocations";
+  store.on_exchange(completed("/once", 200));
+  EXPECT_GT(allocations() - before, 0u);
+  EXPECT_EQ(snapshot(store).at("0 GET /once").count, 1u);
+}
+
 TEST(RouteStore, MergingPastMaxRoutesFoldsIntoOverflowWithoutLosingCounts) {
   RouteStore a = make_store(3), b = make_store(3);
   for (const char* p : {"/a", "/b", "/c"}) a.on_exchange(completed(p, 200));
