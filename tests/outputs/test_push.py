@@ -1,10 +1,12 @@
 """Pushes against a real receiver: an HTTP server in the test records what netprof POSTs.
 OTLP/HTTP JSON must be a well-formed ExportMetricsServiceRequest whose counts match the
 traffic; the JSON push must be the report; a receiver that fails at first gets the data
-after netprof retries. `netprof node` pushes OTLP too (a pod of a simulated node: root, eBPF)."""
+after netprof retries; a request with a traceparent is an exemplar of its duration point.
+`netprof node` pushes OTLP too (a pod of a simulated node: root, eBPF)."""
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -12,6 +14,9 @@ import unittest
 
 from outputs_harness import (NETPROF, Process, ProfiledBackend, free_port, http_get,
                              send_mixed_traffic, wait_for)
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 class Receiver:
@@ -71,13 +76,19 @@ class OtlpPush(unittest.TestCase):
         receiver = Receiver(self)
         backend = ProfiledBackend(self, ["--otlp-endpoint", receiver.url, "--push-interval", "0.3"])
         send_mixed_traffic(backend, users=6, searches=3, orders=2)
+        # One search carries a W3C trace context: its trace id becomes an exemplar.
+        subprocess.run(["curl", "-s", "-o", "/dev/null", "-H", f"traceparent: {TRACEPARENT}",
+                        f"http://127.0.0.1:{backend.port}/api/search?q=traced"], check=True,
+                       timeout=30)
+        backend.wait_count("GET", "/api/search", 4)
 
         def latest_with_users():
             for path, ctype, body in reversed(receiver.bodies()):
                 request = json.loads(body)
                 counts = {attribute(p["attributes"], "http.route"): p["count"]
                           for p in otlp_points(request, "http.server.request.duration")}
-                if counts.get("/api/users/{id}") == "6" and counts.get("/api/orders") == "2":
+                if (counts.get("/api/users/{id}") == "6" and counts.get("/api/orders") == "2" and
+                        counts.get("/api/search") == "4"):
                     return path, ctype, request
             return None
         path, ctype, request = wait_for(latest_with_users, what="an OTLP push with the traffic")
@@ -100,6 +111,17 @@ class OtlpPush(unittest.TestCase):
         sizes = otlp_points(request, "http.server.request.body.size")
         order_sizes = [p for p in sizes if attribute(p["attributes"], "http.route") == "/api/orders"]
         self.assertEqual(order_sizes[0]["sum"], sum(len('{"item":%d}' % i) for i in range(2)))
+        self.assertFalse([p for p in sizes if "exemplars" in p], "no exemplars on body sizes")
+        # The traced search is its bucket's exemplar, by trace id; the other requests are
+        # exemplars by netprof's request id.
+        search = points[("GET", "/api/search")]
+        traced = [e for e in search.get("exemplars", []) if "traceId" in e]
+        self.assertEqual([e["traceId"] for e in traced], [TRACE_ID], search)
+        self.assertLessEqual(int(traced[0]["timeUnixNano"]), int(search["timeUnixNano"]))
+        self.assertGreater(traced[0]["asDouble"], 0)
+        ids = [a["value"]["stringValue"] for e in points[("POST", "/api/orders")]["exemplars"]
+               for a in e["filteredAttributes"] if a["key"] == "netprof.request_id"]
+        self.assertTrue(ids and all(re.fullmatch(r"\d+-\d+", i) for i in ids), ids)
 
 
 class JsonPush(unittest.TestCase):

@@ -2,6 +2,7 @@
 // strings, enums as numbers) for the HTTP series: http.server.request.duration (s) and the
 // request/response body sizes (By) as cumulative explicit-bucket histograms, attributes
 // http.request.method, http.route, http.response.status_code and error.type.
+// Duration points carry the series' exemplars (HttpSeries::duration_exemplars).
 #pragma once
 
 #include <cstdint>
