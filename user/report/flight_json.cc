@@ -66,11 +66,11 @@ nlohmann::json records_json(const std::vector<FlightRecord>& records, const Slow
 nlohmann::json flight_record_json(const FlightRecord& r) {
   nlohmann::json j = nlohmann::json::object();
   if (r.connection_id != 0) j["request_id"] = request_id_text(r.connection_id, r.sequence);
-  if (r.trace_len != 0) j["trace_id"] = r.trace_view();
+  if (!r.trace_view().empty()) j["trace_id"] = r.trace_view();
   j["started_ms"] = r.started_ms;
   j["method"] = method_text(r.method);
-  if (r.path) {
-    j["path"] = without_userinfo(*r.path);
+  if (r.has_path) {
+    j["path"] = without_userinfo(r.path_view());
     if (r.path_truncated) j["path_truncated"] = true;
   }
   j["status"] = r.status;

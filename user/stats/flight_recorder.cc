@@ -43,16 +43,20 @@ void fill(FlightRecord& r, const Exchange& e, int64_t started_ms, const FlightOp
   r.protocol = e.protocol;
   r.grpc = e.grpc;
   r.peer = e.peer;
-  r.trace_len = static_cast<uint8_t>(std::min(e.trace_id.size(), kMaxTraceIdBytes));
-  std::copy_n(e.trace_id.data(), r.trace_len, r.trace_id);  // (memcpy: UB for an empty view's null)
-  if (o.raw_path) {  // opt-in: one allocation per kept record
-    std::string_view path = e.path;
+  r.has_path = o.raw_path;
+  r.path_truncated = false;
+  std::string_view path;
+  if (o.raw_path) {  // opt-in
+    path = e.path;
     if (!o.keep_query) path = path.substr(0, path.find('?'));
     r.path_truncated = e.path_truncated || path.size() > FlightOptions::kMaxPath;
-    r.path = std::make_shared<const std::string>(path.substr(0, FlightOptions::kMaxPath));
-  } else {
-    r.path.reset();
-    r.path_truncated = false;
+    path = path.substr(0, FlightOptions::kMaxPath);
+  }
+  if (e.trace_id.empty() && !o.raw_path) {
+    r.text.reset();
+  } else {  // one allocation per kept record that has text
+    r.text = std::make_shared<const FlightText>(
+        FlightText{std::string(e.trace_id.substr(0, kMaxTraceIdBytes)), std::string(path)});
   }
 }
 
@@ -148,11 +152,17 @@ FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& de
 
   auto next = current ? std::make_shared<FlightView>(*current) : std::make_shared<FlightView>();
   next->window = std::max(next->window, window);
+  // The best per_route of both into a list of exactly that capacity: a view lives until the
+  // next change, and a list grown by insert would keep room for twice as many records.
   auto keep_best = [per_route](std::vector<FlightRecord>& list,
                                const std::vector<FlightRecord>& more, auto better) {
-    list.insert(list.end(), more.begin(), more.end());
-    std::sort(list.begin(), list.end(), better);
-    if (list.size() > per_route) list.resize(per_route);
+    std::vector<FlightRecord> all;
+    all.reserve(list.size() + more.size());
+    all.insert(all.end(), list.begin(), list.end());
+    all.insert(all.end(), more.begin(), more.end());
+    std::vector<FlightRecord> best(std::min(all.size(), per_route));
+    std::partial_sort_copy(all.begin(), all.end(), best.begin(), best.end(), better);
+    list = std::move(best);
   };
   if (slow_changes) keep_best(next->slow, delta.slow(), slower);
   if (failures_change) keep_best(next->failures, delta.failures(), newer);

@@ -111,9 +111,19 @@ TEST(FlightCandidates, CopiesTheRelaysFactsAndThePathOnlyWhenAsked) {
   const FlightRecord& r = off.slow().at(0);
   EXPECT_EQ(r.connection_id, 42u);
   EXPECT_EQ(r.trace_view(), "4bf92f3577b34da6a3ce929d0e0e4736");
-  EXPECT_FALSE(r.path);
-  EXPECT_EQ(*raw.slow().at(0).path, "/api/search");
-  EXPECT_EQ(*query.slow().at(0).path, "/api/search?q=shoes");
+  EXPECT_FALSE(r.has_path);
+  EXPECT_EQ(r.path_view(), "");
+  EXPECT_EQ(raw.slow().at(0).path_view(), "/api/search");
+  EXPECT_EQ(raw.slow().at(0).trace_view(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(query.slow().at(0).path_view(), "/api/search?q=shoes");
+  // Neither a trace id nor a path: no text is allocated.
+  Exchange plain = e;
+  plain.trace_id = {};
+  FlightCandidates untraced;
+  untraced.offer(plain, 1700000000000, options(1));
+  EXPECT_FALSE(untraced.slow().at(0).text);
+  EXPECT_EQ(untraced.slow().at(0).trace_view(), "");
+  EXPECT_FALSE(flight_record_json(untraced.slow().at(0)).contains("trace_id"));
 
   const nlohmann::json j = flight_record_json(r);
   EXPECT_EQ(j["request_id"], "42-1");
