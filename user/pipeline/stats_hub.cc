@@ -153,11 +153,11 @@ void StatsHub::collect_now(bool workers_stopped) {
   workers_stopped = workers_stopped_;
   // A new flight window shows as news even if nothing else changed: its slowest list is new.
   const auto window_ms = std::max<int64_t>(1, options_.flight_window.count());
-  const auto since_boot_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch())
-                                 .count();
+  // CLOCK_MONOTONIC, the exchanges' clock: the window's end is compared with their times.
+  const int64_t since_boot_ms = mono_ms();
   const auto window = static_cast<uint64_t>(since_boot_ms / window_ms);
-  cumulative_.set_flight_window(window);
+  const MonoNanos window_ends = (static_cast<int64_t>(window) + 1) * window_ms * 1'000'000;
+  cumulative_.set_flight_window(window, window_ends);
   bool changed = collect_locked(workers_stopped);
   if (window != flight_window_) {
     flight_window_ = window;

@@ -123,6 +123,17 @@ void FlightCandidates::clear() {
   threshold_ = 0;
 }
 
+void FlightCandidates::release() {
+  std::vector<FlightRecord>().swap(slow_);
+  std::vector<FlightRecord>().swap(failures_);
+  threshold_ = 0;
+}
+
+MonoNanos flight_floor(const FlightViewPtr& view, size_t per_route) {
+  if (!view || per_route == 0 || view->slow.size() < per_route) return 0;
+  return view->slow.back().duration;
+}
+
 FlightViewPtr roll_flight(const FlightViewPtr& view, uint64_t window) {
   if (!view || view->window >= window) return view;
   auto rolled = std::make_shared<FlightView>();

@@ -91,10 +91,22 @@ class FlightCandidates {
   void offer(const Exchange& e, int64_t started_ms, const FlightOptions& o) {
     const bool is_failure = flight_failure(e);
     const MonoNanos d = flight_duration(e);
-    const bool is_slow = d > 0 && (slow_.size() < o.per_route || d > threshold_);
+    // An exchange that ended after the window will be merged into the next one: no floor.
+    const MonoNanos ended = e.response_done != 0 ? e.response_done : e.response_headers_done;
+    const bool is_slow = d > 0 && (slow_.size() < o.per_route || d > threshold_) &&
+                         (d > floor_ || ended >= floor_until_);
     if (is_failure || is_slow) keep(e, started_ms, o, d, is_failure, is_slow);
   }
-  void clear();  // keeps the capacity
+  // What the aggregator's slowest list of the window ending at `until` (monotonic) already
+  // beats: a slow candidate that ends before then must be slower than `floor` to be kept. Without it,
+  // each of a worker's two buffers kept the first `per_route` exchanges of every route it
+  // served at each hand-over, though a warm window would take none of them.
+  void set_floor(MonoNanos floor, MonoNanos until) {
+    floor_ = floor;
+    floor_until_ = until;
+  }
+  void clear();    // keeps the capacity and the floor
+  void release();  // clear() and gives the lists' memory back
   bool empty() const { return slow_.empty() && failures_.empty(); }
   const std::vector<FlightRecord>& slow() const { return slow_; }
   const std::vector<FlightRecord>& failures() const { return failures_; }
@@ -105,6 +117,7 @@ class FlightCandidates {
   std::vector<FlightRecord> slow_;      // at most per_route, in no order
   std::vector<FlightRecord> failures_;  // at most per_route, in no order
   MonoNanos threshold_ = 0;             // the smallest duration in slow_ once it is full
+  MonoNanos floor_ = 0, floor_until_ = 0;  // set_floor()
 };
 
 // What the aggregator keeps of one route, and what snapshots share: immutable.
@@ -126,5 +139,8 @@ FlightViewPtr roll_flight(const FlightViewPtr& view, uint64_t window);
 // something changed.
 FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& delta,
                            size_t per_route, uint64_t window);
+// The duration a new record must beat to enter `view`'s slowest list: its slowest
+// `per_route`-th once the list is full, else 0.
+MonoNanos flight_floor(const FlightViewPtr& view, size_t per_route);
 
 }  // namespace netprof

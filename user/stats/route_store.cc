@@ -59,6 +59,7 @@ struct RouteStore::Impl {
   std::shared_ptr<const AssetClassifier> assets;
   int64_t wall_minus_mono_ns = 0;
   uint64_t flight_window = 0;
+  MonoNanos flight_window_ends = 0;
 
   // Scratch strings keep their capacity, so a known key costs no allocation.
   std::string route_scratch;
@@ -197,7 +198,8 @@ void RouteStore::record(const Exchange& exchange, std::string_view route) {
   }
 }
 
-void RouteStore::set_flight_window(uint64_t window) {
+void RouteStore::set_flight_window(uint64_t window, MonoNanos ends_at) {
+  impl_->flight_window_ends = ends_at;
   if (window == impl_->flight_window) return;
   impl_->flight_window = window;
   for (auto& [key, stats] : impl_->routes) stats.flight = roll_flight(stats.flight, window);
@@ -206,10 +208,12 @@ void RouteStore::set_flight_window(uint64_t window) {
 
 namespace {
 
-void merge_flight_into(RouteStats& into, const RouteStats& from, const FlightOptions& options,
-                       uint64_t window) {
+void merge_flight_into(RouteStats& into, RouteStats& from, const FlightOptions& options,
+                       uint64_t window, MonoNanos window_ends) {
   if (options.per_route == 0 || !from.candidates) return;
   into.flight = merge_flight(into.flight, *from.candidates, options.per_route, window);
+  if (window_ends != 0)
+    from.candidates->set_floor(flight_floor(into.flight, options.per_route), window_ends);
 }
 
 }  // namespace
@@ -244,10 +248,11 @@ void clear_entry(RouteStats& s) {
   s.latency.clear();
   s.total_time.clear();
   s.request_bytes = s.response_bytes = s.request_body_bytes = s.response_body_bytes = 0;
-  // A route served since the last hand-over keeps its lists (no allocation next time); one
-  // that was not gives them back.
+  // A route that kept records since the last hand-over keeps the lists' capacity (no
+  // allocation next time); one that kept none gives it back but keeps its floor. (A route
+  // not served at all is dropped by clear_counts.)
   if (s.candidates && s.candidates->empty()) {
-    s.candidates.reset();
+    s.candidates->release();
   } else if (s.candidates) {
     s.candidates->clear();
   }
@@ -255,13 +260,13 @@ void clear_entry(RouteStats& s) {
 
 }  // namespace
 
-void RouteStore::merge_from(const RouteStore& delta) {
+void RouteStore::merge_from(RouteStore& delta) {
   Impl& m = *impl_;
   const auto& samples = delta.impl_->samples;
   // Where each delta entry went, for binning its deferred samples.
   std::unordered_map<const RouteStats*, RouteStats*> targets;
   if (!samples.empty()) targets.reserve(delta.impl_->routes.size() + 1);
-  for (const auto& [key, from] : delta.impl_->routes) {
+  for (auto& [key, from] : delta.impl_->routes) {
     if (from.count == 0) continue;
     RouteStats* into = nullptr;
     if (auto it = m.routes.find(key); it != m.routes.end()) {
@@ -282,13 +287,14 @@ void RouteStore::merge_from(const RouteStore& delta) {
       into = &m.overflow_entry(from.first_seen_ms);
     }
     merge_entry(*into, from);
-    merge_flight_into(*into, from, m.limits.flight, m.flight_window);
+    merge_flight_into(*into, from, m.limits.flight, m.flight_window, m.flight_window_ends);
     if (!samples.empty()) targets.emplace(&from, into);
   }
   if (delta.impl_->overflow && delta.impl_->overflow->count != 0) {
     RouteStats& into = m.overflow_entry(delta.impl_->overflow->first_seen_ms);
     merge_entry(into, *delta.impl_->overflow);
-    merge_flight_into(into, *delta.impl_->overflow, m.limits.flight, m.flight_window);
+    merge_flight_into(into, *delta.impl_->overflow, m.limits.flight, m.flight_window,
+                      m.flight_window_ends);
     if (!samples.empty()) targets.emplace(delta.impl_->overflow.get(), &into);
   }
   m.overflowed += delta.impl_->overflowed;

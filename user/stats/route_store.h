@@ -154,7 +154,7 @@ class RouteStore final : public ExchangeSink {
   // nothing is lost when workers' key sets together exceed the cap. Totals are exact; past the
   // cap, which route an exchange is attributed to (a route or {overflow}) can depend on the
   // order in which the delta buffers first saw the keys.
-  void merge_from(const RouteStore& delta);
+  void merge_from(RouteStore& delta);
   // Zeroes every count, keeping the keys and their allocations that counted something since
   // the last clear: a recycled delta store records the routes it is serving without
   // allocating. Entries that counted nothing since the last clear are dropped.
@@ -173,7 +173,9 @@ class RouteStore final : public ExchangeSink {
 
   // The flight recorder's window (monotonic time / window length) that merges go into and
   // snapshots show: each route's slowest list starts over in a new one (roll_flight).
-  void set_flight_window(uint64_t window);
+  // `ends_at` (monotonic ns; 0 = unknown): when it ends. Until then, merge_from() tells each
+  // delta entry's candidates what the route's slowest list already beats (set_floor).
+  void set_flight_window(uint64_t window, MonoNanos ends_at = 0);
 
   // Wall-clock epoch ms for a monotonic timestamp (fixed offset taken at construction).
   int64_t epoch_ms(MonoNanos mono) const;

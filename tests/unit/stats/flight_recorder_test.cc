@@ -76,7 +76,7 @@ TEST(FlightCandidates, FailuresAreKeptNewestWhateverTheirDuration) {
 }
 
 TEST(FlightCandidates, KeepingCostsNoAllocationOnceTheListsExist) {
-  static_assert(sizeof(FlightRecord) <= 200, "a record is the recorder's unit of memory");
+  static_assert(sizeof(FlightRecord) <= 128, "a record is the recorder's unit of memory");
   FlightCandidates c;
   const FlightOptions o = options(5);
   for (int i = 0; i < 20; ++i) c.offer(taking(1 + i), 0, o);
@@ -89,6 +89,24 @@ TEST(FlightCandidates, KeepingCostsNoAllocationOnceTheListsExist) {
   }
   EXPECT_EQ(allocations() - before, 0u);
   EXPECT_EQ(c.slow().size(), 5u);
+}
+
+TEST(FlightCandidates, AFloorSkipsWhatTheWindowAlreadyBeatsUntilTheWindowEnds) {
+  FlightCandidates c;
+  const FlightOptions o = options(3);
+  c.set_floor(5'000'000, 2'000'000'000);  // 5 ms, until t = 2 s
+  c.offer(taking(4, 200, 1'000'000'000), 0, o);
+  c.offer(taking(5, 200, 1'000'000'000), 0, o);
+  EXPECT_TRUE(c.empty()) << "no faster than the floor: the window would not take them";
+  c.offer(taking(6, 200, 1'000'000'000), 0, o);
+  EXPECT_EQ(durations(c.slow()), (std::vector<MonoNanos>{6'000'000}));
+  c.offer(taking(1, 503, 1'000'000'000), 0, o);
+  EXPECT_EQ(c.failures().size(), 1u) << "failures are kept whatever the floor";
+  c.clear();
+  c.offer(taking(4, 200, 1'500'000'000), 0, o);
+  EXPECT_TRUE(c.slow().empty()) << "clear() keeps the floor";
+  c.offer(taking(4, 200, 1'999'000'000), 0, o);
+  EXPECT_EQ(c.slow().size(), 1u) << "it ends in the next window, whose list starts over";
 }
 
 TEST(FlightCandidates, CopiesTheRelaysFactsAndThePathOnlyWhenAsked) {
@@ -194,6 +212,36 @@ TEST(FlightView, MergingKeepsTheSlowestOfAllWorkersAndTheNewestFailures) {
   ASSERT_EQ(v->failures.size(), 2u);
   EXPECT_EQ(v->failures[0].first_byte, 3'000'000'000 - 1000);  // newest first
   EXPECT_EQ(v->failures[1].first_byte, 2'000'000'000 - 1000);
+}
+
+TEST(FlightRecorder, AMergeTellsTheWorkerWhatTheRoutesSlowestListAlreadyBeats) {
+  StoreLimits limits;
+  limits.flight = options(3);
+  limits.defer_histograms = true;
+  RouteStore delta(limits, nullptr, nullptr);
+  limits.defer_histograms = false;
+  RouteStore total(limits, nullptr, nullptr);
+  total.set_flight_window(1, 60'000'000'000);  // ends at t = 60 s
+  for (double ms : {4.0, 12.0, 8.0}) delta.record(taking(ms), "/api/search");
+  total.merge_from(delta);
+  delta.clear_counts();
+  auto kept = [&] {
+    size_t n = 0;
+    delta.for_each([&](const RouteStats& s) {
+      if (s.candidates) n += s.candidates->slow().size();
+    });
+    return n;
+  };
+  for (int i = 0; i < 10; ++i) delta.record(taking(3), "/api/search");
+  EXPECT_EQ(kept(), 0u) << "the window's 3 slowest are all slower than 3 ms";
+  delta.record(taking(9), "/api/search");
+  EXPECT_EQ(kept(), 1u);
+  total.merge_from(delta);
+  delta.clear_counts();
+  const RouteTableSnapshot snap = total.snapshot();
+  ASSERT_EQ(snap.routes.size(), 1u);
+  EXPECT_EQ(durations(snap.routes[0].flight->slow),
+            (std::vector<MonoNanos>{12'000'000, 9'000'000, 8'000'000}));
 }
 
 // The path of a record through the stores: a worker's delta store records candidates, the
