@@ -214,13 +214,25 @@ TEST(FlightView, MergingKeepsTheSlowestOfAllWorkersAndTheNewestFailures) {
   EXPECT_EQ(v->failures[1].first_byte, 2'000'000'000 - 1000);
 }
 
+// A worker's delta store (histograms deferred) and the aggregator's store, as the stats hub
+// pairs them.
+struct Stores {
+  explicit Stores(size_t per_route)
+      : delta(limits(per_route, true), nullptr, nullptr),
+        total(limits(per_route, false), nullptr, nullptr) {}
+  static StoreLimits limits(size_t per_route, bool deferred) {
+    StoreLimits l;
+    l.flight = options(per_route);
+    l.defer_histograms = deferred;
+    return l;
+  }
+  RouteStore delta, total;
+};
+
 TEST(FlightRecorder, AMergeTellsTheWorkerWhatTheRoutesSlowestListAlreadyBeats) {
-  StoreLimits limits;
-  limits.flight = options(3);
-  limits.defer_histograms = true;
-  RouteStore delta(limits, nullptr, nullptr);
-  limits.defer_histograms = false;
-  RouteStore total(limits, nullptr, nullptr);
+  Stores stores(3);
+  RouteStore& delta = stores.delta;
+  RouteStore& total = stores.total;
   total.set_flight_window(1, 60'000'000'000);  // ends at t = 60 s
   for (double ms : {4.0, 12.0, 8.0}) delta.record(taking(ms), "/api/search");
   total.merge_from(delta);
@@ -247,12 +259,9 @@ TEST(FlightRecorder, AMergeTellsTheWorkerWhatTheRoutesSlowestListAlreadyBeats) {
 // The path of a record through the stores: a worker's delta store records candidates, the
 // aggregator's store merges them into its log, its snapshot shows them per route, /slow filters.
 TEST(FlightRecorder, FromDeltaStoreToSnapshotAndSlowFilters) {
-  StoreLimits limits;
-  limits.flight = options(3);
-  limits.defer_histograms = true;
-  RouteStore delta(limits, nullptr, nullptr);
-  limits.defer_histograms = false;
-  RouteStore total(limits, nullptr, nullptr);
+  Stores stores(3);
+  RouteStore& delta = stores.delta;
+  RouteStore& total = stores.total;
   total.set_flight_window(1);
   for (double ms : {4.0, 12.0, 8.0, 2.0}) delta.record(taking(ms), "/api/search");
   Exchange checkout = completed("/api/checkout", 502, 100, 200, 5'000'000'000);
