@@ -132,6 +132,16 @@ class Netprof:
         self.port = wait_for(relaying, what="netprof to listen")
         return self.port
 
+    def wait_admin(self):
+        """The admin API's port, once it answers (start netprof with --admin 127.0.0.1:0 and no -q: a
+        port picked free beforehand can be taken by another process before netprof binds it)."""
+        def admin():
+            m = re.search(r"admin API on http://[^/]*:(\d+)/", self.stderr())
+            if self.proc.poll() is not None:
+                raise AssertionError(f"netprof exited {self.proc.returncode}: {self.stderr()}")
+            return int(m.group(1)) if m else None
+        return wait_for(admin, what="the admin API")
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Stops netprof as a user would and returns its final report."""
         self.proc.send_signal(sig)

@@ -59,11 +59,10 @@ def post_and_check(port, body, errors):
 class StalledWorker(E2ETest):
     def test_bytes_arrive_unchanged_while_the_loop_is_stalled(self):
         backend = self.start_backend()
-        admin = free_port()
-        np = self.start_proxy(backend.port, ["--admin", f"127.0.0.1:{admin}", "--workers", "1",
+        np = self.start_proxy(backend.port, ["--admin", "127.0.0.1:0", "--workers", "1",
                                              "--stats-interval", "0.2"],
                               env={"NETPROF_TEST_HOOKS": "1"})
-        wait_for(lambda: "admin API on" in np.stderr(), what="the admin API")
+        admin = np.wait_admin()
         self.assertIn("NETPROF_TEST_HOOKS=1", np.stderr())
         # Every turn of the loop sleeps 40 ms for the next 30 s (idle turns too).
         self.assertEqual(admin_post(admin, "/debug/stall?ms=40&seconds=30"), 200)
@@ -105,9 +104,8 @@ class StalledWorker(E2ETest):
 
     def test_the_hook_does_not_exist_without_the_variable(self):
         backend = self.start_backend()
-        admin = free_port()
-        np = self.start_proxy(backend.port, ["--admin", f"127.0.0.1:{admin}"])
-        wait_for(lambda: "admin API on" in np.stderr(), what="the admin API")
+        np = self.start_proxy(backend.port, ["--admin", "127.0.0.1:0"])
+        admin = np.wait_admin()
         self.assertNotIn("NETPROF_TEST_HOOKS", np.stderr())
         self.assertEqual(admin_post(admin, "/debug/stall?ms=100&seconds=5"), 405)
         try:
@@ -141,10 +139,9 @@ class AttachStalled(unittest.TestCase):
                 return None
         wait_for(lambda: get("/ready") == 404, timeout=20, what="the app in the netns")
 
-        admin = free_port()
         netns = f"/run/netns/{ns}"
         np = Netprof(self, ["attach", "--netns", netns, "--inbound-ports", str(port),
-                            "--admin", f"127.0.0.1:{admin}", "--workers", "1",
+                            "--admin", "127.0.0.1:0", "--workers", "1",
                             "--stats-interval", "0.2", "--overload-lag", "0.05",
                             "--overload-for", "0.6", "--overload-cooldown", "10"],
                      env={"NETPROF_TEST_HOOKS": "1"})
@@ -156,6 +153,7 @@ class AttachStalled(unittest.TestCase):
         if wait_for(intercepting, timeout=30, what="netprof attach") == "exited":
             skip_or_fail(self, "netprof attach could not run here: "
                          f"{np.stderr().strip().splitlines()[-1:]}")
+        admin = np.wait_admin()
 
         def stats():
             return json.loads(admin_get(admin, "/stats"))

@@ -180,13 +180,12 @@ class TlsThroughProxy(unittest.TestCase, TlsScenario):
         d = tls_dir(self)
         backend = free_port()
         start_nginx(self, d, f"127.0.0.1:{backend}")
-        admin = free_port()
         np = Netprof(self, ["proxy", "--listen", "127.0.0.1:0", "--target", f"127.0.0.1:{backend}",
-                            "--admin", f"127.0.0.1:{admin}", "--stats-interval", "0.05"])
+                            "--admin", "127.0.0.1:0", "--stats-interval", "0.05"])
         port = np.wait_listening()
         # The relay listens before the admin API starts: wait for it too (a slow build, e.g.
         # under ThreadSanitizer, got "connection refused" here).
-        wait_for(lambda: "admin API on" in np.stderr(), what="the admin API")
+        admin = np.wait_admin()
 
         def get(path):
             with urllib.request.urlopen(f"http://127.0.0.1:{admin}{path}", timeout=5) as resp:
