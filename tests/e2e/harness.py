@@ -133,8 +133,9 @@ class Netprof:
         return self.port
 
     def wait_admin(self):
-        """The admin API's port, once it answers (start netprof with --admin 127.0.0.1:0 and no -q: a
-        port picked free beforehand can be taken by another process before netprof binds it)."""
+        """The admin API's port, once it answers. Start netprof with --admin 127.0.0.1:0 and
+        without -q: a port picked free beforehand can be taken by another process before
+        netprof binds it."""
         def admin():
             m = re.search(r"admin API on http://[^/]*:(\d+)/", self.stderr())
             if self.proc.poll() is not None:
