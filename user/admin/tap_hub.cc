@@ -70,14 +70,21 @@ bool TapFilter::matches(const TapRecord& r) const {
 }
 
 TapHub::TapHub(size_t ring_size, bool keep_query, std::function<int64_t(MonoNanos)> epoch_ms)
-    : keep_query_(keep_query), epoch_ms_(std::move(epoch_ms)), ring_(std::max<size_t>(ring_size, 16)) {}
+    : keep_query_(keep_query), epoch_ms_(std::move(epoch_ms)),
+      ring_size_(std::max<size_t>(ring_size, 16)) {}
 
 TapHub::~TapHub() = default;
+
+size_t TapHub::ring_bytes() const {
+  std::lock_guard lock(mu_);
+  return ring_.capacity() * sizeof(TapRecord);
+}
 
 void TapHub::on_routed_exchange(const Exchange& e, std::string_view route) {
   if (subscribers_.load(std::memory_order_relaxed) == 0) return;
   const int64_t started_ms = epoch_ms_(e.request_first_byte);
   std::lock_guard lock(mu_);
+  if (ring_.empty()) return;  // (a subscriber allocates it before counting itself)
   TapRecord& r = ring_[next_seq_ % ring_.size()];
   r.seq = next_seq_++;
   r.started_ms = started_ms;
@@ -105,6 +112,7 @@ void TapHub::on_tls_connection(const TlsConnection& c) {
   if (subscribers_.load(std::memory_order_relaxed) == 0) return;
   const int64_t started_ms = epoch_ms_(c.first_byte);
   std::lock_guard lock(mu_);
+  if (ring_.empty()) return;
   TapRecord& r = ring_[next_seq_ % ring_.size()];
   r.seq = next_seq_++;
   r.started_ms = started_ms;
@@ -186,6 +194,9 @@ std::string TapHub::format(const TapRecord& r, bool raw_path) const {
 
 TapHub::Subscription::Subscription(TapHub& hub) : hub_(hub) {
   std::lock_guard lock(hub_.mu_);
+  // The ring (~1 MiB at the default size) is made for the first subscriber: most netprofs are
+  // never tapped. Kept from then on, so a worker that saw a subscriber always finds it.
+  if (hub_.ring_.empty()) hub_.ring_.resize(hub_.ring_size_);
   next_ = hub_.next_seq_;  // only what happens from now on
   hub_.subscribers_.fetch_add(1);
 }

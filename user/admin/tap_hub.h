@@ -85,6 +85,8 @@ class TapHub final : public RoutedSink {
   class Subscription;
   std::unique_ptr<Subscription> subscribe();
   TapStats stats() const;
+  // Memory the ring holds: none until the first subscriber.
+  size_t ring_bytes() const;
 
   // One JSON line (with '\n') for a record, per the filter's raw_path choice.
   std::string format(const TapRecord& r, bool raw_path) const;
@@ -94,7 +96,8 @@ class TapHub final : public RoutedSink {
   bool keep_query_;
   std::function<int64_t(MonoNanos)> epoch_ms_;
   mutable std::mutex mu_;
-  std::vector<TapRecord> ring_;  // guarded by mu_
+  size_t ring_size_;
+  std::vector<TapRecord> ring_;  // guarded by mu_; empty until the first subscriber
   uint64_t next_seq_ = 1;        // guarded by mu_
   std::atomic<uint64_t> subscribers_{0}, published_{0}, dropped_{0};
 };

@@ -21,7 +21,9 @@ TEST(TapHub, NothingIsCopiedWhileNobodyListens) {
   TapHub hub = make_hub(16);
   hub.on_routed_exchange(exchange(200, "/a"), "/a");
   EXPECT_EQ(hub.stats().published, 0u);
+  EXPECT_EQ(hub.ring_bytes(), 0u) << "the ring is made for the first subscriber";
   auto sub = hub.subscribe();
+  EXPECT_EQ(hub.ring_bytes(), 16 * sizeof(TapRecord));
   hub.on_routed_exchange(exchange(200, "/a"), "/a");
   std::vector<TapRecord> out;
   EXPECT_EQ(sub->read(out, 100), 0u);
