@@ -115,7 +115,7 @@ void TraceHeaderReader::name_done() {
   name_len_ = 0;
   name_overflow_ = false;
   value_len_ = 0;
-  value_overflow_ = false;
+  value_overflow_ = text_past_kept_ = false;
 }
 
 void TraceHeaderReader::value_piece(std::string_view piece) {
@@ -123,6 +123,7 @@ void TraceHeaderReader::value_piece(std::string_view piece) {
   const size_t room = kMaxValue - value_len_;
   if (piece.size() > room) value_overflow_ = true;
   const size_t take = std::min(piece.size(), room);
+  for (char c : piece.substr(take)) text_past_kept_ |= c != ' ' && c != '\t';
   if (take == 0) return;
   std::memcpy(value_ + value_len_, piece.data(), take);
   value_len_ = static_cast<uint8_t>(value_len_ + take);
@@ -131,12 +132,17 @@ void TraceHeaderReader::value_piece(std::string_view piece) {
 void TraceHeaderReader::value_done(TraceIdSlot& slot) {
   // A traceparent of a later version may be longer than what is kept: its trace-id is in the
   // kept prefix. Any other value that did not fit is too long to be accepted.
-  if (source_ != TraceSource::kNone && (!value_overflow_ || source_ == TraceSource::kTraceparent)) {
+  // Trailing blanks are trimmed before validation: in a cut value they would hide what came
+  // after them ("<a valid version 00 value>   garbage" is not valid; a field never holds blanks).
+  const bool cut_at_blank = text_past_kept_ && value_len_ != 0 &&
+                            (value_[value_len_ - 1] == ' ' || value_[value_len_ - 1] == '\t');
+  if (source_ != TraceSource::kNone && !cut_at_blank &&
+      (!value_overflow_ || source_ == TraceSource::kTraceparent)) {
     slot.offer(source_, {value_, value_len_});
   }
   source_ = TraceSource::kNone;
   value_len_ = 0;
-  value_overflow_ = false;
+  value_overflow_ = text_past_kept_ = false;
 }
 
 }  // namespace netprof

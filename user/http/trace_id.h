@@ -60,7 +60,7 @@ class TraceHeaderReader {
   void value_done(TraceIdSlot& slot);
   void reset() {
     name_len_ = value_len_ = 0;
-    name_overflow_ = value_overflow_ = false;
+    name_overflow_ = value_overflow_ = text_past_kept_ = false;
     source_ = TraceSource::kNone;
   }
 
@@ -73,6 +73,7 @@ class TraceHeaderReader {
   char value_[kMaxValue] = {};
   uint8_t name_len_ = 0, value_len_ = 0;
   bool name_overflow_ = false, value_overflow_ = false;
+  bool text_past_kept_ = false;  // a byte other than SP/HTAB came after what was kept
   TraceSource source_ = TraceSource::kNone;
 };
 

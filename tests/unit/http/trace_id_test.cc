@@ -130,6 +130,26 @@ TEST(TrackerTraceIds, ReadFromTheHeadAtAnySplitAndNumberedPerConnection) {
   }
 }
 
+// A version-00 traceparent is exactly 55 characters. Padded with blanks past what the reader
+// keeps, then followed by more text, it used to pass: the kept prefix's trailing blanks were
+// trimmed and what followed them was never seen. Blanks alone after it are whitespace around
+// a field value, and still accepted.
+TEST(TrackerTraceIds, ATraceparentCutAtBlanksWithTextAfterIsRefused) {
+  const std::string valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::string padded = "GET /a HTTP/1.1\r\nHost: x\r\ntraceparent: " + valid +
+                             std::string(20, ' ') + "garbage\r\n\r\n";
+  const std::string blanks_only =
+      "GET /b HTTP/1.1\r\nHost: x\r\ntraceparent: " + valid + std::string(20, ' ') + "\r\n\r\n";
+  for (size_t piece : {size_t{1}, size_t{7}, size_t{4096}}) {
+    auto seen = run_split(padded, piece);
+    ASSERT_EQ(seen.size(), 1u) << piece;
+    EXPECT_EQ(seen[0].trace_id, "") << piece;
+    seen = run_split(blanks_only, piece);
+    ASSERT_EQ(seen.size(), 1u) << piece;
+    EXPECT_EQ(seen[0].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736") << piece;
+  }
+}
+
 TEST(TrackerTraceIds, OffMeansNone) {
   const std::string requests =
       "GET /a HTTP/1.1\r\ntraceparent: " + std::string(kTraceparent) + "\r\n\r\n";
