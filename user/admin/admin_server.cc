@@ -350,14 +350,8 @@ HttpResponse AdminServer::slow(const HttpRequest& req) {
   if (auto error = SlowFilter::parse_status(req.param("status"), filter.status); !error.empty()) {
     return HttpResponse::text(400, error + "\n");
   }
-  try {
-    filter.min_ms = std::stod(std::string(req.param("min_ms", "0")));
-    filter.limit = std::stoull(std::string(req.param("limit", "0")));
-  } catch (const std::exception&) {
-    return HttpResponse::text(400, "min_ms and limit must be numbers\n");
-  }
-  if (!std::isfinite(filter.min_ms) || filter.min_ms < 0) {
-    return HttpResponse::text(400, "min_ms must be a number >= 0\n");
+  if (auto error = filter.parse_numbers(req.param("min_ms"), req.param("limit")); !error.empty()) {
+    return HttpResponse::text(400, error + "\n");
   }
   const ScopeRegistry* scopes = sources_.scopes;
   std::function<std::optional<std::string>(uint32_t)> pod_of;
@@ -369,9 +363,7 @@ HttpResponse AdminServer::slow(const HttpRequest& req) {
     };
   }
   auto render = [filter, pod_of](const StatsSnapshot& snap) {
-    return build_slow(snap.routes, filter, pod_of)
-               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-           "\n";
+    return render_slow(snap.routes, filter, pod_of) + "\n";
   };
   HttpResponse r;
   r.content_type = "application/json";

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <tuple>
 
@@ -120,6 +121,29 @@ std::string SlowFilter::parse_status(std::string_view text, std::vector<std::str
   return {};
 }
 
+std::string SlowFilter::parse_numbers(std::string_view min_ms_text, std::string_view limit_text) {
+  // from_chars, not stod/stoull: those stop at the first byte they cannot read and take a
+  // sign, so a typo filtered by a number nobody asked for.
+  if (!min_ms_text.empty()) {
+    double v = 0;
+    const auto [end, ec] =
+        std::from_chars(min_ms_text.data(), min_ms_text.data() + min_ms_text.size(), v);
+    const bool whole = end == min_ms_text.data() + min_ms_text.size();
+    if (ec != std::errc() || !whole || !std::isfinite(v) || v < 0)
+      return "min_ms '" + std::string(min_ms_text) + "': use a number of milliseconds >= 0";
+    min_ms = v;
+  }
+  if (!limit_text.empty()) {
+    size_t v = 0;
+    const auto [end, ec] =
+        std::from_chars(limit_text.data(), limit_text.data() + limit_text.size(), v);
+    if (ec != std::errc() || end != limit_text.data() + limit_text.size())
+      return "limit '" + std::string(limit_text) + "': use a whole number of routes (0 = all)";
+    limit = v;
+  }
+  return {};
+}
+
 bool SlowFilter::matches(const FlightRecord& r) const {
   if (min_ms > 0 && static_cast<double>(r.duration) / 1e6 < min_ms) return false;
   if (!id.empty() && id != r.trace_view() && id != request_id_text(r.connection_id, r.sequence))
@@ -127,8 +151,9 @@ bool SlowFilter::matches(const FlightRecord& r) const {
   if (status.empty()) return true;
   const std::string code = r.status ? std::to_string(r.status) : std::string();
   for (const std::string& want : status) {
-    if (want == "error") {
-      if (r.outcome != ExchangeOutcome::kCompleted || r.status >= 500) return true;
+    if (want == "error") {  // what the failures list keeps: a gRPC error too (flight_failure)
+      if (r.outcome != ExchangeOutcome::kCompleted || r.status >= 500 || r.grpc_status > 0)
+        return true;
     } else if (!code.empty() &&
                (want == code || ((want[1] == 'x' || want[1] == 'X') && want[0] == code[0]))) {
       return true;
@@ -137,12 +162,15 @@ bool SlowFilter::matches(const FlightRecord& r) const {
   return false;
 }
 
-nlohmann::json build_slow(const RouteTableSnapshot& table, const SlowFilter& filter,
-                          const std::function<std::optional<std::string>(uint32_t)>& pod_of) {
+std::string render_slow(const RouteTableSnapshot& table, const SlowFilter& filter,
+                        const std::function<std::optional<std::string>(uint32_t)>& pod_of) {
+  // Each route's JSON is written out as soon as it is built: a document of every route's
+  // records as one JSON tree took several times its text in memory (about 100 MB for 10,000
+  // routes), once per concurrent reader of a filtered /slow.
   struct Row {
     const RouteSummary* route;
     MonoNanos slowest;
-    nlohmann::json json;
+    std::string text;
   };
   std::vector<Row> rows;
   for (const RouteSummary& r : table.routes) {
@@ -176,7 +204,8 @@ nlohmann::json build_slow(const RouteTableSnapshot& table, const SlowFilter& fil
     j["slow"] = std::move(slow);
     j["previous_slow"] = std::move(previous);
     j["failures"] = std::move(failures);
-    rows.push_back({&r, slowest, std::move(j)});
+    rows.push_back(
+        {&r, slowest, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     if (a.slowest != b.slowest) return a.slowest > b.slowest;
@@ -185,9 +214,24 @@ nlohmann::json build_slow(const RouteTableSnapshot& table, const SlowFilter& fil
   });
   if (filter.limit != 0 && rows.size() > filter.limit)
     rows.erase(rows.begin() + static_cast<std::ptrdiff_t>(filter.limit), rows.end());
-  nlohmann::json routes = nlohmann::json::array();
-  for (Row& row : rows) routes.push_back(std::move(row.json));
-  return {{"routes", std::move(routes)}};
+  constexpr std::string_view kOpen = "{\"routes\":[", kClose = "]}";
+  size_t size = kOpen.size() + kClose.size() + 1;  // + 1: room for the caller's newline
+  for (const Row& row : rows) size += row.text.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += kOpen;
+  for (Row& row : rows) {
+    if (out.size() != kOpen.size()) out += ',';
+    out += row.text;
+    std::string().swap(row.text);  // given back as it is copied
+  }
+  out += kClose;
+  return out;
+}
+
+nlohmann::json build_slow(const RouteTableSnapshot& table, const SlowFilter& filter,
+                          const std::function<std::optional<std::string>(uint32_t)>& pod_of) {
+  return nlohmann::json::parse(render_slow(table, filter, pod_of));
 }
 
 }  // namespace netprof

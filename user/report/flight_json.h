@@ -29,19 +29,26 @@ nlohmann::json flight_record_json(const FlightRecord& r);
 struct SlowFilter {
   std::string route;                // exact, or a prefix when it ends with '*'; empty = all
   std::string method;               // empty = all
-  std::vector<std::string> status;  // "404", "5xx", "error" (no complete response)
+  std::vector<std::string> status;  // "404", "5xx", "error" (what the failures list keeps)
   double min_ms = 0;                // records at least this slow (duration)
   std::string pod;                  // node mode: the pod's name (scopes without a pod never match)
   std::string id;                   // a request id or a trace id: only that request
   size_t limit = 0;                 // at most this many routes; 0 = all
   // Returns an error text for a malformed status list (see TapFilter::parse_status).
   static std::string parse_status(std::string_view text, std::vector<std::string>& out);
+  // Sets min_ms and limit from their texts (empty: the default); an error text unless each is
+  // a whole number as written: "5abc", "0x10", "-1" or "1.5" for a limit are refused, not
+  // read as 5, 16, 2^64-1 or 1.
+  std::string parse_numbers(std::string_view min_ms_text, std::string_view limit_text);
   bool matches(const FlightRecord& r) const;
 };
 
 // /slow: {"routes": [{scope, method, route, protocol?, pod?, slow, previous_slow, failures}]},
 // routes ordered by their slowest record, records filtered, routes left without a record
 // dropped. `pod_of` names a scope's pod (node mode), or is empty.
+// The same as text, written route by route (what /slow serves: no JSON tree of the whole).
+std::string render_slow(const RouteTableSnapshot& table, const SlowFilter& filter,
+                        const std::function<std::optional<std::string>(uint32_t)>& pod_of);
 nlohmann::json build_slow(const RouteTableSnapshot& table, const SlowFilter& filter,
                           const std::function<std::optional<std::string>(uint32_t)>& pod_of);
 

@@ -314,6 +314,84 @@ TEST(FlightRecorder, FromDeltaStoreToSnapshotAndSlowFilters) {
   EXPECT_NE(SlowFilter::parse_status("50", bad.status), "");
 }
 
+// status=error asks for what the failures list holds: a gRPC call that failed with HTTP 200 is
+// kept there (flight_failure), and the filter used to drop it, showing "no failures".
+TEST(FlightRecorder, ErrorFilterMatchesEveryKeptFailureGrpcToo) {
+  FlightCandidates c;
+  Exchange grpc = completed("/pkg.Svc/Call", 200);
+  grpc.grpc = true;
+  grpc.grpc_status = 14;  // UNAVAILABLE
+  c.offer(grpc, 1, options(2));
+  ASSERT_EQ(c.failures().size(), 1u);
+  SlowFilter errors;
+  ASSERT_EQ(SlowFilter::parse_status("error", errors.status), "");
+  EXPECT_TRUE(errors.matches(c.failures()[0]));
+  FlightCandidates ok;
+  Exchange fine = completed("/pkg.Svc/Call", 200);
+  fine.grpc = true;
+  fine.grpc_status = 0;
+  ok.offer(fine, 1, options(2));
+  ASSERT_EQ(ok.slow().size(), 1u);
+  EXPECT_FALSE(errors.matches(ok.slow()[0]));
+}
+
+// /slow's numbers are read whole or refused: stod/stoull read "5abc" as 5, "0x10" as 16 and a
+// limit of "-1" as 2^64-1, answering a typo with a filter nobody asked for.
+TEST(SlowFilter, NumbersAreWholeOrRefused) {
+  SlowFilter f;
+  EXPECT_EQ(f.parse_numbers("", ""), "");
+  EXPECT_EQ(f.min_ms, 0);
+  EXPECT_EQ(f.limit, 0u);
+  EXPECT_EQ(f.parse_numbers("2.5", "3"), "");
+  EXPECT_EQ(f.min_ms, 2.5);
+  EXPECT_EQ(f.limit, 3u);
+  for (const char* bad : {"5abc", "0x10", "-1", "nan", "inf", "1e999", " 5", "+5", "abc"}) {
+    SlowFilter g;
+    EXPECT_NE(g.parse_numbers(bad, ""), "") << bad;
+  }
+  for (const char* bad : {"-1", "1.5", "5abc", "99999999999999999999999", " 1", "+1", "x"}) {
+    SlowFilter g;
+    const std::string error = g.parse_numbers("", bad);
+    EXPECT_NE(error, "") << bad;
+    EXPECT_NE(error.find("limit"), std::string::npos) << error;
+    EXPECT_EQ(g.limit, 0u) << bad;
+  }
+}
+
+// /slow of a big table needs little more than its text at its peak: it used to build one JSON
+// tree of every route's records first, several times the text's size (about 100 MB for 10,000
+// routes, for each concurrent reader of a filtered /slow).
+TEST(FlightRecorder, SlowOfManyRoutesNeedsLittleMoreThanItsText) {
+  StoreLimits limits;
+  limits.flight = options(5);
+  limits.max_routes = 5000;
+  limits.defer_histograms = true;
+  RouteStore delta(limits, nullptr, nullptr);
+  limits.defer_histograms = false;
+  RouteStore total(limits, nullptr, nullptr);
+  total.set_flight_window(1);
+  for (int route = 0; route < 2000; ++route) {
+    const std::string name = "/api/r" + std::to_string(route);
+    for (double ms : {4.0, 12.0, 8.0, 2.0, 6.0}) {
+      Exchange e = taking(ms + route * 0.001);
+      e.connection_id = static_cast<uint64_t>(route) + 1;
+      delta.record(e, name);
+    }
+  }
+  total.merge_from(delta);
+  delta.clear_counts();
+  const RouteTableSnapshot snap = total.snapshot();
+  SlowFilter all;
+  const size_t text_size = render_slow(snap, all, {}).size();
+  ASSERT_GT(text_size, 2'000'000u);
+  const int64_t before = testing::heap_in_use();
+  testing::reset_heap_peak();
+  const std::string text = render_slow(snap, all, {});
+  const int64_t needed = testing::heap_peak() - before;
+  EXPECT_EQ(text.size(), text_size);
+  EXPECT_LT(needed, static_cast<int64_t>(3 * text_size)) << needed << " bytes for " << text_size;
+}
+
 TEST(FlightRecorder, OffRecordsNothing) {
   StoreLimits limits;  // per_route 0
   RouteStore delta(limits, nullptr, nullptr);
