@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace netprof {
 namespace {
@@ -123,6 +124,13 @@ void FlightCandidates::clear() {
   threshold_ = 0;
 }
 
+std::vector<FlightRecord> FlightCandidates::take_slow() {
+  threshold_ = 0;
+  return std::exchange(slow_, {});
+}
+
+std::vector<FlightRecord> FlightCandidates::take_failures() { return std::exchange(failures_, {}); }
+
 void FlightCandidates::release() {
   std::vector<FlightRecord>().swap(slow_);
   std::vector<FlightRecord>().swap(failures_);
@@ -143,8 +151,8 @@ FlightViewPtr roll_flight(const FlightViewPtr& view, uint64_t window) {
   return rolled;
 }
 
-FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& delta,
-                           size_t per_route, uint64_t window) {
+FlightViewPtr merge_flight(const FlightViewPtr& view, FlightCandidates& delta, size_t per_route,
+                           uint64_t window) {
   if (per_route == 0 || delta.empty()) return view;
   const FlightViewPtr current = roll_flight(view, window);
   // Only a record that would be kept makes a new view: usually none once a window is warm.
@@ -166,7 +174,12 @@ FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& de
   // The best per_route of both into a list of exactly that capacity: a view lives until the
   // next change, and a list grown by insert would keep room for twice as many records.
   auto keep_best = [per_route](std::vector<FlightRecord>& list,
-                               const std::vector<FlightRecord>& more, auto better) {
+                               const std::vector<FlightRecord>& more, auto better, auto take) {
+    if (list.empty() && more.size() <= per_route) {
+      list = take();
+      std::sort(list.begin(), list.end(), better);
+      return;
+    }
     std::vector<FlightRecord> all;
     all.reserve(list.size() + more.size());
     all.insert(all.end(), list.begin(), list.end());
@@ -175,8 +188,9 @@ FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& de
     std::partial_sort_copy(all.begin(), all.end(), best.begin(), best.end(), better);
     list = std::move(best);
   };
-  if (slow_changes) keep_best(next->slow, delta.slow(), slower);
-  if (failures_change) keep_best(next->failures, delta.failures(), newer);
+  if (slow_changes) keep_best(next->slow, delta.slow(), slower, [&] { return delta.take_slow(); });
+  if (failures_change)
+    keep_best(next->failures, delta.failures(), newer, [&] { return delta.take_failures(); });
   return next;
 }
 

@@ -110,6 +110,10 @@ class FlightCandidates {
   bool empty() const { return slow_.empty() && failures_.empty(); }
   const std::vector<FlightRecord>& slow() const { return slow_; }
   const std::vector<FlightRecord>& failures() const { return failures_; }
+  // The aggregator adopts a list instead of copying it (merge_flight); this one is left empty
+  // and without capacity.
+  std::vector<FlightRecord> take_slow();
+  std::vector<FlightRecord> take_failures();
 
  private:
   void keep(const Exchange& e, int64_t started_ms, const FlightOptions& o, MonoNanos duration,
@@ -136,9 +140,11 @@ using FlightViewPtr = std::shared_ptr<const FlightView>;
 FlightViewPtr roll_flight(const FlightViewPtr& view, uint64_t window);
 // `view` (already rolled to `window`, or null) with a worker's candidates merged in: the
 // slowest `per_route` of both, and the newest `per_route` failures. A new view only if
-// something changed.
-FlightViewPtr merge_flight(const FlightViewPtr& view, const FlightCandidates& delta,
-                           size_t per_route, uint64_t window);
+// something changed. Where the view's list is empty (a route's first records, a new window)
+// it adopts the delta's list instead of copying it, leaving that one empty: a route served
+// once costs one record, not one in the worker and a copy in the aggregator.
+FlightViewPtr merge_flight(const FlightViewPtr& view, FlightCandidates& delta, size_t per_route,
+                           uint64_t window);
 // The duration a new record must beat to enter `view`'s slowest list: its slowest
 // `per_route`-th once the list is full, else 0.
 MonoNanos flight_floor(const FlightViewPtr& view, size_t per_route);

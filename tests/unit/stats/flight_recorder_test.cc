@@ -175,6 +175,7 @@ TEST(FlightView, SlowestPerWindowWithThePreviousKeptAndFailuresAcrossWindows) {
   EXPECT_EQ(v->slow[0].duration, 20'000'000);  // slowest first
   EXPECT_TRUE(v->previous.empty());
   EXPECT_EQ(v->failures.size(), 1u);
+  EXPECT_TRUE(delta.empty()) << "a route's first records are adopted, not copied";
   // Nothing that would be kept: the same shared view, no copy.
   delta.clear();
   delta.offer(taking(5), 0, o);
