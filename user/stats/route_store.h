@@ -8,9 +8,10 @@
 // can make the relay wait.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +54,35 @@ struct LastSample {
   static constexpr size_t kMaxStateBytes = 64;
 };
 
+// Counts per code (HTTP status, gRPC status), ascending by code. A route sees a few codes, so
+// a sorted vector: 16 bytes a code, where a std::map took a 48-byte node each and 48 inline.
+template <class Code>
+class CodeCounts {
+ public:
+  // The count of `code`, added as 0 the first time: only then does it allocate.
+  uint64_t& operator[](Code code) {
+    auto it = std::lower_bound(counts_.begin(), counts_.end(), code,
+                               [](const auto& entry, Code c) { return entry.first < c; });
+    if (it == counts_.end() || it->first != code) it = counts_.insert(it, {code, 0});
+    return it->second;
+  }
+  // The count of a code seen before; std::out_of_range otherwise (as std::map::at).
+  uint64_t at(Code code) const {
+    for (const auto& [c, n] : counts_) {
+      if (c == code) return n;
+    }
+    throw std::out_of_range("no such code");
+  }
+  auto begin() { return counts_.begin(); }
+  auto end() { return counts_.end(); }
+  auto begin() const { return counts_.begin(); }
+  auto end() const { return counts_.end(); }
+  bool operator==(const CodeCounts&) const = default;
+
+ private:
+  std::vector<std::pair<Code, uint64_t>> counts_;
+};
+
 struct RouteStats {
   uint32_t scope = 0;
   std::string method;      // "GET"
@@ -66,10 +96,10 @@ struct RouteStats {
   uint64_t errors = 0;     // no complete response, status >= 500, or a non-zero gRPC status
   // gRPC status code -> count (gRPC entries only; calls that ended without one are not here).
   // Allocates only for a code the entry has not seen, like `status`.
-  std::map<uint8_t, uint64_t> grpc_status;
+  CodeCounts<uint8_t> grpc_status;
   // status code -> count (0 = no response). Allocates only the first time a route sees a
   // status code; after that counting is a lookup.
-  std::map<uint16_t, uint64_t> status;
+  CodeCounts<uint16_t> status;
   LatencyHistogram latency;      // origin latency, microseconds
   LatencyHistogram total_time;   // to the last response byte, microseconds
   uint64_t request_bytes = 0, response_bytes = 0;
