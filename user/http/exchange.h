@@ -63,6 +63,9 @@ struct Exchange {
   MonoNanos accepted = 0;             // the client connection was accepted
   MonoNanos upstream_connected = 0;   // the connection's first exchange only: upstream connected
   MonoNanos request_sent = 0;         // the request's last byte was written upstream; 0 unknown
+  // Reported without a complete response (closed, reset, upstream failed, unparsable): when it
+  // was given up, so a request the server never answered shows how long the client waited.
+  MonoNanos ended = 0;
   MonoNanos relay_held = 0;           // nanoseconds the connection's bytes waited in netprof's
                                       // buffers (receiver not ready) since its previous exchange
 

@@ -330,6 +330,7 @@ struct HttpTracker::Impl {
     } else {
       ex.status = 0;  // no complete response; what was seen of it stays in the other fields
       ex.reason = {};
+      ex.ended = now;
     }
     sink.on_exchange(ex);
     pending.pop_front();
@@ -627,13 +628,15 @@ void HttpTracker::on_client_eof(MonoNanos) {
 void HttpTracker::on_connection_closed(MonoNanos now, bool reset) {
   Impl& t = *impl_;
   if (t.closed) return;
+  t.now = now;
   if (!reset) t.server_eof_at(now);
   t.end(reset ? ExchangeOutcome::kResetBeforeResponse : ExchangeOutcome::kClosedBeforeResponse);
 }
 
-void HttpTracker::on_upstream_failed(MonoNanos) {
+void HttpTracker::on_upstream_failed(MonoNanos now) {
   Impl& t = *impl_;
   if (t.closed) return;
+  t.now = now;
   t.end(ExchangeOutcome::kUpstreamFailed);
 }
 

@@ -137,10 +137,12 @@ struct Http2Tracker::Impl {
   TrackerMode mode = TrackerMode::kHttp;
   bool unparsed_pending = false;
   bool closed = false;
+  MonoNanos last_event = 0;  // the latest event's time: when a stream given up was given up
 
   // ---- feeding -------------------------------------------------------------------------
 
   void feed(Direction& d, const uint8_t* p, size_t n, MonoNanos now) {
+    last_event = now;
     if (unparsed_pending) fail();
     if (mode != TrackerMode::kHttp) return;
     if (d.client && d.preface_seen < kHttp2Preface.size()) {
@@ -539,7 +541,10 @@ struct Http2Tracker::Impl {
     ex.path = s.path;
     ex.trace_id = s.trace.view();
     ex.reason = {};
-    if (outcome != ExchangeOutcome::kCompleted) ex.status = 0;  // as the HTTP/1 tracker does
+    if (outcome != ExchangeOutcome::kCompleted) {
+      ex.status = 0;  // as the HTTP/1 tracker does
+      ex.ended = last_event;
+    }
     sink.on_exchange(ex);
   }
 
@@ -603,19 +608,21 @@ void Http2Tracker::on_server_bytes(std::span<const char> bytes, MonoNanos now) {
   impl_->feed(impl_->server, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), now);
 }
 
-void Http2Tracker::on_connection_closed(MonoNanos, bool reset) {
+void Http2Tracker::on_connection_closed(MonoNanos now, bool reset) {
   Impl& t = *impl_;
   if (t.closed) return;
   t.closed = true;
+  t.last_event = now;
   if (t.mode == TrackerMode::kHttp) {
     t.flush(reset ? ExchangeOutcome::kResetBeforeResponse : ExchangeOutcome::kClosedBeforeResponse);
   }
 }
 
-void Http2Tracker::on_upstream_failed(MonoNanos) {
+void Http2Tracker::on_upstream_failed(MonoNanos now) {
   Impl& t = *impl_;
   if (t.closed) return;
   t.closed = true;
+  t.last_event = now;
   if (t.mode == TrackerMode::kHttp) t.flush(ExchangeOutcome::kUpstreamFailed);
 }
 

@@ -89,7 +89,9 @@ nlohmann::json flight_record_json(const FlightRecord& r) {
                                                                "response_head",      "last_byte"};
   nlohmann::json timing = nlohmann::json::object();
   for (size_t i = 0; i < FlightRecord::kSteps; ++i) {
-    if (r.at_us[i] != FlightRecord::kNotSeen) timing[kSteps[i]] = round3(r.at_us[i] / 1e3);
+    if (r.at_us[i] == FlightRecord::kNotSeen) continue;
+    const bool given_up = i == FlightRecord::kLastByte && r.outcome != ExchangeOutcome::kCompleted;
+    timing[given_up ? "ended" : kSteps[i]] = round3(r.at_us[i] / 1e3);
   }
   j["timing_ms"] = std::move(timing);
   j["relay_held_ms"] = round3(r.relay_held_us / 1e3);

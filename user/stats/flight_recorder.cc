@@ -30,7 +30,9 @@ void fill(FlightRecord& r, const Exchange& e, int64_t started_ms, const FlightOp
   r.at_us[FlightRecord::kUpstreamConnected] = offset_us(e.upstream_connected, from);
   r.at_us[FlightRecord::kRequestSent] = offset_us(e.request_sent, from);
   r.at_us[FlightRecord::kResponseHead] = offset_us(e.response_headers_done, from);
-  r.at_us[FlightRecord::kLastByte] = offset_us(e.response_done, from);
+  // A failure has no last byte: the slot holds when it was given up (flight_json: "ended").
+  r.at_us[FlightRecord::kLastByte] =
+      offset_us(e.response_done != 0 ? e.response_done : e.ended, from);
   r.relay_held_us = static_cast<uint32_t>(
       std::min<int64_t>(e.relay_held / 1000, std::numeric_limits<uint32_t>::max()));
   r.sequence = e.sequence;
@@ -81,6 +83,18 @@ MonoNanos flight_duration(const Exchange& e) {
   return e.response_done ? e.total_time() : e.latency();
 }
 
+namespace {
+
+// A failure without a response ranks nowhere, but is shown with how long the client waited
+// before it was given up: a request the server never answered is not 0 ms.
+MonoNanos shown_duration(const Exchange& e, MonoNanos duration) {
+  if (duration != 0 || e.ended == 0 || e.timed_from() == 0 || e.ended < e.timed_from())
+    return duration;
+  return e.ended - e.timed_from();
+}
+
+}  // namespace
+
 void FlightCandidates::keep(const Exchange& e, int64_t started_ms, const FlightOptions& o,
                             MonoNanos duration, bool is_failure, bool is_slow) {
   const size_t n = o.per_route;
@@ -114,7 +128,7 @@ void FlightCandidates::keep(const Exchange& e, int64_t started_ms, const FlightO
           failures_.begin(), failures_.end(),
           [](const auto& a, const auto& b) { return a.first_byte < b.first_byte; });
     }
-    fill(*slot, e, started_ms, o, duration);
+    fill(*slot, e, started_ms, o, shown_duration(e, duration));
   }
 }
 

@@ -52,12 +52,13 @@ struct FlightRecord {
     kUpstreamConnected,  // new connections only
     kRequestSent,        // the request's last byte was written upstream
     kResponseHead,       // response head complete: the origin's latency ends
-    kLastByte,           // the response's last byte
+    kLastByte,           // the response's last byte; a failure's: when it was given up
     kSteps
   };
   int64_t started_ms = 0;    // wall clock of the request's first byte
   MonoNanos first_byte = 0;  // CLOCK_MONOTONIC: orders failures
-  MonoNanos duration = 0;    // what ranks it: to the last byte, else to the response head
+  MonoNanos duration = 0;    // what ranks it: to the last byte, else to the response head;
+                             // a failure without one: until it was given up
   int32_t at_us[kSteps] = {kNotSeen, kNotSeen, kNotSeen, kNotSeen, kNotSeen, kNotSeen};
   uint32_t relay_held_us = 0;  // how long bytes waited in netprof's buffers
   uint32_t sequence = 0;       // the nth request on its connection

@@ -12,7 +12,7 @@ std::ostream& operator<<(std::ostream& os, const SeenExchange& e) {
             << (e.path_truncated ? "(truncated)" : "") << " status=" << e.status << " reason='"
             << e.reason << "' t=[" << e.request_first_byte << "," << e.request_headers_done << ","
             << e.request_done << "," << e.response_headers_done << "," << e.response_done
-            << "] bytes=[" << e.request_bytes << "," << e.request_body_bytes << ","
+            << "] ended=" << e.ended << " bytes=[" << e.request_bytes << "," << e.request_body_bytes << ","
             << e.response_bytes << "," << e.response_body_bytes
             << "] outcome=" << static_cast<int>(e.outcome) << "}";
 }
@@ -39,6 +39,7 @@ void RecordingSink::on_exchange(const Exchange& e) {
   s.request_done = e.request_done;
   s.response_headers_done = e.response_headers_done;
   s.response_done = e.response_done;
+  s.ended = e.ended;
   s.request_bytes = e.request_bytes;
   s.request_body_bytes = e.request_body_bytes;
   s.response_bytes = e.response_bytes;

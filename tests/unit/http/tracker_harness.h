@@ -24,6 +24,7 @@ struct SeenExchange {
   std::string reason;
   MonoNanos request_first_byte = 0, request_headers_done = 0, request_done = 0;
   MonoNanos response_headers_done = 0, response_done = 0;
+  MonoNanos ended = 0;  // given up without a complete response
   uint64_t request_bytes = 0, request_body_bytes = 0;
   uint64_t response_bytes = 0, response_body_bytes = 0;
   ExchangeOutcome outcome = ExchangeOutcome::kCompleted;

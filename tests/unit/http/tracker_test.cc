@@ -538,6 +538,7 @@ TEST(HttpTracker, CloseBeforeResponse) {
   EXPECT_EQ(e.path, "/slow");
   EXPECT_EQ(e.request_done, 10);
   EXPECT_EQ(e.response_headers_done, 0);
+  EXPECT_EQ(e.ended, 20) << "given up when the connection closed: the client waited 10";
   EXPECT_EQ(e.response_bytes, 0u);
   EXPECT_EQ(r.pending, 0u);
 }

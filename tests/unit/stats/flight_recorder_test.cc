@@ -54,6 +54,26 @@ TEST(FlightCandidates, KeepsTheNSlowestAndNothingFaster) {
   EXPECT_EQ(c.slow().size(), 1u);
 }
 
+TEST(FlightCandidates, AnUnansweredRequestShowsHowLongItWaitedNotZero) {
+  FlightCandidates c;
+  const FlightOptions o = options(2);
+  Exchange never = failed("/api/search", ExchangeOutcome::kClosedBeforeResponse, 1'000'000'000);
+  never.request_done = never.request_sent = 1'000'000'000;
+  never.ended = MonoNanos{3'000'000'000};  // the client gave up after 2 s
+  c.offer(never, 0, o);
+  EXPECT_TRUE(c.slow().empty()) << "no response: not ranked among the slowest";
+  ASSERT_EQ(c.failures().size(), 1u);
+  EXPECT_EQ(c.failures()[0].duration, 2'000'000'000);
+  const nlohmann::json j = flight_record_json(c.failures()[0]);
+  EXPECT_EQ(j["duration_ms"], 2000.0);
+  EXPECT_EQ(j["timing_ms"]["ended"], 2000.0);
+  EXPECT_FALSE(j["timing_ms"].contains("last_byte"));
+  EXPECT_FALSE(j["timing_ms"].contains("response_head"));
+  // A completed exchange's last step keeps its name.
+  c.offer(taking(3), 0, o);
+  EXPECT_TRUE(flight_record_json(c.slow().at(0))["timing_ms"].contains("last_byte"));
+}
+
 TEST(FlightCandidates, FailuresAreKeptNewestWhateverTheirDuration) {
   FlightCandidates c;
   const FlightOptions o = options(2);
