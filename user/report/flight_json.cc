@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <tuple>
@@ -146,9 +147,22 @@ std::string SlowFilter::parse_numbers(std::string_view min_ms_text, std::string_
   return {};
 }
 
+namespace {
+
+// Trace ids are hex (W3C, B3) or opaque (X-Request-Id); B3's may come in upper case, and a
+// person pasting one may not keep its case.
+bool same_id(std::string_view a, std::string_view b) {
+  auto fold = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [&](char x, char y) { return fold(x) == fold(y); });
+}
+
+}  // namespace
+
 bool SlowFilter::matches(const FlightRecord& r) const {
   if (min_ms > 0 && static_cast<double>(r.duration) / 1e6 < min_ms) return false;
-  if (!id.empty() && id != r.trace_view() && id != request_id_text(r.connection_id, r.sequence))
+  if (!id.empty() && !same_id(id, r.trace_view()) &&
+      id != request_id_text(r.connection_id, r.sequence))
     return false;
   if (status.empty()) return true;
   const std::string code = r.status ? std::to_string(r.status) : std::string();

@@ -358,6 +358,25 @@ TEST(FlightRecorder, ErrorFilterMatchesEveryKeptFailureGrpcToo) {
 
 // /slow's numbers are read whole or refused: stod/stoull read "5abc" as 5, "0x10" as 16 and a
 // limit of "-1" as 2^64-1, answering a typo with a filter nobody asked for.
+TEST(SlowFilter, TraceIdsMatchWhateverTheirCaseRequestIdsExactly) {
+  FlightCandidates c;
+  Exchange e = taking(3);
+  e.trace_id = "A3CE929D0E0E4736";  // B3 allows upper case
+  e.connection_id = 12;
+  e.sequence = 3;
+  c.offer(e, 0, options(1));
+  const FlightRecord& r = c.slow().at(0);
+  SlowFilter f;
+  for (const char* id : {"a3ce929d0e0e4736", "A3CE929D0E0E4736", "12-3"}) {
+    f.id = id;
+    EXPECT_TRUE(f.matches(r)) << id;
+  }
+  for (const char* id : {"a3ce929d0e0e473", "12-30", "b3ce929d0e0e4736"}) {
+    f.id = id;
+    EXPECT_FALSE(f.matches(r)) << id;
+  }
+}
+
 TEST(SlowFilter, NumbersAreWholeOrRefused) {
   SlowFilter f;
   EXPECT_EQ(f.parse_numbers("", ""), "");
