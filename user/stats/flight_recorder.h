@@ -99,9 +99,9 @@ class FlightCandidates {
     if (is_failure || is_slow) keep(e, started_ms, o, d, is_failure, is_slow);
   }
   // What the aggregator's slowest list of the window ending at `until` (monotonic) already
-  // beats: a slow candidate that ends before then must be slower than `floor` to be kept. Without it,
-  // each of a worker's two buffers kept the first `per_route` exchanges of every route it
-  // served at each hand-over, though a warm window would take none of them.
+  // beats: a slow candidate that ends before then must be slower than `floor` to be kept.
+  // Without it, each of a worker's two buffers kept the first `per_route` exchanges of every
+  // route it served at each hand-over, though a warm window would take none of them.
   void set_floor(MonoNanos floor, MonoNanos until) {
     floor_ = floor;
     floor_until_ = until;

@@ -12,8 +12,8 @@ std::ostream& operator<<(std::ostream& os, const SeenExchange& e) {
             << (e.path_truncated ? "(truncated)" : "") << " status=" << e.status << " reason='"
             << e.reason << "' t=[" << e.request_first_byte << "," << e.request_headers_done << ","
             << e.request_done << "," << e.response_headers_done << "," << e.response_done
-            << "] ended=" << e.ended << " bytes=[" << e.request_bytes << "," << e.request_body_bytes << ","
-            << e.response_bytes << "," << e.response_body_bytes
+            << "] ended=" << e.ended << " bytes=[" << e.request_bytes << ","
+            << e.request_body_bytes << "," << e.response_bytes << "," << e.response_body_bytes
             << "] outcome=" << static_cast<int>(e.outcome) << "}";
 }
 
