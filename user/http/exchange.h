@@ -28,6 +28,12 @@ struct PeerAddress {
 // requests; the protocol is shown per route.
 enum class WireProtocol : uint8_t { kHttp1, kHttp2 };
 
+// What every output counts as an error: no complete response, a status >= 500, or a non-zero
+// gRPC status. One rule for the route stats, the flight recorder's failures and /slow's filter.
+inline bool counts_as_error(ExchangeOutcome outcome, uint16_t status, int16_t grpc_status) {
+  return outcome != ExchangeOutcome::kCompleted || status >= 500 || grpc_status > 0;
+}
+
 struct Exchange {
   uint32_t scope = 0;                 // which listener / pod the connection belongs to
   uint8_t method = 0;                 // llhttp_method_t value

@@ -168,8 +168,7 @@ bool SlowFilter::matches(const FlightRecord& r) const {
   const std::string code = r.status ? std::to_string(r.status) : std::string();
   for (const std::string& want : status) {
     if (want == "error") {  // what the failures list keeps: a gRPC error too (flight_failure)
-      if (r.outcome != ExchangeOutcome::kCompleted || r.status >= 500 || r.grpc_status > 0)
-        return true;
+      if (counts_as_error(r.outcome, r.status, r.grpc_status)) return true;
     } else if (!code.empty() &&
                (want == code || ((want[1] == 'x' || want[1] == 'X') && want[0] == code[0]))) {
       return true;

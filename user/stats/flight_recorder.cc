@@ -76,7 +76,7 @@ bool newer(const FlightRecord& a, const FlightRecord& b) { return a.first_byte >
 }  // namespace
 
 bool flight_failure(const Exchange& e) {
-  return e.outcome != ExchangeOutcome::kCompleted || e.status >= 500 || e.grpc_status > 0;
+  return counts_as_error(e.outcome, e.status, e.grpc_status);
 }
 
 MonoNanos flight_duration(const Exchange& e) {

@@ -140,7 +140,7 @@ void RouteStore::Impl::count(RouteStats& stats, const Exchange& exchange,
                              int64_t started_ms) {
   const bool failed = exchange.outcome != ExchangeOutcome::kCompleted;
   ++stats.count;
-  stats.errors += failed || exchange.status >= 500 || exchange.grpc_status > 0;
+  stats.errors += counts_as_error(exchange.outcome, exchange.status, exchange.grpc_status);
   ++stats.status[exchange.status];  // allocates only for a status this route has not seen
   if (exchange.grpc && exchange.grpc_status >= 0) {
     ++stats.grpc_status[static_cast<uint8_t>(exchange.grpc_status)];
